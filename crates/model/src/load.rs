@@ -1,0 +1,262 @@
+//! Reading manifest files: files and directories, multi-document YAML, every problem reported.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::diagnostic::{Diagnostic, Location, RuleId};
+use crate::manifest::{
+    AnyDocument, HostDocument, Kind, NetStackDocument, StandardSwitchDocument, VmkernelAdapterDocument,
+};
+use crate::source::{self, Source, SpanIndex};
+
+/// A document read from a file, with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedDocument {
+    /// The file and the positions of its fields.
+    pub source: Source,
+    /// The document.
+    pub document: AnyDocument,
+}
+
+/// Everything read from a set of paths.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// The documents that were read, in file order.
+    pub documents: Vec<LoadedDocument>,
+    /// Every problem found while reading, for all files.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The files that were read.
+    pub files: Vec<PathBuf>,
+}
+
+/// Reads manifests from files and directories (recursively, `*.yaml` and `*.yml`, sorted).
+///
+/// Never stops at the first problem: every unreadable file and every bad document is reported.
+pub fn load_paths(paths: &[PathBuf]) -> Loaded {
+    let mut loaded = Loaded::default();
+    for path in paths {
+        match collect_files(path) {
+            Ok(files) => {
+                if files.is_empty() {
+                    loaded.diagnostics.push(file_error(
+                        path,
+                        format!("no manifests (*.yaml, *.yml) found in {}; name a file or a directory that holds some", path.display()),
+                    ));
+                }
+                loaded.files.extend(files);
+            }
+            Err(error) => loaded.diagnostics.push(file_error(
+                path,
+                format!("cannot read {}: {error}; check the path", path.display()),
+            )),
+        }
+    }
+    for file in loaded.files.clone() {
+        match std::fs::read_to_string(&file) {
+            Ok(text) => {
+                let (documents, diagnostics) = load_str(&file, &text);
+                loaded.documents.extend(documents);
+                loaded.diagnostics.extend(diagnostics);
+            }
+            Err(error) => loaded.diagnostics.push(file_error(&file, format!("cannot read {}: {error}", file.display()))),
+        }
+    }
+    loaded
+}
+
+fn file_error(path: &Path, message: String) -> Diagnostic {
+    Diagnostic::error(RuleId::Esx000, message).at(
+        Location { file: source::display_path(path), line: 1, column: 1 },
+        "",
+    )
+}
+
+fn collect_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let metadata = std::fs::metadata(path)?;
+    if metadata.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.map(|entry| entry.map(|entry| entry.path())).collect::<Result<_, _>>()?;
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            files.extend(collect_files(&entry)?);
+        } else if matches!(entry.extension().and_then(|extension| extension.to_str()), Some("yaml" | "yml")) {
+            files.push(entry);
+        }
+    }
+    Ok(files)
+}
+
+/// Reads the documents of one file's text. `file` is only used to name places.
+pub fn load_str(file: &Path, text: &str) -> (Vec<LoadedDocument>, Vec<Diagnostic>) {
+    let file = source::display_path(file);
+    let mut documents = Vec::new();
+    let mut diagnostics = Vec::new();
+    let spans = match source::index_documents(text) {
+        Ok(spans) => spans,
+        Err(error) => {
+            diagnostics.push(
+                Diagnostic::error(RuleId::Esx000, format!("invalid YAML: {}", error.message))
+                    .at(Location { file, line: error.line, column: error.column }, ""),
+            );
+            return (documents, diagnostics);
+        }
+    };
+    let deserializers: Vec<serde_yaml::Deserializer<'_>> = serde_yaml::Deserializer::from_str(text).collect();
+    if deserializers.len() != spans.len() {
+        diagnostics.push(
+            Diagnostic::error(
+                RuleId::Esx000,
+                "the YAML documents of this file could not be told apart; separate them with `---` lines",
+            )
+            .at(Location { file, line: 1, column: 1 }, ""),
+        );
+        return (documents, diagnostics);
+    }
+    for (document_index, (deserializer, span_index)) in deserializers.into_iter().zip(spans).enumerate() {
+        if span_index.empty {
+            continue;
+        }
+        let source = Source::new(file.clone(), document_index, Arc::new(span_index));
+        match read_document(&source, deserializer) {
+            Ok(document) => documents.push(LoadedDocument { source, document }),
+            Err(diagnostic) => diagnostics.push(*diagnostic),
+        }
+    }
+    (documents, diagnostics)
+}
+
+fn read_document(source: &Source, deserializer: serde_yaml::Deserializer<'_>) -> Result<AnyDocument, Box<Diagnostic>> {
+    let spans = source.spans();
+    if !spans.fields.contains_key("kind") && spans.fields.is_empty() {
+        return Err(Box::new(
+            Diagnostic::error(RuleId::Esx000, "a manifest document must be a mapping with apiVersion, kind, metadata and spec")
+                .at(source.document_location(), ""),
+        ));
+    }
+    let Some(kind_name) = spans.scalars.get("kind") else {
+        return Err(Box::new(
+            Diagnostic::error(RuleId::Esx000, "missing field `kind`: add one of Host, StandardSwitch, NetStack, VmkernelAdapter")
+                .at(source.document_location(), "kind"),
+        ));
+    };
+    let Some(kind) = Kind::from_name(kind_name) else {
+        return Err(Box::new(
+            Diagnostic::error(
+                RuleId::Esx000,
+                format!("unknown kind `{kind_name}`: expected one of Host, StandardSwitch, NetStack, VmkernelAdapter"),
+            )
+            .at(source.locate("kind"), "kind"),
+        ));
+    };
+    let result = match kind {
+        Kind::Host => HostDocument::deserialize(deserializer).map(AnyDocument::Host),
+        Kind::StandardSwitch => StandardSwitchDocument::deserialize(deserializer).map(AnyDocument::StandardSwitch),
+        Kind::NetStack => NetStackDocument::deserialize(deserializer).map(AnyDocument::NetStack),
+        Kind::VmkernelAdapter => VmkernelAdapterDocument::deserialize(deserializer).map(AnyDocument::VmkernelAdapter),
+    };
+    result.map_err(|error| Box::new(serde_diagnostic(source, spans, &error)))
+}
+
+/// Turns a serde error into a diagnostic naming the field and its place.
+fn serde_diagnostic(source: &Source, spans: &SpanIndex, error: &serde_yaml::Error) -> Diagnostic {
+    let full = error.to_string();
+    // serde_yaml appends " at line L column C"; the place is shown separately.
+    let without_position = match full.rfind(" at line ") {
+        Some(index) => &full[..index],
+        None => full.as_str(),
+    };
+    // serde_yaml prefixes the path of the mapping it was in ("spec.ipv4: unknown field ...").
+    let (serde_path, message) = match without_position.split_once(": ") {
+        Some((prefix, rest)) if !prefix.contains(char::is_whitespace) => (Some(prefix), rest),
+        _ => (None, without_position),
+    };
+    let serde_path = serde_path.map(|path| path.replace("[\"", ".").replace("\"]", ""));
+    if let Some(missing) = message.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`')) {
+        let parent = serde_path.clone().unwrap_or_default();
+        let field = source::push_key(&parent, missing);
+        return Diagnostic::error(RuleId::Esx000, format!("missing field `{missing}`: add it"))
+            .at(source.locate(&parent), field);
+    }
+    let field = error
+        .location()
+        .and_then(|location| field_at(spans, location.line(), location.column()))
+        .or(serde_path)
+        .unwrap_or_default();
+    let location = match error.location() {
+        Some(location) => Location { file: source.file.clone(), line: location.line(), column: location.column() },
+        None => source.locate(&field),
+    };
+    Diagnostic::error(RuleId::Esx000, message.to_owned()).at(location, field)
+}
+
+/// The field whose key or item starts last at or before a position.
+fn field_at(spans: &SpanIndex, line: usize, column: usize) -> Option<String> {
+    spans
+        .fields
+        .iter()
+        .filter(|(_, &(field_line, field_column))| (field_line, field_column) <= (line, column))
+        .max_by_key(|(path, &position)| (position, path.len()))
+        .map(|(path, _)| path.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> (Vec<LoadedDocument>, Vec<Diagnostic>) {
+        load_str(Path::new("test.yaml"), text)
+    }
+
+    #[test]
+    fn reads_every_kind() {
+        let text = "apiVersion: esxnet/v1\nkind: Host\nmetadata: {name: esx-01}\n---\n\
+apiVersion: esxnet/v1\nkind: NetStack\nmetadata: {name: prov}\nspec:\n  hosts: {names: [esx-01]}\n  stack: provisioning\n  ipv4Gateway: 10.0.0.1\n---\n";
+        let (documents, diagnostics) = load(text);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        assert_eq!(documents.len(), 2);
+        assert_eq!(documents[1].document.kind(), Kind::NetStack);
+        assert_eq!(documents[1].source.locate("spec.ipv4Gateway").line, 11);
+    }
+
+    #[test]
+    fn unknown_fields_name_line_and_path() {
+        let text = "apiVersion: esxnet/v1\nkind: NetStack\nmetadata: {name: prov}\nspec:\n  hosts: {names: [esx-01]}\n  stack: provisioning\n  gateway: 10.0.0.1\n";
+        let (_, diagnostics) = load(text);
+        assert_eq!(diagnostics.len(), 1);
+        let diagnostic = &diagnostics[0];
+        assert_eq!(diagnostic.location.as_ref().unwrap().line, 7);
+        assert_eq!(diagnostic.field.as_deref(), Some("spec.gateway"));
+        assert!(diagnostic.message.contains("unknown field `gateway`"), "{}", diagnostic.message);
+    }
+
+    #[test]
+    fn bad_addresses_name_the_field() {
+        let text = "apiVersion: esxnet/v1\nkind: NetStack\nmetadata: {name: prov}\nspec:\n  hosts: {names: [esx-01]}\n  stack: provisioning\n  ipv4Gateway: 10.0.0.300\n";
+        let (_, diagnostics) = load(text);
+        assert_eq!(diagnostics[0].field.as_deref(), Some("spec.ipv4Gateway"));
+        assert_eq!(diagnostics[0].location.as_ref().unwrap().line, 7);
+    }
+
+    #[test]
+    fn missing_fields_name_their_parent() {
+        let text = "apiVersion: esxnet/v1\nkind: NetStack\nmetadata: {name: prov}\nspec:\n  hosts: {names: [esx-01]}\n";
+        let (_, diagnostics) = load(text);
+        assert_eq!(diagnostics[0].field.as_deref(), Some("spec.stack"));
+        assert_eq!(diagnostics[0].location.as_ref().unwrap().line, 4);
+    }
+
+    #[test]
+    fn every_bad_document_is_reported() {
+        let text = "kind: Nope\n---\napiVersion: esxnet/v2\nkind: Host\nmetadata: {name: a}\n---\n[1, 2]\n";
+        let (documents, diagnostics) = load(text);
+        assert!(documents.is_empty());
+        assert_eq!(diagnostics.len(), 3, "{diagnostics:#?}");
+        assert!(diagnostics[0].message.contains("unknown kind `Nope`"));
+        assert_eq!(diagnostics[1].field.as_deref(), Some("apiVersion"));
+    }
+}

@@ -1,0 +1,488 @@
+//! Lowering: manifest documents → typed per-host desired state.
+//!
+//! Resolves host selectors, expands per-host addresses and pools, and reports conflicting
+//! declarations (ESX016) and selectors that name undeclared hosts (ESX017).
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use crate::desired::{
+    DesiredAdapter, DesiredFleet, DesiredHost, DesiredIpv4, DesiredIpv6, DesiredPortGroup, DesiredStack, DesiredSwitch,
+};
+use crate::diagnostic::{Diagnostic, RuleId};
+use crate::load::LoadedDocument;
+use crate::manifest::{
+    AnyDocument, HostSelector, Ipv4Mode, NetStackSpec, StandardSwitchSpec, VmkernelAdapterSpec,
+};
+use crate::observed::{ObservedFleet, ObservedHost, PortConnection};
+use crate::source::{push_key, Source};
+
+/// The result of lowering.
+#[derive(Debug, Clone, Default)]
+pub struct Lowered {
+    /// Desired state per host.
+    pub fleet: DesiredFleet,
+    /// Problems found while lowering.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Lowers documents to per-host desired state.
+///
+/// `observed` is what the hosts have now, when a target is known: pools keep the addresses adapters
+/// already have and skip addresses in use anywhere in the fleet.
+pub fn lower(documents: &[LoadedDocument], observed: Option<&ObservedFleet>) -> Lowered {
+    let mut lowered = Lowered::default();
+    for loaded in documents {
+        if let AnyDocument::Host(document) = &loaded.document {
+            let name = document.metadata.name.clone();
+            match lowered.fleet.hosts.get(&name) {
+                Some(existing) if existing.labels != document.metadata.labels => {
+                    lowered.diagnostics.push(conflict(
+                        &name,
+                        "Host",
+                        &name,
+                        &loaded.source,
+                        "metadata.labels",
+                        &existing.source,
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    lowered.fleet.hosts.insert(
+                        name.clone(),
+                        DesiredHost::new(name, document.metadata.labels.clone(), loaded.source.clone()),
+                    );
+                }
+            }
+        }
+    }
+    let mut allocator = PoolAllocator::new(documents, observed);
+    for loaded in documents {
+        let (selector, name) = match &loaded.document {
+            AnyDocument::Host(_) => continue,
+            AnyDocument::StandardSwitch(document) => (&document.spec.hosts, &document.metadata.name),
+            AnyDocument::NetStack(document) => (&document.spec.hosts, &document.metadata.name),
+            AnyDocument::VmkernelAdapter(document) => (&document.spec.hosts, &document.metadata.name),
+        };
+        let hosts = select_hosts(&lowered.fleet, selector, &loaded.source, name, &mut lowered.diagnostics);
+        for host_name in hosts {
+            let observed_host = observed.and_then(|fleet| fleet.hosts.get(&host_name));
+            let Some(host) = lowered.fleet.hosts.get_mut(&host_name) else { continue };
+            match &loaded.document {
+                AnyDocument::Host(_) => {}
+                AnyDocument::StandardSwitch(document) => lower_switch(
+                    host,
+                    &document.metadata.name,
+                    &document.spec,
+                    &loaded.source,
+                    &mut lowered.diagnostics,
+                ),
+                AnyDocument::NetStack(document) => lower_stack(
+                    host,
+                    &document.metadata.name,
+                    &document.spec,
+                    &loaded.source,
+                    &mut lowered.diagnostics,
+                ),
+                AnyDocument::VmkernelAdapter(document) => {
+                    let adapter = lower_adapter(
+                        &host_name,
+                        &document.metadata.name,
+                        &document.spec,
+                        &loaded.source,
+                        observed_host,
+                        &mut allocator,
+                    );
+                    insert_adapter(host, adapter, &mut lowered.diagnostics);
+                }
+            }
+        }
+    }
+    lowered
+}
+
+fn conflict(host: &str, kind: &str, name: &str, source: &Source, field: &str, other: &Source) -> Diagnostic {
+    Diagnostic::error(
+        RuleId::Esx016,
+        format!("{kind} \"{name}\" is declared twice for host {host} with different values: keep one declaration or make them agree"),
+    )
+    .at(source.locate(field), field)
+    .on_host(host)
+    .with_related("the other declaration", other.document_location())
+}
+
+/// The declared hosts a selector picks, sorted.
+fn select_hosts(
+    fleet: &DesiredFleet,
+    selector: &HostSelector,
+    source: &Source,
+    document_name: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<String> {
+    if selector.names.is_none() && selector.match_labels.is_none() {
+        diagnostics.push(
+            Diagnostic::error(
+                RuleId::Esx017,
+                format!("\"{document_name}\" selects no hosts: give `names` or `matchLabels` (`matchLabels: {{}}` selects every host)"),
+            )
+            .at(source.locate("spec.hosts"), "spec.hosts"),
+        );
+        return Vec::new();
+    }
+    if let Some(names) = &selector.names {
+        for (index, name) in names.iter().enumerate() {
+            if !fleet.hosts.contains_key(name) {
+                let field = format!("spec.hosts.names[{index}]");
+                diagnostics.push(
+                    Diagnostic::error(
+                        RuleId::Esx017,
+                        format!("host \"{name}\" is not declared: add a `Host` document for it or fix the name"),
+                    )
+                    .at(source.locate(&field), field),
+                );
+            }
+        }
+    }
+    let selected: Vec<String> = fleet
+        .hosts
+        .values()
+        .filter(|host| selector.names.as_ref().is_none_or(|names| names.contains(&host.name)))
+        .filter(|host| {
+            selector.match_labels.as_ref().is_none_or(|labels| {
+                labels.iter().all(|(key, value)| host.labels.get(key) == Some(value))
+            })
+        })
+        .map(|host| host.name.clone())
+        .collect();
+    if selected.is_empty() && selector.names.as_ref().is_none_or(|names| !names.is_empty()) {
+        diagnostics.push(
+            Diagnostic::warning(
+                RuleId::Esx017,
+                format!("\"{document_name}\" matches no declared host, so it changes nothing"),
+            )
+            .at(source.locate("spec.hosts"), "spec.hosts"),
+        );
+    }
+    selected
+}
+
+fn lower_switch(
+    host: &mut DesiredHost,
+    name: &str,
+    spec: &StandardSwitchSpec,
+    source: &Source,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let switch = DesiredSwitch {
+        name: name.to_owned(),
+        mtu: spec.mtu,
+        uplinks: spec.uplinks.as_ref().map(|uplinks| uplinks.iter().cloned().collect()),
+        teaming: spec.teaming.clone(),
+        source: source.clone(),
+    };
+    match host.switches.get(name) {
+        Some(existing) if !same_switch(existing, &switch) => {
+            diagnostics.push(conflict(&host.name, "StandardSwitch", name, source, "spec", &existing.source));
+        }
+        Some(_) => {}
+        None => {
+            host.switches.insert(name.to_owned(), switch);
+        }
+    }
+    for (index, port_group) in spec.port_groups.iter().enumerate() {
+        let field = format!("spec.portGroups[{index}]");
+        let desired = DesiredPortGroup {
+            name: port_group.name.clone(),
+            switch: name.to_owned(),
+            vlan: port_group.vlan,
+            source: source.clone(),
+            field: field.clone(),
+        };
+        match host.port_groups.get(&port_group.name) {
+            Some(existing) if existing.switch != desired.switch || existing.vlan != desired.vlan => {
+                diagnostics.push(
+                    conflict(&host.name, "port group", &port_group.name, source, &field, &existing.source)
+                        .with_related("port group names are unique on a host", existing.source.locate(&existing.field)),
+                );
+            }
+            Some(_) => {}
+            None => {
+                host.port_groups.insert(port_group.name.clone(), desired);
+            }
+        }
+    }
+}
+
+fn same_switch(left: &DesiredSwitch, right: &DesiredSwitch) -> bool {
+    (left.mtu, &left.uplinks, &left.teaming) == (right.mtu, &right.uplinks, &right.teaming)
+}
+
+fn lower_stack(
+    host: &mut DesiredHost,
+    name: &str,
+    spec: &NetStackSpec,
+    source: &Source,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let routes = spec.routes.as_ref().map(|routes| {
+        let mut routes = routes.clone();
+        routes.sort();
+        routes
+    });
+    let stack = DesiredStack {
+        stack: spec.stack,
+        name: name.to_owned(),
+        ipv4_gateway: spec.ipv4_gateway,
+        ipv6_gateway: spec.ipv6_gateway,
+        dns: spec.dns.clone(),
+        routes,
+        max_connections: spec.max_connections,
+        congestion_control: spec.congestion_control,
+        source: source.clone(),
+    };
+    match host.stacks.get(&spec.stack) {
+        Some(existing) if !same_stack(existing, &stack) => {
+            diagnostics.push(conflict(&host.name, "NetStack", spec.stack.as_str(), source, "spec", &existing.source));
+        }
+        Some(_) => {}
+        None => {
+            host.stacks.insert(spec.stack, stack);
+        }
+    }
+}
+
+fn same_stack(left: &DesiredStack, right: &DesiredStack) -> bool {
+    let key = |stack: &DesiredStack| {
+        (
+            stack.ipv4_gateway,
+            stack.ipv6_gateway,
+            stack.dns.clone(),
+            stack.routes.clone(),
+            stack.max_connections,
+            stack.congestion_control,
+        )
+    };
+    key(left) == key(right)
+}
+
+fn insert_adapter(host: &mut DesiredHost, adapter: DesiredAdapter, diagnostics: &mut Vec<Diagnostic>) {
+    match host.adapters.get(&adapter.name) {
+        Some(existing) if !same_adapter(existing, &adapter) => {
+            diagnostics.push(conflict(
+                &host.name,
+                "VmkernelAdapter",
+                &adapter.name,
+                &adapter.source,
+                "spec",
+                &existing.source,
+            ));
+        }
+        Some(_) => {}
+        None => {
+            host.adapters.insert(adapter.name.clone(), adapter);
+        }
+    }
+}
+
+fn same_adapter(left: &DesiredAdapter, right: &DesiredAdapter) -> bool {
+    let key = |adapter: &DesiredAdapter| {
+        (
+            adapter.stack,
+            adapter.device.clone(),
+            adapter.connection.clone(),
+            adapter.mtu,
+            adapter.ipv4.clone(),
+            adapter.ipv6.clone(),
+            adapter.services.clone(),
+        )
+    };
+    key(left) == key(right)
+}
+
+/// The observed adapter a desired adapter is: by pinned device, else by its port group.
+pub fn matching_observed_adapter<'a>(
+    observed: &'a ObservedHost,
+    device: Option<&str>,
+    connection: &PortConnection,
+) -> Option<&'a crate::observed::ObservedAdapter> {
+    match device {
+        Some(device) => observed.adapter(device),
+        None => observed.adapter_on(connection),
+    }
+}
+
+fn lower_adapter(
+    host_name: &str,
+    name: &str,
+    spec: &VmkernelAdapterSpec,
+    source: &Source,
+    observed: Option<&ObservedHost>,
+    allocator: &mut PoolAllocator,
+) -> DesiredAdapter {
+    let reference = &spec.port_group;
+    let ambiguous_switch = reference.standard_switch.is_some() == reference.distributed_switch.is_some();
+    let connection = match (&reference.standard_switch, &reference.distributed_switch) {
+        (_, Some(switch)) if reference.standard_switch.is_none() => {
+            PortConnection::Distributed { switch: switch.clone(), port_group: reference.name.clone() }
+        }
+        (switch, _) => PortConnection::Standard {
+            switch: switch.clone().unwrap_or_default(),
+            port_group: reference.name.clone(),
+        },
+    };
+    let existing = observed.and_then(|observed| matching_observed_adapter(observed, spec.device.as_deref(), &connection));
+    let ipv4 = match spec.ipv4.mode {
+        Ipv4Mode::Dhcp => DesiredIpv4::Dhcp {
+            stray_prefix_length: spec.ipv4.prefix_length.is_some(),
+            stray_addresses: spec.ipv4.addresses.is_some() || spec.ipv4.pool.is_some(),
+            gateway_override: spec.ipv4.gateway_override,
+        },
+        Ipv4Mode::Static => {
+            let explicit = spec.ipv4.addresses.as_ref().and_then(|addresses| addresses.get(host_name)).copied();
+            let address = explicit.or_else(|| {
+                let pool = spec.ipv4.pool?;
+                let current = existing.and_then(|adapter| adapter.ipv4.address);
+                allocator.allocate(pool, current)
+            });
+            DesiredIpv4::Static {
+                address,
+                prefix_length: spec.ipv4.prefix_length,
+                pool: spec.ipv4.pool,
+                gateway_override: spec.ipv4.gateway_override,
+            }
+        }
+    };
+    let ipv6 = spec.ipv6.as_ref().map(|ipv6| DesiredIpv6 {
+        dhcp: ipv6.dhcp,
+        router_advertisement: ipv6.router_advertisement,
+        addresses: ipv6
+            .addresses
+            .as_ref()
+            .and_then(|addresses| addresses.get(host_name))
+            .map(|addresses| addresses.iter().copied().collect())
+            .unwrap_or_default(),
+        gateway_override: ipv6.gateway_override,
+    });
+    DesiredAdapter {
+        name: name.to_owned(),
+        stack: spec.stack,
+        device: spec.device.clone(),
+        connection,
+        ambiguous_switch,
+        mtu: spec.mtu,
+        ipv4,
+        ipv6,
+        services: spec.services.as_ref().map(|services| services.iter().copied().collect()),
+        source: source.clone(),
+    }
+}
+
+/// Hands out pool addresses: an address an adapter already has is kept, others get the lowest
+/// address no adapter in the fleet uses and no manifest names.
+struct PoolAllocator {
+    taken: BTreeSet<Ipv4Addr>,
+}
+
+impl PoolAllocator {
+    fn new(documents: &[LoadedDocument], observed: Option<&ObservedFleet>) -> Self {
+        let mut taken = BTreeSet::new();
+        for loaded in documents {
+            if let AnyDocument::VmkernelAdapter(document) = &loaded.document {
+                if let Some(addresses) = &document.spec.ipv4.addresses {
+                    taken.extend(addresses.values().copied());
+                }
+            }
+        }
+        // Addresses adapters hold now are taken, except that each adapter may keep its own (see allocate).
+        let held: BTreeSet<Ipv4Addr> = observed
+            .into_iter()
+            .flat_map(|fleet| fleet.hosts.values())
+            .flat_map(|host| host.adapters.iter())
+            .filter_map(|adapter| adapter.ipv4.address)
+            .collect();
+        taken.extend(held);
+        PoolAllocator { taken }
+    }
+
+    fn allocate(&mut self, pool: crate::pool::Ipv4Pool, current: Option<Ipv4Addr>) -> Option<Ipv4Addr> {
+        if let Some(current) = current.filter(|address| pool.contains(*address)) {
+            // Held by this very adapter: it keeps it. Already `taken`, so no one else gets it.
+            return Some(current);
+        }
+        let address = pool.addresses().find(|address| !self.taken.contains(address))?;
+        self.taken.insert(address);
+        Some(address)
+    }
+}
+
+/// The field path of a host's entry in a per-host map such as `spec.ipv4.addresses`.
+pub fn host_entry_field(map_field: &str, host: &str) -> String {
+    push_key(map_field, host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::load_str;
+    use std::path::Path;
+
+    const HOSTS: &str = "apiVersion: esxnet/v1\nkind: Host\nmetadata: {name: esx-01, labels: {cluster: a}}\n---\n\
+apiVersion: esxnet/v1\nkind: Host\nmetadata: {name: esx-02, labels: {cluster: a}}\n---\n\
+apiVersion: esxnet/v1\nkind: Host\nmetadata: {name: esx-03, labels: {cluster: b}}\n---\n";
+
+    fn lower_text(text: &str, observed: Option<&ObservedFleet>) -> Lowered {
+        let (documents, diagnostics) = load_str(Path::new("t.yaml"), &format!("{HOSTS}{text}"));
+        assert!(diagnostics.is_empty(), "{diagnostics:#?}");
+        lower(&documents, observed)
+    }
+
+    const POOLED: &str = "apiVersion: esxnet/v1\nkind: VmkernelAdapter\nmetadata: {name: prov}\nspec:\n  hosts: {matchLabels: {cluster: a}}\n  stack: provisioning\n  portGroup: {standardSwitch: vSwitch1, name: Prov}\n  ipv4: {mode: static, prefixLength: 24, pool: 10.0.0.10-10.0.0.20}\n";
+
+    fn address(lowered: &Lowered, host: &str) -> Option<Ipv4Addr> {
+        lowered.fleet.hosts[host].adapters["prov"].ipv4.network().map(|network| network.addr())
+    }
+
+    #[test]
+    fn selectors_pick_hosts_by_label() {
+        let lowered = lower_text(POOLED, None);
+        assert!(lowered.diagnostics.is_empty(), "{:#?}", lowered.diagnostics);
+        assert!(lowered.fleet.hosts["esx-01"].adapters.contains_key("prov"));
+        assert!(!lowered.fleet.hosts["esx-03"].adapters.contains_key("prov"));
+    }
+
+    #[test]
+    fn pools_allocate_lowest_free_in_host_order() {
+        let lowered = lower_text(POOLED, None);
+        assert_eq!(address(&lowered, "esx-01"), Some("10.0.0.10".parse().unwrap()));
+        assert_eq!(address(&lowered, "esx-02"), Some("10.0.0.11".parse().unwrap()));
+    }
+
+    #[test]
+    fn pools_keep_existing_addresses_and_skip_taken_ones() {
+        let observed: ObservedFleet = serde_json::from_value(serde_json::json!({"hosts": {
+            "esx-02": {"name": "esx-02", "version": "8.0.3", "adapters": [{
+                "device": "vmk1", "connection": {"type": "standard", "switch": "vSwitch1", "port_group": "Prov"},
+                "stack": "provisioning", "mac": "00:50:56:00:00:01", "mtu": 1500,
+                "ipv4": {"dhcp": false, "address": "10.0.0.10", "prefixLength": 24, "gatewayOverride": null},
+                "ipv6": {"dhcp": false, "routerAdvertisement": true, "addresses": [], "gatewayOverride": null}}]},
+            "esx-03": {"name": "esx-03", "version": "8.0.3", "adapters": [{
+                "device": "vmk1", "connection": {"type": "standard", "switch": "vSwitch0", "port_group": "Other"},
+                "stack": "default", "mac": "00:50:56:00:00:02", "mtu": 1500,
+                "ipv4": {"dhcp": false, "address": "10.0.0.11", "prefixLength": 24, "gatewayOverride": null},
+                "ipv6": {"dhcp": false, "routerAdvertisement": true, "addresses": [], "gatewayOverride": null}}]}
+        }}))
+        .unwrap();
+        let lowered = lower_text(POOLED, Some(&observed));
+        assert_eq!(address(&lowered, "esx-02"), Some("10.0.0.10".parse().unwrap()), "kept");
+        assert_eq!(address(&lowered, "esx-01"), Some("10.0.0.12".parse().unwrap()), "skips .10 (esx-02) and .11 (esx-03)");
+    }
+
+    #[test]
+    fn undeclared_host_names_are_reported() {
+        let text = "apiVersion: esxnet/v1\nkind: StandardSwitch\nmetadata: {name: vSwitch1}\nspec:\n  hosts: {names: [esx-01, esx-09]}\n";
+        let lowered = lower_text(text, None);
+        assert_eq!(lowered.diagnostics.len(), 1);
+        assert_eq!(lowered.diagnostics[0].rule, RuleId::Esx017);
+        assert_eq!(lowered.diagnostics[0].field.as_deref(), Some("spec.hosts.names[1]"));
+    }
+}

@@ -1,0 +1,378 @@
+//! What hosts really have: the observed state a backend reports.
+//!
+//! These types mirror the parts of `HostNetworkInfo`, `HostVirtualNicManager` and
+//! `HostSystem.runtime.networkRuntimeInfo` that esxnet manages, with ESXi's computed noise
+//! (uplink order, link-local addresses) kept apart from what a manifest can declare.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use ipnet::Ipv6Net;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::common::{CongestionControl, Dns, EsxiVersion, Route, Service, StackKind};
+
+/// The observed state of every host a backend knows, keyed by host name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ObservedFleet {
+    /// Hosts by name.
+    pub hosts: BTreeMap<String, ObservedHost>,
+}
+
+/// One ESXi host's networking as observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedHost {
+    /// The host's name (inventory name in vCenter).
+    pub name: String,
+    /// The ESXi release.
+    pub version: EsxiVersion,
+    /// Physical NICs.
+    #[serde(default)]
+    pub physical_nics: Vec<PhysicalNic>,
+    /// Standard switches.
+    #[serde(default)]
+    pub switches: Vec<ObservedSwitch>,
+    /// Standard port groups (host-wide unique names, each on one switch).
+    #[serde(default)]
+    pub port_groups: Vec<ObservedPortGroup>,
+    /// VMkernel adapters.
+    #[serde(default)]
+    pub adapters: Vec<ObservedAdapter>,
+    /// TCP/IP stacks.
+    #[serde(default)]
+    pub stacks: Vec<ObservedStack>,
+    /// Distributed switches this host is a member of, with their port groups.
+    #[serde(default)]
+    pub distributed_switches: Vec<DistributedSwitchMembership>,
+    /// Migrations in flight on this host.
+    #[serde(default)]
+    pub active_migrations: Vec<ActiveMigration>,
+}
+
+/// A physical NIC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PhysicalNic {
+    /// Device name such as `vmnic2`.
+    pub device: String,
+    /// MAC address.
+    pub mac: String,
+    /// Link speed in Mb/s; absent when the link is down.
+    pub link_speed_mb: Option<u32>,
+}
+
+/// The NIC teaming order of a standard switch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Teaming {
+    /// Active uplinks in failover order.
+    #[serde(default)]
+    pub active: Vec<String>,
+    /// Standby uplinks in failover order.
+    #[serde(default)]
+    pub standby: Vec<String>,
+}
+
+/// A standard switch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedSwitch {
+    /// Switch name such as `vSwitch1`.
+    pub name: String,
+    /// MTU in bytes.
+    pub mtu: u32,
+    /// Bridged physical NICs. A set: ESXi reports them in an order of its own.
+    pub uplinks: BTreeSet<String>,
+    /// Teaming order.
+    pub teaming: Teaming,
+}
+
+/// A standard port group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedPortGroup {
+    /// Port group name, unique on the host.
+    pub name: String,
+    /// The standard switch it belongs to.
+    pub switch: String,
+    /// VLAN ID: 0 untagged, 1–4094 tagged, 4095 trunk.
+    pub vlan: u16,
+}
+
+/// Where a VMkernel adapter is connected.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", tag = "type")]
+pub enum PortConnection {
+    /// A port group of a standard switch.
+    Standard {
+        /// The standard switch.
+        switch: String,
+        /// The port group's name.
+        port_group: String,
+    },
+    /// A port of a distributed port group.
+    #[serde(rename_all = "camelCase")]
+    Distributed {
+        /// The distributed switch's name.
+        switch: String,
+        /// The distributed port group's name.
+        port_group: String,
+    },
+}
+
+impl PortConnection {
+    /// The port group's name.
+    pub fn port_group(&self) -> &str {
+        match self {
+            PortConnection::Standard { port_group, .. } | PortConnection::Distributed { port_group, .. } => {
+                port_group
+            }
+        }
+    }
+
+    /// The switch's name.
+    pub fn switch(&self) -> &str {
+        match self {
+            PortConnection::Standard { switch, .. } | PortConnection::Distributed { switch, .. } => switch,
+        }
+    }
+
+    /// Whether this is a distributed port group.
+    pub fn is_distributed(&self) -> bool {
+        matches!(self, PortConnection::Distributed { .. })
+    }
+}
+
+impl std::fmt::Display for PortConnection {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PortConnection::Standard { switch, port_group } => {
+                write!(formatter, "port group \"{port_group}\" on standard switch \"{switch}\"")
+            }
+            PortConnection::Distributed { switch, port_group } => {
+                write!(formatter, "distributed port group \"{port_group}\" on \"{switch}\"")
+            }
+        }
+    }
+}
+
+/// IPv4 settings of an adapter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedIpv4 {
+    /// Whether the address comes from DHCP.
+    pub dhcp: bool,
+    /// The static address (absent with DHCP).
+    #[schemars(with = "Option<String>")]
+    pub address: Option<Ipv4Addr>,
+    /// The static prefix length (absent with DHCP).
+    pub prefix_length: Option<u8>,
+    /// The adapter's own default gateway ("override default gateway for this adapter").
+    #[schemars(with = "Option<String>")]
+    pub gateway_override: Option<Ipv4Addr>,
+}
+
+/// Where an IPv6 address came from (`HostIpConfigIpV6Address.origin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Ipv6Origin {
+    /// Configured statically.
+    Manual,
+    /// Leased through DHCPv6.
+    Dhcp,
+    /// Link-local, computed by ESXi.
+    Linklayer,
+    /// Random (privacy or SLAAC from router advertisement).
+    Random,
+    /// Anything else.
+    Other,
+}
+
+/// One IPv6 address of an adapter.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedIpv6Address {
+    /// Address and prefix length.
+    #[schemars(with = "String")]
+    pub address: Ipv6Net,
+    /// Where it came from.
+    pub origin: Ipv6Origin,
+}
+
+/// IPv6 settings of an adapter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedIpv6 {
+    /// DHCPv6.
+    pub dhcp: bool,
+    /// Router advertisement (address autoconfiguration).
+    pub router_advertisement: bool,
+    /// Every address, computed ones included.
+    #[serde(default)]
+    pub addresses: Vec<ObservedIpv6Address>,
+    /// The adapter's own IPv6 default gateway.
+    #[schemars(with = "Option<String>")]
+    pub gateway_override: Option<Ipv6Addr>,
+}
+
+impl ObservedIpv6 {
+    /// The statically configured addresses, the only ones a manifest declares.
+    pub fn manual_addresses(&self) -> BTreeSet<Ipv6Net> {
+        self.addresses
+            .iter()
+            .filter(|address| address.origin == Ipv6Origin::Manual)
+            .map(|address| address.address)
+            .collect()
+    }
+}
+
+/// A VMkernel adapter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedAdapter {
+    /// Device name such as `vmk1`.
+    pub device: String,
+    /// Where it is connected.
+    pub connection: PortConnection,
+    /// The TCP/IP stack, fixed at creation.
+    pub stack: StackKind,
+    /// MAC address.
+    pub mac: String,
+    /// MTU in bytes.
+    pub mtu: u32,
+    /// IPv4 settings.
+    pub ipv4: ObservedIpv4,
+    /// IPv6 settings.
+    pub ipv6: ObservedIpv6,
+    /// Services the adapter is selected for.
+    #[serde(default)]
+    pub services: BTreeSet<Service>,
+}
+
+/// A TCP/IP stack instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedStack {
+    /// Which stack.
+    pub stack: StackKind,
+    /// Whether the stack is instantiated (the default stack always is; the others from their first adapter).
+    pub instantiated: bool,
+    /// IPv4 default gateway.
+    #[schemars(with = "Option<String>")]
+    pub ipv4_gateway: Option<Ipv4Addr>,
+    /// IPv6 default gateway.
+    #[schemars(with = "Option<String>")]
+    pub ipv6_gateway: Option<Ipv6Addr>,
+    /// DNS settings.
+    #[serde(default)]
+    pub dns: Dns,
+    /// Static routes, sorted.
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    /// The connection limit in effect now.
+    pub max_connections: u32,
+    /// The connection limit requested; differs from `max_connections` until the host reboots.
+    pub requested_max_connections: u32,
+    /// Congestion control algorithm.
+    pub congestion_control: CongestionControl,
+}
+
+/// A distributed switch the host is a member of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DistributedSwitchMembership {
+    /// Switch name.
+    pub name: String,
+    /// Switch UUID.
+    pub uuid: String,
+    /// MTU in bytes.
+    pub mtu: u32,
+    /// Its port groups.
+    #[serde(default)]
+    pub port_groups: Vec<DistributedPortGroup>,
+}
+
+/// A distributed port group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DistributedPortGroup {
+    /// Port group name.
+    pub name: String,
+    /// Port group key such as `dvportgroup-1001`.
+    pub key: String,
+    /// VLAN ID.
+    pub vlan: u16,
+}
+
+/// What kind of migration is in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum MigrationKind {
+    /// vMotion of a powered-on machine.
+    Live,
+    /// Cold migration, clone or snapshot transfer.
+    Provisioning,
+}
+
+/// A migration in flight, which applying must not interrupt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveMigration {
+    /// An identifier such as `task-42`.
+    pub id: String,
+    /// What is migrating.
+    pub kind: MigrationKind,
+    /// The stack carrying it.
+    pub stack: StackKind,
+    /// The adapter carrying it.
+    pub adapter: String,
+}
+
+impl ObservedHost {
+    /// A standard switch by name.
+    pub fn switch(&self, name: &str) -> Option<&ObservedSwitch> {
+        self.switches.iter().find(|switch| switch.name == name)
+    }
+
+    /// A standard port group by name.
+    pub fn port_group(&self, name: &str) -> Option<&ObservedPortGroup> {
+        self.port_groups.iter().find(|port_group| port_group.name == name)
+    }
+
+    /// An adapter by device name.
+    pub fn adapter(&self, device: &str) -> Option<&ObservedAdapter> {
+        self.adapters.iter().find(|adapter| adapter.device == device)
+    }
+
+    /// The adapter connected to a port group, if any.
+    pub fn adapter_on(&self, connection: &PortConnection) -> Option<&ObservedAdapter> {
+        self.adapters.iter().find(|adapter| &adapter.connection == connection)
+    }
+
+    /// A stack by kind.
+    pub fn stack(&self, stack: StackKind) -> Option<&ObservedStack> {
+        self.stacks.iter().find(|observed| observed.stack == stack)
+    }
+
+    /// A distributed switch this host is a member of, by name.
+    pub fn distributed_switch(&self, name: &str) -> Option<&DistributedSwitchMembership> {
+        self.distributed_switches.iter().find(|switch| switch.name == name)
+    }
+
+    /// A physical NIC by device name.
+    pub fn physical_nic(&self, device: &str) -> Option<&PhysicalNic> {
+        self.physical_nics.iter().find(|nic| nic.device == device)
+    }
+
+    /// The adapters that carry management traffic.
+    pub fn management_adapters(&self) -> impl Iterator<Item = &ObservedAdapter> {
+        self.adapters.iter().filter(|adapter| adapter.services.contains(&Service::Management))
+    }
+
+    /// Whether any adapter is on the given stack.
+    pub fn has_adapter_on_stack(&self, stack: StackKind) -> bool {
+        self.adapters.iter().any(|adapter| adapter.stack == stack)
+    }
+}

@@ -1,0 +1,252 @@
+//! Where each field of a document sits in its file.
+//!
+//! serde gives positions only for errors; rules that run after a document was read still have to
+//! name the line of the field they complain about. A [`SpanIndex`] is built from the YAML parser's
+//! events and maps every field path of one document to its position.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use yaml_rust2::parser::{Event, Parser};
+use yaml_rust2::scanner::Marker;
+
+use crate::diagnostic::Location;
+
+/// Positions (1-based line and column) of the field paths of one document.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpanIndex {
+    /// Position of the document's first content.
+    pub start: (usize, usize),
+    /// Position of every field path, keyed by its rendered path.
+    pub fields: BTreeMap<String, (usize, usize)>,
+    /// Scalar values by field path.
+    pub scalars: BTreeMap<String, String>,
+    /// Whether the document has no content (an empty document, such as after a trailing `---`).
+    pub empty: bool,
+}
+
+/// Appends a mapping key to a field path: `.key` for plain names, `["key"]` otherwise.
+pub fn push_key(path: &str, key: &str) -> String {
+    let plain = !key.is_empty() && key.chars().all(|character| character.is_ascii_alphanumeric() || character == '_');
+    match (path.is_empty(), plain) {
+        (true, true) => key.to_owned(),
+        (false, true) => format!("{path}.{key}"),
+        (_, false) => format!("{path}[{key:?}]"),
+    }
+}
+
+/// Appends a sequence index to a field path.
+pub fn push_index(path: &str, index: usize) -> String {
+    format!("{path}[{index}]")
+}
+
+/// A source file's document, and how to find its fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// The file.
+    pub file: PathBuf,
+    /// Index of the document in the file, from 0.
+    pub document_index: usize,
+    spans: Arc<SpanIndex>,
+}
+
+impl Source {
+    /// A source for one document.
+    pub fn new(file: PathBuf, document_index: usize, spans: Arc<SpanIndex>) -> Self {
+        Source { file, document_index, spans }
+    }
+
+    /// The place of a field path, or of its nearest ancestor present in the file.
+    pub fn locate(&self, field: &str) -> Location {
+        let mut path = field.to_owned();
+        loop {
+            if let Some(&(line, column)) = self.spans.fields.get(&path) {
+                return self.location(line, column);
+            }
+            match parent_path(&path) {
+                Some(parent) => path = parent,
+                None => return self.location(self.spans.start.0, self.spans.start.1),
+            }
+        }
+    }
+
+    /// The place of the document itself.
+    pub fn document_location(&self) -> Location {
+        self.location(self.spans.start.0, self.spans.start.1)
+    }
+
+    fn location(&self, line: usize, column: usize) -> Location {
+        Location { file: self.file.clone(), line, column }
+    }
+
+    /// The span index of this document.
+    pub fn spans(&self) -> &SpanIndex {
+        &self.spans
+    }
+}
+
+/// The path one level up, or `None` at the root.
+fn parent_path(path: &str) -> Option<String> {
+    if path.is_empty() {
+        return None;
+    }
+    if path.ends_with(']') {
+        // `[..]` may hold a quoted key with dots or brackets; find its opening bracket.
+        let open = if path.ends_with("\"]") {
+            path[..path.len() - 2].rfind("[\"")?
+        } else {
+            path.rfind('[')?
+        };
+        return Some(path[..open].to_owned());
+    }
+    Some(path.rfind('.').map(|dot| path[..dot].to_owned()).unwrap_or_default())
+}
+
+/// A YAML syntax error with its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    /// What the parser said.
+    pub message: String,
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1.
+    pub column: usize,
+}
+
+enum Frame {
+    Mapping { path: String, pending_key: Option<String> },
+    Sequence { path: String, next_index: usize },
+}
+
+/// Builds the span index of every document in a file's text.
+pub fn index_documents(text: &str) -> Result<Vec<SpanIndex>, SyntaxError> {
+    let mut parser = Parser::new_from_str(text);
+    let mut documents = Vec::new();
+    let mut current: Option<SpanIndex> = None;
+    let mut frames: Vec<Frame> = Vec::new();
+    loop {
+        let (event, marker) = parser.next_token().map_err(|error| {
+            let marker = error.marker();
+            SyntaxError { message: error.info().to_owned(), line: marker.line().max(1), column: marker.col() + 1 }
+        })?;
+        match event {
+            Event::StreamEnd => break,
+            Event::StreamStart | Event::Nothing => {}
+            Event::DocumentStart => {
+                current = Some(SpanIndex { start: position(&marker), empty: true, ..SpanIndex::default() });
+                frames.clear();
+            }
+            Event::DocumentEnd => {
+                if let Some(document) = current.take() {
+                    documents.push(document);
+                }
+            }
+            Event::Scalar(value, ..) => {
+                let Some(document) = current.as_mut() else { continue };
+                if let Some(path) = value_path(&mut frames, document, &marker, Some(&value)) {
+                    document.empty &= value.is_empty() || value == "~" || value == "null";
+                    document.scalars.insert(path, value);
+                }
+            }
+            Event::Alias(_) => {
+                if let Some(document) = current.as_mut() {
+                    document.empty = false;
+                    value_path(&mut frames, document, &marker, None);
+                }
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                let Some(document) = current.as_mut() else { continue };
+                if frames.is_empty() {
+                    document.start = position(&marker);
+                }
+                document.empty = false;
+                let path = value_path(&mut frames, document, &marker, None).unwrap_or_else(|| "?".to_owned());
+                if matches!(event, Event::MappingStart(..)) {
+                    frames.push(Frame::Mapping { path, pending_key: None });
+                } else {
+                    frames.push(Frame::Sequence { path, next_index: 0 });
+                }
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                frames.pop();
+            }
+        }
+    }
+    Ok(documents)
+}
+
+/// Records a value (or, in a mapping waiting for a key, a key) and returns the value's field path.
+/// Returns `None` for a mapping key, whose value comes next.
+fn value_path(frames: &mut [Frame], document: &mut SpanIndex, marker: &Marker, scalar: Option<&str>) -> Option<String> {
+    match frames.last_mut() {
+        None => Some(String::new()),
+        Some(Frame::Sequence { path, next_index }) => {
+            let item = push_index(path, *next_index);
+            *next_index += 1;
+            document.fields.entry(item.clone()).or_insert(position(marker));
+            Some(item)
+        }
+        Some(Frame::Mapping { path, pending_key }) => match pending_key.take() {
+            Some(key) => Some(key),
+            None => {
+                // A key. Complex (non-scalar) keys get a placeholder path.
+                let key = push_key(path, scalar.unwrap_or("?"));
+                document.fields.entry(key.clone()).or_insert(position(marker));
+                *pending_key = Some(key);
+                None
+            }
+        },
+    }
+}
+
+fn position(marker: &Marker) -> (usize, usize) {
+    (marker.line().max(1), marker.col() + 1)
+}
+
+/// The file as shown in diagnostics.
+pub fn display_path(path: &Path) -> PathBuf {
+    path.strip_prefix("./").map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_indexed_with_their_lines() {
+        let text = "a: 1\nb:\n  c: [x, y]\n  \"d.e\": {f: 2}\n---\ng: 3\n";
+        let documents = index_documents(text).unwrap();
+        assert_eq!(documents.len(), 2);
+        let first = &documents[0];
+        assert_eq!(first.fields["a"], (1, 1));
+        assert_eq!(first.fields["b.c"], (3, 3));
+        assert_eq!(first.fields["b.c[1]"], (3, 10));
+        assert_eq!(first.fields["b[\"d.e\"].f"], (4, 11));
+        assert_eq!(documents[1].fields["g"], (6, 1));
+        assert_eq!(documents[1].scalars["g"], "3");
+    }
+
+    #[test]
+    fn locate_falls_back_to_the_nearest_ancestor() {
+        let documents = index_documents("spec:\n  ipv4:\n    mode: static\n").unwrap();
+        let source = Source::new(PathBuf::from("x.yaml"), 0, Arc::new(documents[0].clone()));
+        assert_eq!(source.locate("spec.ipv4.addresses[\"esx-01.lab\"]").line, 2);
+        assert_eq!(source.locate("spec.ipv4.mode").line, 3);
+        assert_eq!(source.locate("nothing").line, 1);
+    }
+
+    #[test]
+    fn empty_documents_are_marked() {
+        let documents = index_documents("a: 1\n---\n").unwrap();
+        assert_eq!(documents.len(), 2);
+        assert!(!documents[0].empty);
+        assert!(documents[1].empty);
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_line() {
+        let error = index_documents("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(error.line >= 1);
+    }
+}
