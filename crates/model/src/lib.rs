@@ -5,6 +5,7 @@
 
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod common;
 pub mod desired;
 pub mod diagnostic;
