@@ -23,7 +23,6 @@ use esxnet_model::observed::{ObservedFleet, ObservedHost, PortConnection, Teamin
 use ipnet::Ipv6Net;
 use serde::{Deserialize, Serialize};
 
-
 /// Whether retrying a failed operation may help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -90,7 +89,11 @@ pub struct BackendError {
 impl BackendError {
     /// An error classified by its fault.
     pub fn new(fault: Fault, message: impl Into<String>) -> Self {
-        BackendError { fault, kind: fault.kind(), message: message.into() }
+        BackendError {
+            fault,
+            kind: fault.kind(),
+            message: message.into(),
+        }
     }
 
     /// Whether retrying may help.

@@ -54,11 +54,17 @@ pub fn analyze(loaded: &Loaded, observed: Option<&ObservedFleet>) -> Analysis {
     let mut diagnostics = loaded.diagnostics.clone();
     if diagnostic::has_errors(&diagnostics) {
         diagnostic::sort(&mut diagnostics);
-        return Analysis { fleet: DesiredFleet::default(), diagnostics };
+        return Analysis {
+            fleet: DesiredFleet::default(),
+            diagnostics,
+        };
     }
     let lowered = lower::lower(&loaded.documents, observed);
     diagnostics.extend(lowered.diagnostics);
     diagnostics.extend(rules::check(&lowered.fleet, observed));
     diagnostic::sort(&mut diagnostics);
-    Analysis { fleet: lowered.fleet, diagnostics }
+    Analysis {
+        fleet: lowered.fleet,
+        diagnostics,
+    }
 }

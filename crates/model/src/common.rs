@@ -9,9 +9,7 @@ use serde::{Deserialize, Serialize};
 /// A TCP/IP stack instance on an ESXi host.
 ///
 /// esxnet manages the three system stacks; each has a fixed key on the host.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StackKind {
     /// The default stack (`defaultTcpipStack`): management and every service not moved elsewhere.
@@ -69,9 +67,7 @@ impl fmt::Display for StackKind {
 }
 
 /// A traffic type a VMkernel adapter can be selected for (`HostVirtualNicManager` nicType).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum Service {
     /// Management traffic.
     #[serde(rename = "management")]
@@ -134,9 +130,7 @@ impl fmt::Display for Service {
 }
 
 /// A stack's TCP congestion control algorithm.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CongestionControl {
     /// NewReno, ESXi's default.
@@ -233,9 +227,7 @@ impl JsonSchema for EsxiVersion {
 }
 
 /// A static IPv4 route of a stack.
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Route {
     /// The destination network, such as `10.220.0.0/16`.
@@ -247,9 +239,7 @@ pub struct Route {
 }
 
 /// A stack's DNS settings.
-#[derive(
-    Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Dns {
     /// Name servers in the order the resolver asks them.

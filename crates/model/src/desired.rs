@@ -142,9 +142,11 @@ impl DesiredIpv4 {
     /// The static address with its prefix, when both are present and valid.
     pub fn network(&self) -> Option<Ipv4Net> {
         match self {
-            DesiredIpv4::Static { address: Some(address), prefix_length: Some(prefix), .. } => {
-                Ipv4Net::new(*address, *prefix).ok()
-            }
+            DesiredIpv4::Static {
+                address: Some(address),
+                prefix_length: Some(prefix),
+                ..
+            } => Ipv4Net::new(*address, *prefix).ok(),
             _ => None,
         }
     }

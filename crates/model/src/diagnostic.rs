@@ -163,7 +163,10 @@ impl Diagnostic {
 
     /// A warning of a rule.
     pub fn warning(rule: RuleId, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(rule, message) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(rule, message)
+        }
     }
 
     /// Sets the place and field.
@@ -181,7 +184,10 @@ impl Diagnostic {
 
     /// Adds a related place.
     pub fn with_related(mut self, message: impl Into<String>, location: Location) -> Self {
-        self.related.push(RelatedLocation { message: message.into(), location });
+        self.related.push(RelatedLocation {
+            message: message.into(),
+            location,
+        });
         self
     }
 
@@ -198,7 +204,10 @@ impl Diagnostic {
         };
         let mut out = String::new();
         if color {
-            out.push_str(&format!("{paint}{label}[{}]\x1b[0m\x1b[1m: {}\x1b[0m\n", self.rule, self.message));
+            out.push_str(&format!(
+                "{paint}{label}[{}]\x1b[0m\x1b[1m: {}\x1b[0m\n",
+                self.rule, self.message
+            ));
         } else {
             out.push_str(&format!("{label}[{}]: {}\n", self.rule, self.message));
         }

@@ -42,7 +42,10 @@ pub fn load_paths(paths: &[PathBuf]) -> Loaded {
                 if files.is_empty() {
                     loaded.diagnostics.push(file_error(
                         path,
-                        format!("no manifests (*.yaml, *.yml) found in {}; name a file or a directory that holds some", path.display()),
+                        format!(
+                            "no manifests (*.yaml, *.yml) found in {}; name a file or a directory that holds some",
+                            path.display()
+                        ),
                     ));
                 }
                 loaded.files.extend(files);
@@ -60,7 +63,9 @@ pub fn load_paths(paths: &[PathBuf]) -> Loaded {
                 loaded.documents.extend(documents);
                 loaded.diagnostics.extend(diagnostics);
             }
-            Err(error) => loaded.diagnostics.push(file_error(&file, format!("cannot read {}: {error}", file.display()))),
+            Err(error) => loaded
+                .diagnostics
+                .push(file_error(&file, format!("cannot read {}: {error}", file.display()))),
         }
     }
     loaded
@@ -68,7 +73,11 @@ pub fn load_paths(paths: &[PathBuf]) -> Loaded {
 
 fn file_error(path: &Path, message: String) -> Diagnostic {
     Diagnostic::error(RuleId::Esx000, message).at(
-        Location { file: source::display_path(path), line: 1, column: 1 },
+        Location {
+            file: source::display_path(path),
+            line: 1,
+            column: 1,
+        },
         "",
     )
 }
@@ -79,12 +88,17 @@ fn collect_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
         return Ok(vec![path.to_path_buf()]);
     }
     let mut files = Vec::new();
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.map(|entry| entry.map(|entry| entry.path())).collect::<Result<_, _>>()?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+        .map(|entry| entry.map(|entry| entry.path()))
+        .collect::<Result<_, _>>()?;
     entries.sort();
     for entry in entries {
         if entry.is_dir() {
             files.extend(collect_files(&entry)?);
-        } else if matches!(entry.extension().and_then(|extension| extension.to_str()), Some("yaml" | "yml")) {
+        } else if matches!(
+            entry.extension().and_then(|extension| extension.to_str()),
+            Some("yaml" | "yml")
+        ) {
             files.push(entry);
         }
     }
@@ -100,8 +114,14 @@ pub fn load_str(file: &Path, text: &str) -> (Vec<LoadedDocument>, Vec<Diagnostic
         Ok(spans) => spans,
         Err(error) => {
             diagnostics.push(
-                Diagnostic::error(RuleId::Esx000, format!("invalid YAML: {}", error.message))
-                    .at(Location { file, line: error.line, column: error.column }, ""),
+                Diagnostic::error(RuleId::Esx000, format!("invalid YAML: {}", error.message)).at(
+                    Location {
+                        file,
+                        line: error.line,
+                        column: error.column,
+                    },
+                    "",
+                ),
             );
             return (documents, diagnostics);
         }
@@ -113,7 +133,14 @@ pub fn load_str(file: &Path, text: &str) -> (Vec<LoadedDocument>, Vec<Diagnostic
                 RuleId::Esx000,
                 "the YAML documents of this file could not be told apart; separate them with `---` lines",
             )
-            .at(Location { file, line: 1, column: 1 }, ""),
+            .at(
+                Location {
+                    file,
+                    line: 1,
+                    column: 1,
+                },
+                "",
+            ),
         );
         return (documents, diagnostics);
     }
@@ -134,14 +161,20 @@ fn read_document(source: &Source, deserializer: serde_yaml::Deserializer<'_>) ->
     let spans = source.spans();
     if !spans.fields.contains_key("kind") && spans.fields.is_empty() {
         return Err(Box::new(
-            Diagnostic::error(RuleId::Esx000, "a manifest document must be a mapping with apiVersion, kind, metadata and spec")
-                .at(source.document_location(), ""),
+            Diagnostic::error(
+                RuleId::Esx000,
+                "a manifest document must be a mapping with apiVersion, kind, metadata and spec",
+            )
+            .at(source.document_location(), ""),
         ));
     }
     let Some(kind_name) = spans.scalars.get("kind") else {
         return Err(Box::new(
-            Diagnostic::error(RuleId::Esx000, "missing field `kind`: add one of Host, StandardSwitch, NetStack, VmkernelAdapter")
-                .at(source.document_location(), "kind"),
+            Diagnostic::error(
+                RuleId::Esx000,
+                "missing field `kind`: add one of Host, StandardSwitch, NetStack, VmkernelAdapter",
+            )
+            .at(source.document_location(), "kind"),
         ));
     };
     let Some(kind) = Kind::from_name(kind_name) else {
@@ -176,7 +209,10 @@ fn serde_diagnostic(source: &Source, spans: &SpanIndex, error: &serde_yaml::Erro
         _ => (None, without_position),
     };
     let serde_path = serde_path.map(|path| path.replace("[\"", ".").replace("\"]", ""));
-    if let Some(missing) = message.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`')) {
+    if let Some(missing) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
         let parent = serde_path.clone().unwrap_or_default();
         let field = source::push_key(&parent, missing);
         return Diagnostic::error(RuleId::Esx000, format!("missing field `{missing}`: add it"))
@@ -188,7 +224,11 @@ fn serde_diagnostic(source: &Source, spans: &SpanIndex, error: &serde_yaml::Erro
         .or(serde_path)
         .unwrap_or_default();
     let location = match error.location() {
-        Some(location) => Location { file: source.file.clone(), line: location.line(), column: location.column() },
+        Some(location) => Location {
+            file: source.file.clone(),
+            line: location.line(),
+            column: location.column(),
+        },
         None => source.locate(&field),
     };
     Diagnostic::error(RuleId::Esx000, message.to_owned()).at(location, field)
@@ -231,7 +271,11 @@ apiVersion: esxnet/v1\nkind: NetStack\nmetadata: {name: prov}\nspec:\n  hosts: {
         let diagnostic = &diagnostics[0];
         assert_eq!(diagnostic.location.as_ref().unwrap().line, 7);
         assert_eq!(diagnostic.field.as_deref(), Some("spec.gateway"));
-        assert!(diagnostic.message.contains("unknown field `gateway`"), "{}", diagnostic.message);
+        assert!(
+            diagnostic.message.contains("unknown field `gateway`"),
+            "{}",
+            diagnostic.message
+        );
     }
 
     #[test]

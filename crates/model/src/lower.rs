@@ -11,9 +11,7 @@ use crate::desired::{
 };
 use crate::diagnostic::{Diagnostic, RuleId};
 use crate::load::LoadedDocument;
-use crate::manifest::{
-    AnyDocument, HostSelector, Ipv4Mode, NetStackSpec, StandardSwitchSpec, VmkernelAdapterSpec,
-};
+use crate::manifest::{AnyDocument, HostSelector, Ipv4Mode, NetStackSpec, StandardSwitchSpec, VmkernelAdapterSpec};
 use crate::observed::{ObservedFleet, ObservedHost, PortConnection};
 use crate::source::{push_key, Source};
 
@@ -67,7 +65,9 @@ pub fn lower(documents: &[LoadedDocument], observed: Option<&ObservedFleet>) -> 
         let hosts = select_hosts(&lowered.fleet, selector, &loaded.source, name, &mut lowered.diagnostics);
         for host_name in hosts {
             let observed_host = observed.and_then(|fleet| fleet.hosts.get(&host_name));
-            let Some(host) = lowered.fleet.hosts.get_mut(&host_name) else { continue };
+            let Some(host) = lowered.fleet.hosts.get_mut(&host_name) else {
+                continue;
+            };
             match &loaded.document {
                 AnyDocument::Host(_) => {}
                 AnyDocument::StandardSwitch(document) => lower_switch(
@@ -148,9 +148,10 @@ fn select_hosts(
         .values()
         .filter(|host| selector.names.as_ref().is_none_or(|names| names.contains(&host.name)))
         .filter(|host| {
-            selector.match_labels.as_ref().is_none_or(|labels| {
-                labels.iter().all(|(key, value)| host.labels.get(key) == Some(value))
-            })
+            selector
+                .match_labels
+                .as_ref()
+                .is_none_or(|labels| labels.iter().all(|(key, value)| host.labels.get(key) == Some(value)))
         })
         .map(|host| host.name.clone())
         .collect();
@@ -182,7 +183,14 @@ fn lower_switch(
     };
     match host.switches.get(name) {
         Some(existing) if !same_switch(existing, &switch) => {
-            diagnostics.push(conflict(&host.name, "StandardSwitch", name, source, "spec", &existing.source));
+            diagnostics.push(conflict(
+                &host.name,
+                "StandardSwitch",
+                name,
+                source,
+                "spec",
+                &existing.source,
+            ));
         }
         Some(_) => {}
         None => {
@@ -201,8 +209,18 @@ fn lower_switch(
         match host.port_groups.get(&port_group.name) {
             Some(existing) if existing.switch != desired.switch || existing.vlan != desired.vlan => {
                 diagnostics.push(
-                    conflict(&host.name, "port group", &port_group.name, source, &field, &existing.source)
-                        .with_related("port group names are unique on a host", existing.source.locate(&existing.field)),
+                    conflict(
+                        &host.name,
+                        "port group",
+                        &port_group.name,
+                        source,
+                        &field,
+                        &existing.source,
+                    )
+                    .with_related(
+                        "port group names are unique on a host",
+                        existing.source.locate(&existing.field),
+                    ),
                 );
             }
             Some(_) => {}
@@ -242,7 +260,14 @@ fn lower_stack(
     };
     match host.stacks.get(&spec.stack) {
         Some(existing) if !same_stack(existing, &stack) => {
-            diagnostics.push(conflict(&host.name, "NetStack", spec.stack.as_str(), source, "spec", &existing.source));
+            diagnostics.push(conflict(
+                &host.name,
+                "NetStack",
+                spec.stack.as_str(),
+                source,
+                "spec",
+                &existing.source,
+            ));
         }
         Some(_) => {}
         None => {
@@ -322,15 +347,17 @@ fn lower_adapter(
     let reference = &spec.port_group;
     let ambiguous_switch = reference.standard_switch.is_some() == reference.distributed_switch.is_some();
     let connection = match (&reference.standard_switch, &reference.distributed_switch) {
-        (_, Some(switch)) if reference.standard_switch.is_none() => {
-            PortConnection::Distributed { switch: switch.clone(), port_group: reference.name.clone() }
-        }
+        (_, Some(switch)) if reference.standard_switch.is_none() => PortConnection::Distributed {
+            switch: switch.clone(),
+            port_group: reference.name.clone(),
+        },
         (switch, _) => PortConnection::Standard {
             switch: switch.clone().unwrap_or_default(),
             port_group: reference.name.clone(),
         },
     };
-    let existing = observed.and_then(|observed| matching_observed_adapter(observed, spec.device.as_deref(), &connection));
+    let existing =
+        observed.and_then(|observed| matching_observed_adapter(observed, spec.device.as_deref(), &connection));
     let ipv4 = match spec.ipv4.mode {
         Ipv4Mode::Dhcp => DesiredIpv4::Dhcp {
             stray_prefix_length: spec.ipv4.prefix_length.is_some(),
@@ -338,7 +365,12 @@ fn lower_adapter(
             gateway_override: spec.ipv4.gateway_override,
         },
         Ipv4Mode::Static => {
-            let explicit = spec.ipv4.addresses.as_ref().and_then(|addresses| addresses.get(host_name)).copied();
+            let explicit = spec
+                .ipv4
+                .addresses
+                .as_ref()
+                .and_then(|addresses| addresses.get(host_name))
+                .copied();
             let address = explicit.or_else(|| {
                 let pool = spec.ipv4.pool?;
                 let current = existing.and_then(|adapter| adapter.ipv4.address);
@@ -372,7 +404,10 @@ fn lower_adapter(
         mtu: spec.mtu,
         ipv4,
         ipv6,
-        services: spec.services.as_ref().map(|services| services.iter().copied().collect()),
+        services: spec
+            .services
+            .as_ref()
+            .map(|services| services.iter().copied().collect()),
         source: source.clone(),
     }
 }
@@ -439,7 +474,10 @@ apiVersion: esxnet/v1\nkind: Host\nmetadata: {name: esx-03, labels: {cluster: b}
     const POOLED: &str = "apiVersion: esxnet/v1\nkind: VmkernelAdapter\nmetadata: {name: prov}\nspec:\n  hosts: {matchLabels: {cluster: a}}\n  stack: provisioning\n  portGroup: {standardSwitch: vSwitch1, name: Prov}\n  ipv4: {mode: static, prefixLength: 24, pool: 10.0.0.10-10.0.0.20}\n";
 
     fn address(lowered: &Lowered, host: &str) -> Option<Ipv4Addr> {
-        lowered.fleet.hosts[host].adapters["prov"].ipv4.network().map(|network| network.addr())
+        lowered.fleet.hosts[host].adapters["prov"]
+            .ipv4
+            .network()
+            .map(|network| network.addr())
     }
 
     #[test]
@@ -474,7 +512,11 @@ apiVersion: esxnet/v1\nkind: Host\nmetadata: {name: esx-03, labels: {cluster: b}
         .unwrap();
         let lowered = lower_text(POOLED, Some(&observed));
         assert_eq!(address(&lowered, "esx-02"), Some("10.0.0.10".parse().unwrap()), "kept");
-        assert_eq!(address(&lowered, "esx-01"), Some("10.0.0.12".parse().unwrap()), "skips .10 (esx-02) and .11 (esx-03)");
+        assert_eq!(
+            address(&lowered, "esx-01"),
+            Some("10.0.0.12".parse().unwrap()),
+            "skips .10 (esx-02) and .11 (esx-03)"
+        );
     }
 
     #[test]

@@ -126,9 +126,7 @@ impl PortConnection {
     /// The port group's name.
     pub fn port_group(&self) -> &str {
         match self {
-            PortConnection::Standard { port_group, .. } | PortConnection::Distributed { port_group, .. } => {
-                port_group
-            }
+            PortConnection::Standard { port_group, .. } | PortConnection::Distributed { port_group, .. } => port_group,
         }
     }
 
@@ -368,7 +366,9 @@ impl ObservedHost {
 
     /// The adapters that carry management traffic.
     pub fn management_adapters(&self) -> impl Iterator<Item = &ObservedAdapter> {
-        self.adapters.iter().filter(|adapter| adapter.services.contains(&Service::Management))
+        self.adapters
+            .iter()
+            .filter(|adapter| adapter.services.contains(&Service::Management))
     }
 
     /// Whether any adapter is on the given stack.

@@ -2,9 +2,7 @@
 
 use schemars::JsonSchema;
 
-use crate::manifest::{
-    AnyDocument, HostDocument, NetStackDocument, StandardSwitchDocument, VmkernelAdapterDocument,
-};
+use crate::manifest::{AnyDocument, HostDocument, NetStackDocument, StandardSwitchDocument, VmkernelAdapterDocument};
 use crate::observed::ObservedFleet;
 
 /// A schema file: its name in `schemas/` and its pretty-printed JSON.

@@ -28,7 +28,10 @@ pub struct SpanIndex {
 
 /// Appends a mapping key to a field path: `.key` for plain names, `["key"]` otherwise.
 pub fn push_key(path: &str, key: &str) -> String {
-    let plain = !key.is_empty() && key.chars().all(|character| character.is_ascii_alphanumeric() || character == '_');
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || character == '_');
     match (path.is_empty(), plain) {
         (true, true) => key.to_owned(),
         (false, true) => format!("{path}.{key}"),
@@ -54,7 +57,11 @@ pub struct Source {
 impl Source {
     /// A source for one document.
     pub fn new(file: PathBuf, document_index: usize, spans: Arc<SpanIndex>) -> Self {
-        Source { file, document_index, spans }
+        Source {
+            file,
+            document_index,
+            spans,
+        }
     }
 
     /// The place of a field path, or of its nearest ancestor present in the file.
@@ -77,7 +84,11 @@ impl Source {
     }
 
     fn location(&self, line: usize, column: usize) -> Location {
-        Location { file: self.file.clone(), line, column }
+        Location {
+            file: self.file.clone(),
+            line,
+            column,
+        }
     }
 
     /// The span index of this document.
@@ -128,13 +139,21 @@ pub fn index_documents(text: &str) -> Result<Vec<SpanIndex>, SyntaxError> {
     loop {
         let (event, marker) = parser.next_token().map_err(|error| {
             let marker = error.marker();
-            SyntaxError { message: error.info().to_owned(), line: marker.line().max(1), column: marker.col() + 1 }
+            SyntaxError {
+                message: error.info().to_owned(),
+                line: marker.line().max(1),
+                column: marker.col() + 1,
+            }
         })?;
         match event {
             Event::StreamEnd => break,
             Event::StreamStart | Event::Nothing => {}
             Event::DocumentStart => {
-                current = Some(SpanIndex { start: position(&marker), empty: true, ..SpanIndex::default() });
+                current = Some(SpanIndex {
+                    start: position(&marker),
+                    empty: true,
+                    ..SpanIndex::default()
+                });
                 frames.clear();
             }
             Event::DocumentEnd => {
@@ -163,7 +182,10 @@ pub fn index_documents(text: &str) -> Result<Vec<SpanIndex>, SyntaxError> {
                 document.empty = false;
                 let path = value_path(&mut frames, document, &marker, None).unwrap_or_else(|| "?".to_owned());
                 if matches!(event, Event::MappingStart(..)) {
-                    frames.push(Frame::Mapping { path, pending_key: None });
+                    frames.push(Frame::Mapping {
+                        path,
+                        pending_key: None,
+                    });
                 } else {
                     frames.push(Frame::Sequence { path, next_index: 0 });
                 }
@@ -206,7 +228,9 @@ fn position(marker: &Marker) -> (usize, usize) {
 
 /// The file as shown in diagnostics.
 pub fn display_path(path: &Path) -> PathBuf {
-    path.strip_prefix("./").map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf())
+    path.strip_prefix("./")
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| path.to_path_buf())
 }
 
 #[cfg(test)]
