@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 /// How bad a diagnostic is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Blocks planning of the host (or loading of the manifests).
@@ -18,8 +18,12 @@ pub enum Severity {
     Warning,
 }
 
-/// The stable id of a rule. `ESX000` covers manifests that are not valid YAML or do not match the schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// The stable id of a rule.
+///
+/// `ESX000` covers manifests that are not valid YAML or do not match the schema; `ESX001`–`ESX019`
+/// are the domain rules of the design; the planner adds `ESX020` (stack settings declared where no
+/// adapter instantiates the stack) and `ESX021` (a host's changes depend on each other in a cycle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[allow(missing_docs)]
 pub enum RuleId {
     #[serde(rename = "ESX000")]
@@ -62,6 +66,10 @@ pub enum RuleId {
     Esx018,
     #[serde(rename = "ESX019")]
     Esx019,
+    #[serde(rename = "ESX020")]
+    Esx020,
+    #[serde(rename = "ESX021")]
+    Esx021,
 }
 
 impl RuleId {
@@ -88,6 +96,8 @@ impl RuleId {
             RuleId::Esx017 => "ESX017",
             RuleId::Esx018 => "ESX018",
             RuleId::Esx019 => "ESX019",
+            RuleId::Esx020 => "ESX020",
+            RuleId::Esx021 => "ESX021",
         }
     }
 }
@@ -99,9 +109,10 @@ impl fmt::Display for RuleId {
 }
 
 /// A place in a manifest file. Lines and columns count from 1.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Location {
     /// The file as the user named it (or as found under a directory they named).
+    #[schemars(with = "String")]
     pub file: PathBuf,
     /// Line, from 1.
     pub line: usize,
@@ -116,7 +127,7 @@ impl fmt::Display for Location {
 }
 
 /// A secondary place a diagnostic points at, such as the other declaration of a conflict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RelatedLocation {
     /// What is there.
     pub message: String,
@@ -125,7 +136,7 @@ pub struct RelatedLocation {
 }
 
 /// One problem.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Diagnostic {
     /// Error or warning.
     pub severity: Severity,

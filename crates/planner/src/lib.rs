@@ -1,1 +1,158 @@
-//! placeholder
+//! esxnet's planner: desired state and observed state in, a [`Plan`] value out.
+//!
+//! Pure: no IO, no backend. The diff lives in [`diff`], ordering in [`graph`], the object states
+//! that plans and the executor compare in [`state`], and the renderers in [`render`].
+
+#![warn(missing_docs)]
+
+pub mod diff;
+pub mod graph;
+pub mod plan;
+pub mod render;
+pub mod state;
+
+use esxnet_model::desired::DesiredFleet;
+use esxnet_model::diagnostic::{self, Diagnostic, RuleId};
+use esxnet_model::observed::{ObservedFleet, ObservedHost};
+use sha2::{Digest, Sha256};
+
+pub use plan::{Action, Change, HostPlan, HostStatus, Phase, Plan, PlanOptions, Step, Summary};
+
+/// The fingerprint of a host's observed state: what a saved plan was computed from.
+///
+/// Migrations in flight are left out: they come and go without changing the network.
+pub fn fingerprint(host: &ObservedHost) -> String {
+    let mut stable = host.clone();
+    stable.active_migrations.clear();
+    let bytes = serde_json::to_vec(&stable).unwrap_or_default();
+    let digest = Sha256::digest(&bytes);
+    digest.iter().take(16).map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Plans every declared host.
+///
+/// `diagnostics` are the manifest's (from analysis). A host with an error is not planned; other
+/// hosts are. An error that names no host stops every host.
+pub fn plan(
+    desired: &DesiredFleet,
+    observed: &ObservedFleet,
+    mut diagnostics: Vec<Diagnostic>,
+    options: &PlanOptions,
+) -> Plan {
+    let global_error = diagnostics
+        .iter()
+        .any(|diagnostic| diagnostic.is_error() && diagnostic.host.is_none());
+    let mut changes = Vec::new();
+    let mut hosts = Vec::new();
+    for (name, desired_host) in &desired.hosts {
+        let Some(observed_host) = observed.hosts.get(name) else {
+            diagnostics.push(
+                Diagnostic::error(
+                    RuleId::Esx017,
+                    format!("host {name} is not known to the target: check the name, or that the target is the right vCenter or lab"),
+                )
+                .at(desired_host.source.document_location(), "metadata.name")
+                .on_host(name.clone()),
+            );
+            hosts.push(refused(name, String::new(), "the target does not know this host"));
+            continue;
+        };
+        let fingerprint = fingerprint(observed_host);
+        let host_has_error = global_error
+            || diagnostics
+                .iter()
+                .any(|diagnostic| diagnostic.is_error() && diagnostic.host.as_deref() == Some(name));
+        if host_has_error {
+            hosts.push(refused(name, fingerprint, "its manifests have errors"));
+            continue;
+        }
+        let host_diff = diff::diff_host(desired_host, observed_host, options);
+        let diff_has_error = diagnostic::has_errors(&host_diff.diagnostics);
+        diagnostics.extend(host_diff.diagnostics);
+        if diff_has_error {
+            hosts.push(refused(name, fingerprint, "planning it found errors"));
+            continue;
+        }
+        match graph::order(&host_diff.changes) {
+            Ok(ordered) => {
+                let mut host_changes = host_diff.changes;
+                sort_changes_by_steps(&mut host_changes, &ordered.steps);
+                changes.extend(host_changes);
+                hosts.push(HostPlan {
+                    host: name.clone(),
+                    fingerprint,
+                    status: HostStatus::Planned,
+                    steps: ordered.steps,
+                    edges: ordered.edges,
+                    unmanaged: host_diff.unmanaged,
+                    notes: host_diff.notes,
+                });
+            }
+            Err(cycle) => {
+                diagnostics.push(
+                    Diagnostic::error(
+                        RuleId::Esx021,
+                        format!(
+                            "the changes of {name} depend on each other in a cycle: {}; split the change into two applies",
+                            cycle.members.join(" → ")
+                        ),
+                    )
+                    .on_host(name.clone()),
+                );
+                hosts.push(refused(name, fingerprint, "its changes form a dependency cycle"));
+            }
+        }
+    }
+    diagnostic::sort(&mut diagnostics);
+    let summary = summarize(&changes, &hosts);
+    Plan {
+        format_version: plan::FORMAT_VERSION,
+        options: options.clone(),
+        changes,
+        hosts,
+        diagnostics,
+        summary,
+    }
+}
+
+fn refused(host: &str, fingerprint: String, reason: &str) -> HostPlan {
+    HostPlan {
+        host: host.to_owned(),
+        fingerprint,
+        status: HostStatus::Refused {
+            reason: reason.to_owned(),
+        },
+        steps: Vec::new(),
+        edges: Vec::new(),
+        unmanaged: Vec::new(),
+        notes: Vec::new(),
+    }
+}
+
+/// Orders a host's changes like its first steps, noops last, so readers see them in execution order.
+fn sort_changes_by_steps(changes: &mut [Change], steps: &[Step]) {
+    let first_step = |change: &Change| {
+        steps
+            .iter()
+            .position(|step| step.address == change.address)
+            .unwrap_or(usize::MAX)
+    };
+    changes.sort_by_key(|change| (first_step(change), change.address.clone()));
+}
+
+fn summarize(changes: &[Change], hosts: &[HostPlan]) -> Summary {
+    let mut summary = Summary::default();
+    for change in changes {
+        match change.action {
+            Action::Noop => summary.noop += 1,
+            Action::Create => summary.create += 1,
+            Action::Update => summary.update += 1,
+            Action::Replace => summary.replace += 1,
+            Action::Delete => summary.delete += 1,
+        }
+    }
+    summary.unmanaged = hosts.iter().map(|host| host.unmanaged.len()).sum();
+    summary.hosts_planned = hosts.iter().filter(|host| host.status == HostStatus::Planned).count();
+    summary.hosts_refused = hosts.len() - summary.hosts_planned;
+    summary
+}

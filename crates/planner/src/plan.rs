@@ -1,0 +1,245 @@
+//! The plan: a value holding every change, its order, the diagnostics and the fingerprints of the
+//! observed state it was computed from. Renderers and the executor consume it; nothing re-plans.
+
+use std::fmt;
+
+use esxnet_model::diagnostic::Diagnostic;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::state::{Identity, ObjectKind, ObjectState};
+
+/// The version of the plan's JSON format. Consumers ignore fields they do not know.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What a change does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Nothing to do.
+    Noop,
+    /// Create the object.
+    Create,
+    /// Change some fields in place.
+    Update,
+    /// Delete then create, because a field cannot change in place.
+    Replace,
+    /// Delete the object.
+    Delete,
+}
+
+impl Action {
+    /// The Terraform-like symbol.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Noop => " ",
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Action::Noop => "noop",
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Replace => "replace",
+            Action::Delete => "delete",
+        })
+    }
+}
+
+/// One field that differs between `before` and `after`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FieldChange {
+    /// Field path inside the object state, such as `ipv4.address`.
+    pub path: String,
+    /// The value before (JSON), absent when the field did not exist.
+    pub before: Option<serde_json::Value>,
+    /// The value after (JSON), absent when it will not exist; `"(known after apply)"` is never used:
+    /// values ESXi chooses (a new adapter's device) are simply left out.
+    pub after: Option<serde_json::Value>,
+}
+
+/// One change to one object on one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Change {
+    /// `host/Kind/name`, such as `esx-01/VmkernelAdapter/prov`.
+    pub address: String,
+    /// The host.
+    pub host: String,
+    /// The object's kind.
+    pub kind: ObjectKind,
+    /// The object's name: the manifest name for declared adapters, the device for unmanaged ones.
+    pub name: String,
+    /// What to do.
+    pub action: Action,
+    /// How the executor finds the object on the host.
+    pub identity: Identity,
+    /// The managed state now, absent when the object does not exist.
+    pub before: Option<ObjectState>,
+    /// The managed state wanted, absent for a delete.
+    pub after: Option<ObjectState>,
+    /// The fields that differ (for updates and replaces).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldChange>,
+    /// Why, for replaces, deletes of unmanaged objects and predicted effects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The fields that force a replace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replace_paths: Vec<String>,
+}
+
+/// A half of a change as the executor runs it: a replace is a delete step then a create step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Remove the object.
+    Delete,
+    /// Create the object.
+    Create,
+    /// Change it in place.
+    Update,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Phase::Delete => "delete",
+            Phase::Create => "create",
+            Phase::Update => "update",
+        })
+    }
+}
+
+/// One step of a host's execution order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Step {
+    /// The change's address.
+    pub address: String,
+    /// Which half.
+    pub phase: Phase,
+}
+
+/// An object on a host that no manifest declares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Unmanaged {
+    /// Its address.
+    pub address: String,
+    /// Its kind.
+    pub kind: ObjectKind,
+    /// Its name.
+    pub name: String,
+    /// Whether `--prune` leaves it alone because management traffic depends on it.
+    pub protected: bool,
+}
+
+/// Whether a host was planned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase", tag = "state")]
+pub enum HostStatus {
+    /// Planned.
+    Planned,
+    /// Not planned because of errors (see the diagnostics).
+    Refused {
+        /// Why, in a sentence.
+        reason: String,
+    },
+}
+
+/// The plan for one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HostPlan {
+    /// The host.
+    pub host: String,
+    /// Fingerprint of the observed state the plan was computed from.
+    pub fingerprint: String,
+    /// Planned or refused.
+    pub status: HostStatus,
+    /// Steps in execution order.
+    pub steps: Vec<Step>,
+    /// Dependencies between steps: `[before, after]` indices into `steps`.
+    pub edges: Vec<[usize; 2]>,
+    /// Objects no manifest declares (deleted by `--prune` unless protected).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmanaged: Vec<Unmanaged>,
+    /// What ESXi will do by itself, and other things worth knowing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Counts of the plan's changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Summary {
+    /// Creates.
+    pub create: usize,
+    /// Updates.
+    pub update: usize,
+    /// Replaces.
+    pub replace: usize,
+    /// Deletes.
+    pub delete: usize,
+    /// Objects without changes.
+    pub noop: usize,
+    /// Unmanaged objects left alone.
+    pub unmanaged: usize,
+    /// Hosts planned.
+    pub hosts_planned: usize,
+    /// Hosts refused because of errors.
+    pub hosts_refused: usize,
+}
+
+impl Summary {
+    /// Whether the plan changes anything.
+    pub fn has_changes(&self) -> bool {
+        self.create + self.update + self.replace + self.delete > 0
+    }
+}
+
+/// The options a plan was made with; `apply` of a saved plan honours them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanOptions {
+    /// Delete unmanaged objects (except what management depends on).
+    pub prune: bool,
+    /// Allow changes that could cut the host off (ESX015).
+    pub allow_management_changes: bool,
+}
+
+/// A whole plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Plan {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The options it was made with.
+    pub options: PlanOptions,
+    /// Every change of every planned host, noops included, grouped by host in execution order.
+    pub changes: Vec<Change>,
+    /// Per-host order, fingerprints, unmanaged objects and notes.
+    pub hosts: Vec<HostPlan>,
+    /// Every diagnostic: manifest rules and planning problems.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Counts.
+    pub summary: Summary,
+}
+
+impl Plan {
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        esxnet_model::diagnostic::has_errors(&self.diagnostics)
+    }
+
+    /// The change at an address.
+    pub fn change(&self, address: &str) -> Option<&Change> {
+        self.changes.iter().find(|change| change.address == address)
+    }
+
+    /// The changes of one host.
+    pub fn host_changes<'a>(&'a self, host: &'a str) -> impl Iterator<Item = &'a Change> + 'a {
+        self.changes.iter().filter(move |change| change.host == host)
+    }
+}

@@ -1,0 +1,397 @@
+//! Renderers: text for terminals, JSON for machines, Markdown for pull-request comments, DOT for
+//! graphs. Each is a function of the plan alone.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use similar::{ChangeTag, TextDiff};
+
+use crate::plan::{Action, Change, FieldChange, HostPlan, HostStatus, Plan};
+
+/// How text output looks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TextStyle {
+    /// ANSI colours (a TTY without `NO_COLOR`).
+    pub color: bool,
+}
+
+fn paint(style: TextStyle, code: &str, text: &str) -> String {
+    if style.color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
+fn action_color(action: Action) -> &'static str {
+    match action {
+        Action::Create => "32",
+        Action::Update => "33",
+        Action::Replace => "35",
+        Action::Delete => "31",
+        Action::Noop => "0",
+    }
+}
+
+/// A JSON value the way plans show it: `(none)` for absent, strings without quotes.
+pub fn show_value(value: Option<&serde_json::Value>) -> String {
+    match value {
+        None | Some(serde_json::Value::Null) => "(none)".to_owned(),
+        Some(serde_json::Value::String(text)) => text.clone(),
+        Some(serde_json::Value::Array(items)) => {
+            format!(
+                "[{}]",
+                items
+                    .iter()
+                    .map(|item| show_value(Some(item)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+        Some(other) => other.to_string(),
+    }
+}
+
+fn list_items(value: Option<&serde_json::Value>) -> Option<Vec<String>> {
+    match value {
+        Some(serde_json::Value::Array(items)) => Some(items.iter().map(|item| show_value(Some(item))).collect()),
+        None | Some(serde_json::Value::Null) => Some(Vec::new()),
+        _ => None,
+    }
+}
+
+/// Lines describing one field change: `path: before → after`, or for lists an item-level diff.
+pub fn field_lines(field: &FieldChange, replace_paths: &[String]) -> Vec<(char, String)> {
+    let forces = replace_paths
+        .iter()
+        .any(|path| field.path == *path || field.path.starts_with(&format!("{path}.")));
+    let suffix = if forces { "   # forces replacement" } else { "" };
+    let is_list = matches!(field.before, Some(serde_json::Value::Array(_)))
+        || matches!(field.after, Some(serde_json::Value::Array(_)));
+    if let (true, Some(before), Some(after)) = (
+        is_list,
+        list_items(field.before.as_ref()),
+        list_items(field.after.as_ref()),
+    ) {
+        let before_text = before.iter().map(|item| format!("{item}\n")).collect::<String>();
+        let after_text = after.iter().map(|item| format!("{item}\n")).collect::<String>();
+        let mut lines = vec![('~', format!("{}:{suffix}", field.path))];
+        for change in TextDiff::from_lines(&before_text, &after_text).iter_all_changes() {
+            let sign = match change.tag() {
+                ChangeTag::Delete => '-',
+                ChangeTag::Insert => '+',
+                ChangeTag::Equal => ' ',
+            };
+            lines.push((sign, format!("  {}", change.value().trim_end())));
+        }
+        return lines;
+    }
+    vec![(
+        '~',
+        format!(
+            "{}: {} → {}{suffix}",
+            field.path,
+            show_value(field.before.as_ref()),
+            show_value(field.after.as_ref())
+        ),
+    )]
+}
+
+/// Leaf fields of a state for creates: `path: value`.
+fn state_lines(state: Option<&impl serde::Serialize>) -> Vec<String> {
+    let value = state
+        .and_then(|state| serde_json::to_value(state).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let mut lines = Vec::new();
+    flatten("", &value, &mut lines);
+    lines
+}
+
+fn flatten(path: &str, value: &serde_json::Value, lines: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, child) in map {
+                if key == "kind" && path.is_empty() {
+                    continue;
+                }
+                let child_path = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                flatten(&child_path, child, lines);
+            }
+        }
+        serde_json::Value::Null => {}
+        serde_json::Value::Array(items) if items.is_empty() => {}
+        other => lines.push(format!("{path}: {}", show_value(Some(other)))),
+    }
+}
+
+/// The lines of one change, each with its sign.
+pub fn change_lines(change: &Change) -> Vec<(char, String)> {
+    let mut lines = Vec::new();
+    match change.action {
+        Action::Create => {
+            for line in state_lines(change.after.as_ref()) {
+                lines.push(('+', line));
+            }
+        }
+        Action::Update | Action::Replace => {
+            for field in &change.fields {
+                lines.extend(field_lines(field, &change.replace_paths));
+            }
+        }
+        Action::Delete | Action::Noop => {}
+    }
+    lines
+}
+
+fn change_heading(change: &Change) -> String {
+    let mut heading = format!("{} {}/{}", change.action.symbol(), change.kind, change.name);
+    if let Some(reason) = &change.reason {
+        let _ = write!(heading, "  ({reason})");
+    }
+    heading
+}
+
+/// The Terraform-like text plan: changes grouped by host, field diffs, notes and a summary line.
+pub fn text(plan: &Plan, style: TextStyle) -> String {
+    let mut out = String::new();
+    let mut unchanged_hosts = 0usize;
+    for host in &plan.hosts {
+        let changes: Vec<&Change> = plan
+            .host_changes(&host.host)
+            .filter(|change| change.action != Action::Noop)
+            .collect();
+        if let HostStatus::Refused { reason } = &host.status {
+            let _ = writeln!(
+                out,
+                "{}",
+                paint(style, "1;31", &format!("{}: not planned: {reason}", host.host))
+            );
+            out.push('\n');
+            continue;
+        }
+        if changes.is_empty() && host.notes.is_empty() && host.unmanaged.iter().all(|object| object.protected) {
+            unchanged_hosts += 1;
+            continue;
+        }
+        let _ = writeln!(out, "{}", paint(style, "1", &host.host));
+        for change in changes {
+            let _ = writeln!(
+                out,
+                "  {}",
+                paint(style, action_color(change.action), &change_heading(change))
+            );
+            for (sign, line) in change_lines(change) {
+                let color = match sign {
+                    '+' => "32",
+                    '-' => "31",
+                    '~' => "33",
+                    _ => "0",
+                };
+                let _ = writeln!(out, "      {}", paint(style, color, &format!("{sign} {line}")));
+            }
+        }
+        write_unmanaged(&mut out, host);
+        for note in &host.notes {
+            let _ = writeln!(out, "  note: {note}");
+        }
+        out.push('\n');
+    }
+    let summary = &plan.summary;
+    if !summary.has_changes() {
+        out.push_str("No changes. The hosts match the manifests.\n");
+    }
+    let _ = writeln!(
+        out,
+        "Plan: {} to create, {} to update, {} to replace, {} to delete; {} hosts planned ({} unchanged), {} refused.",
+        summary.create,
+        summary.update,
+        summary.replace,
+        summary.delete,
+        summary.hosts_planned,
+        unchanged_hosts,
+        summary.hosts_refused
+    );
+    out
+}
+
+fn write_unmanaged(out: &mut String, host: &HostPlan) {
+    let unprotected: Vec<String> = host
+        .unmanaged
+        .iter()
+        .filter(|object| !object.protected)
+        .map(|object| format!("{}/{}", object.kind, object.name))
+        .collect();
+    if !unprotected.is_empty() {
+        let _ = writeln!(
+            out,
+            "  unmanaged (no manifest declares them; --prune deletes them): {}",
+            unprotected.join(", ")
+        );
+    }
+}
+
+/// The plan as pretty JSON (`format_version`, `changes`, `hosts`, `diagnostics`, `summary`).
+pub fn json(plan: &Plan) -> String {
+    let mut text = serde_json::to_string_pretty(plan).unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"));
+    text.push('\n');
+    text
+}
+
+/// How many host groups a Markdown comment shows before it stops listing.
+const MARKDOWN_GROUP_LIMIT: usize = 40;
+/// How many host names a Markdown group names.
+const MARKDOWN_NAMES_SHOWN: usize = 5;
+
+/// The shape of a change, which hosts share when only per-host values differ.
+fn change_shape(change: &Change) -> String {
+    let paths: Vec<&str> = change.fields.iter().map(|field| field.path.as_str()).collect();
+    format!("{} {}/{} {}", change.action, change.kind, change.name, paths.join(","))
+}
+
+/// Markdown for a pull-request comment: a summary table and one collapsible section per group of
+/// hosts with the same changes, so a large fleet stays short.
+pub fn markdown(plan: &Plan) -> String {
+    let mut out = String::from("### esxnet plan\n\n");
+    let summary = &plan.summary;
+    out.push_str("| hosts planned | refused | create | update | replace | delete |\n|---:|---:|---:|---:|---:|---:|\n");
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} | {} | {} |\n",
+        summary.hosts_planned, summary.hosts_refused, summary.create, summary.update, summary.replace, summary.delete
+    );
+    let errors: Vec<_> = plan.diagnostics.iter().collect();
+    if !errors.is_empty() {
+        out.push_str("<details open><summary><b>Diagnostics</b></summary>\n\n```\n");
+        for diagnostic in errors {
+            out.push_str(&diagnostic.render(false));
+        }
+        out.push_str("```\n</details>\n\n");
+    }
+    // Group hosts by the shape of their change lists.
+    let mut groups: BTreeMap<Vec<String>, Vec<&HostPlan>> = BTreeMap::new();
+    for host in plan.hosts.iter().filter(|host| host.status == HostStatus::Planned) {
+        let shapes: Vec<String> = plan
+            .host_changes(&host.host)
+            .filter(|change| change.action != Action::Noop)
+            .map(change_shape)
+            .collect();
+        if shapes.is_empty() {
+            continue;
+        }
+        groups.entry(shapes).or_default().push(host);
+    }
+    if groups.is_empty() {
+        out.push_str("No changes. The hosts match the manifests.\n");
+    }
+    let group_count = groups.len();
+    for (shown, (_, hosts)) in groups.into_iter().enumerate() {
+        if shown == MARKDOWN_GROUP_LIMIT {
+            let _ = writeln!(
+                out,
+                "… and {} more groups of hosts; see the JSON plan for all.",
+                group_count - shown
+            );
+            break;
+        }
+        write_markdown_group(&mut out, plan, &hosts);
+    }
+    out
+}
+
+fn write_markdown_group(out: &mut String, plan: &Plan, hosts: &[&HostPlan]) {
+    let names: Vec<&str> = hosts
+        .iter()
+        .take(MARKDOWN_NAMES_SHOWN)
+        .map(|host| host.host.as_str())
+        .collect();
+    let more = hosts.len().saturating_sub(MARKDOWN_NAMES_SHOWN);
+    let title = if more > 0 {
+        format!("{} and {more} more hosts", names.join(", "))
+    } else {
+        names.join(", ")
+    };
+    let first = hosts[0];
+    let changes: Vec<&Change> = plan
+        .host_changes(&first.host)
+        .filter(|change| change.action != Action::Noop)
+        .collect();
+    let _ = writeln!(
+        out,
+        "<details><summary><b>{title}</b>: {} change{} on {} host{}</summary>\n\n```diff",
+        changes.len(),
+        if changes.len() == 1 { "" } else { "s" },
+        hosts.len(),
+        if hosts.len() == 1 { "" } else { "s" }
+    );
+    for change in changes {
+        let sign = match change.action {
+            Action::Create => '+',
+            Action::Delete => '-',
+            _ => '!',
+        };
+        let _ = writeln!(
+            out,
+            "{sign} {}",
+            change_heading(change)
+                .trim_start_matches(|character: char| character != ' ')
+                .trim()
+        );
+        let varies = |path: &str| {
+            hosts.iter().skip(1).any(|host| {
+                let address = format!("{}/{}/{}", host.host, change.kind, change.name);
+                plan.change(&address).is_none_or(|other| {
+                    other.fields.iter().find(|field| field.path == path)
+                        != change.fields.iter().find(|field| field.path == path)
+                        || (change.action == Action::Create && other.after != change.after)
+                })
+            })
+        };
+        for (line_sign, line) in change_lines(change) {
+            let path = line.split(':').next().unwrap_or_default().trim();
+            let marker = if hosts.len() > 1 && varies(path) {
+                "   (differs per host)"
+            } else {
+                ""
+            };
+            let line_sign = if line_sign == '~' { '!' } else { line_sign };
+            let _ = writeln!(out, "{line_sign}     {line}{marker}");
+        }
+    }
+    out.push_str("```\n");
+    for note in &first.notes {
+        let _ = writeln!(out, "\n> {note}");
+    }
+    out.push_str("</details>\n\n");
+}
+
+/// The dependency graph as DOT: one cluster per host, one node per step.
+pub fn dot(plan: &Plan) -> String {
+    let mut out = String::from("digraph esxnet {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n");
+    for (host_index, host) in plan.hosts.iter().enumerate() {
+        if host.steps.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "  subgraph cluster_{host_index} {{\n    label={:?};", host.host);
+        for (step_index, step) in host.steps.iter().enumerate() {
+            let short = step
+                .address
+                .strip_prefix(&format!("{}/", host.host))
+                .unwrap_or(&step.address);
+            let _ = writeln!(
+                out,
+                "    h{host_index}s{step_index} [label={:?}];",
+                format!("{} {short}", step.phase)
+            );
+        }
+        for [before, after] in &host.edges {
+            let _ = writeln!(out, "    h{host_index}s{before} -> h{host_index}s{after};");
+        }
+        out.push_str("  }\n");
+    }
+    out.push_str("}\n");
+    out
+}
