@@ -104,8 +104,8 @@ fn parent_path(path: &str) -> Option<String> {
     }
     if path.ends_with(']') {
         // `[..]` may hold a quoted key with dots or brackets; find its opening bracket.
-        let open = if path.ends_with("\"]") {
-            path[..path.len() - 2].rfind("[\"")?
+        let open = if let Some(unclosed) = path.strip_suffix("\"]") {
+            unclosed.rfind("[\"")?
         } else {
             path.rfind('[')?
         };
