@@ -1,0 +1,268 @@
+//! [`SimBackend`]: a lab behind the executor's [`Backend`] trait, with latency, transient faults
+//! and per-host API-call counters.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use esxnet_executor::{Backend, BackendError, Fault, Operation, OperationOutcome};
+use esxnet_model::observed::{ObservedFleet, ObservedHost};
+use serde::{Deserialize, Serialize};
+
+use crate::error::SimError;
+use crate::host::method_name;
+use crate::lab::{write_atomically, Lab, COUNTERS_FILE};
+
+/// The method name counted for reading a host's state (a property-collector retrieval).
+pub const OBSERVE_METHOD: &str = "RetrieveProperties";
+
+/// The key of batched observations' fault draws; `*` cannot start a host name.
+const BATCH_KEY: &str = "*batch*";
+
+/// API calls made to one host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostCallCounters {
+    /// Calls by vSphere method name, including the ones that failed.
+    pub calls: BTreeMap<String, u64>,
+    /// Calls that the lab's fault injection failed with a transient fault.
+    pub transient_faults: u64,
+}
+
+impl HostCallCounters {
+    /// Every call to this host.
+    pub fn total(&self) -> u64 {
+        self.calls.values().sum()
+    }
+}
+
+/// API calls made through one [`SimBackend`], per host (`counters.json`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallCounters {
+    /// Calls per host.
+    pub hosts: BTreeMap<String, HostCallCounters>,
+    /// Every call to every host.
+    pub total_calls: u64,
+    /// Batched observations ([`Backend::observe_many`]), each one round trip.
+    pub batched_observations: u64,
+    /// Batched observations that the fault injection failed (no host was read).
+    pub batch_transient_faults: u64,
+}
+
+/// What the lab decided for one API call.
+struct CallVerdict {
+    latency: Duration,
+    transient_fault: Option<Fault>,
+}
+
+/// A deterministic 64-bit hash (FNV-1a): the same on every platform and Rust release, unlike
+/// the standard library's hasher, so a seed reproduces the same faults everywhere.
+fn stable_hash(parts: &[&[u8]]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in part.iter().chain(&[0xff]) {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+/// A simulator lab as an esxnet backend.
+///
+/// Every call to a host is one simulated API call: it is counted, waits for the lab's latency
+/// (outside any lock, so calls to different hosts overlap) and may fail with a transient fault
+/// before it takes effect. Faults are deterministic: they depend on the seed, the host's name and
+/// how many calls this backend has made to that host.
+///
+/// [`Backend::observe_many`] is one batched round trip, as a property collector makes it: one
+/// latency and one fault draw for the whole batch, while every host read still counts as one
+/// `RetrieveProperties` call in the counters.
+#[derive(Debug)]
+pub struct SimBackend {
+    lab: Lab,
+    counters: Mutex<CallCounters>,
+    /// Calls made per host, which key the fault draws; kept apart from the counters so a
+    /// [`SimBackend::reset_counters`] does not replay the same faults.
+    call_sequence: Mutex<HashMap<String, u64>>,
+}
+
+impl SimBackend {
+    /// Opens a lab read-only: observe works, execute answers `InvalidState`.
+    pub fn open(dir: impl AsRef<Path>) -> Result<SimBackend, SimError> {
+        Ok(SimBackend::from_lab(Lab::open(dir)?))
+    }
+
+    /// Opens a lab for writing; takes the lab lock for the backend's lifetime, waiting briefly
+    /// for another writer to finish.
+    pub fn open_writer(dir: impl AsRef<Path>) -> Result<SimBackend, SimError> {
+        Ok(SimBackend::from_lab(Lab::open_writer(dir)?))
+    }
+
+    /// Wraps a lab already opened (for instance by [`Lab::init`]).
+    pub fn from_lab(lab: Lab) -> SimBackend {
+        SimBackend {
+            lab,
+            counters: Mutex::new(CallCounters::default()),
+            call_sequence: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The lab behind this backend, for simulator controls such as [`Lab::reboot`].
+    pub fn lab(&self) -> &Lab {
+        &self.lab
+    }
+
+    /// The API calls made through this backend so far.
+    pub fn counters(&self) -> CallCounters {
+        self.lock_counters().clone()
+    }
+
+    /// Forgets the calls counted so far (fault draws continue where they were).
+    pub fn reset_counters(&self) {
+        *self.lock_counters() = CallCounters::default();
+    }
+
+    /// Writes the counters to `counters.json` in the lab directory, replacing the file.
+    /// Writers also do this when they are dropped.
+    pub fn flush_counters(&self) -> Result<(), SimError> {
+        let bytes = serde_json::to_vec_pretty(&self.counters()).expect("counters serialize");
+        write_atomically(&self.lab.dir().join(COUNTERS_FILE), &bytes)
+    }
+
+    /// Reads the counters a writer left in a lab directory.
+    pub fn read_counters(dir: impl AsRef<Path>) -> Result<CallCounters, SimError> {
+        let path = dir.as_ref().join(COUNTERS_FILE);
+        let bytes = std::fs::read(&path).map_err(|source| SimError::io("read", &path, source))?;
+        serde_json::from_slice(&bytes).map_err(|source| SimError::Corrupt { path, source })
+    }
+
+    /// Draws the latency and fault of the next call keyed on `key` (a host name, or the batch key).
+    fn draw(&self, key: &str) -> CallVerdict {
+        let sequence_number = {
+            let mut sequences = self
+                .call_sequence
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let slot = sequences.entry(key.to_owned()).or_insert(0);
+            *slot += 1;
+            *slot
+        };
+        let settings = self.lab.settings();
+        let mut transient_fault = None;
+        if settings.transient_fault_rate > 0.0 {
+            let seed = stable_hash(&[
+                &settings.seed.to_le_bytes(),
+                key.as_bytes(),
+                &sequence_number.to_le_bytes(),
+            ]);
+            let mut random = fastrand::Rng::with_seed(seed);
+            if random.f64() < settings.transient_fault_rate {
+                transient_fault = Some(if random.bool() { Fault::Busy } else { Fault::Timeout });
+            }
+        }
+        CallVerdict {
+            latency: Duration::from_millis(settings.latency_ms),
+            transient_fault,
+        }
+    }
+
+    fn count(counters: &mut CallCounters, host: &str, method: &str, faulted: bool) {
+        let host_counters = counters.hosts.entry(host.to_owned()).or_default();
+        *host_counters.calls.entry(method.to_owned()).or_insert(0) += 1;
+        if faulted {
+            host_counters.transient_faults += 1;
+        }
+        counters.total_calls += 1;
+    }
+
+    fn lock_counters(&self) -> std::sync::MutexGuard<'_, CallCounters> {
+        self.counters.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits the call's latency (holding no lock) and fails it if a transient fault was drawn.
+    fn finish_draw(verdict: CallVerdict, host: &str, method: &str) -> Result<(), SimError> {
+        if !verdict.latency.is_zero() {
+            std::thread::sleep(verdict.latency);
+        }
+        match verdict.transient_fault {
+            Some(fault) => Err(SimError::Transient {
+                fault,
+                host: host.to_owned(),
+                method: method.to_owned(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts one call to a host, waits its latency and fails it if a transient fault was drawn.
+    fn enter_call(&self, host: &str, method: &str) -> Result<(), SimError> {
+        let verdict = self.draw(host);
+        Self::count(
+            &mut self.lock_counters(),
+            host,
+            method,
+            verdict.transient_fault.is_some(),
+        );
+        Self::finish_draw(verdict, host, method)
+    }
+}
+
+impl Drop for SimBackend {
+    fn drop(&mut self) {
+        if self.lab.is_writer() {
+            // Nowhere to report a failure from a destructor; benchmarks that need the file flush
+            // explicitly and see the error.
+            let _ = self.flush_counters();
+        }
+    }
+}
+
+impl Backend for SimBackend {
+    fn describe(&self) -> String {
+        format!("sim:{}", self.lab.dir().display())
+    }
+
+    fn host_names(&self) -> Result<Vec<String>, BackendError> {
+        Ok(self.lab.host_names()?)
+    }
+
+    fn observe(&self, host: &str) -> Result<ObservedHost, BackendError> {
+        self.enter_call(host, OBSERVE_METHOD)?;
+        Ok(self.lab.observe(host)?)
+    }
+
+    fn observe_many(&self, hosts: &[String]) -> Result<ObservedFleet, BackendError> {
+        let verdict = self.draw(BATCH_KEY);
+        {
+            let mut counters = self.lock_counters();
+            counters.batched_observations += 1;
+            if verdict.transient_fault.is_some() {
+                counters.batch_transient_faults += 1;
+            } else {
+                for host in hosts {
+                    Self::count(&mut counters, host, OBSERVE_METHOD, false);
+                }
+            }
+        }
+        Self::finish_draw(verdict, "(batch)", "RetrievePropertiesEx")?;
+        Ok(self.lab.observe_many(hosts)?)
+    }
+
+    fn execute(&self, host: &str, operation: &Operation) -> Result<OperationOutcome, BackendError> {
+        if !self.lab.is_writer() {
+            return Err(SimError::ReadOnly {
+                dir: self.lab.dir().to_owned(),
+            }
+            .into());
+        }
+        self.enter_call(host, method_name(operation))?;
+        Ok(self.lab.modify_host(host, |simulated| simulated.apply(operation))?)
+    }
+
+    fn is_writable(&self) -> bool {
+        self.lab.is_writer()
+    }
+}

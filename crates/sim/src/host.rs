@@ -1,0 +1,1243 @@
+//! One simulated ESXi host: its observed networking state plus the vSphere methods that change it.
+//!
+//! Every method here stands for one vSphere API call and raises the fault ESXi raises. Where ESXi
+//! is lenient (or where the reference leaves the behaviour unverified) the simulator is stricter, so
+//! that wrong assumptions in the planner or executor fail in tests instead of in a datacenter.
+//!
+//! Every mutating method is all-or-nothing: when it fails the host is left exactly as it was.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use esxnet_executor::backend::{Ipv4Settings, Ipv6Settings, StackSettings};
+use esxnet_executor::{Operation, OperationOutcome};
+use esxnet_model::common::{CongestionControl, Dns, EsxiVersion, Route, Service, StackKind};
+use esxnet_model::observed::{
+    ActiveMigration, DistributedSwitchMembership, MigrationKind, ObservedAdapter, ObservedHost, ObservedIpv4,
+    ObservedIpv6, ObservedIpv6Address, ObservedPortGroup, ObservedStack, ObservedSwitch, PhysicalNic, PortConnection,
+    Teaming,
+};
+use ipnet::{Ipv4Net, Ipv6Net};
+use serde::{Deserialize, Serialize};
+
+use crate::error::SimError;
+
+/// The version of the host and lab file formats this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The smallest MTU the simulator accepts (esxnet policy, ESX012).
+pub const MINIMUM_MTU: u32 = 1280;
+/// The largest MTU ESXi supports (jumbo frames).
+pub const MAXIMUM_MTU: u32 = 9000;
+/// ESXi's default connection limit of a TCP/IP stack.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 11000;
+/// The longest standard switch name ESXi accepts.
+pub const MAXIMUM_SWITCH_NAME_LENGTH: usize = 32;
+/// The trunk VLAN ID (guest tagging), which VMkernel adapters may not use.
+pub const TRUNK_VLAN: u16 = 4095;
+/// How many hosts a lab can hold: each needs a unique management address in 10.10.0.0/16.
+pub const MAXIMUM_HOSTS: u32 = 65_000;
+
+/// The management network every new host's vmk0 lives in.
+const MANAGEMENT_NETWORK_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 1);
+const MANAGEMENT_PREFIX_LENGTH: u8 = 16;
+/// Host 1 gets 10.10.0.10, leaving .1–.9 for gateways and services of the simulated network.
+const FIRST_MANAGEMENT_HOST_OFFSET: u32 = 10;
+const PHYSICAL_NIC_COUNT: u32 = 4;
+const PHYSICAL_LINK_SPEED_MB: u32 = 10_000;
+
+/// Every service the vSphere API knows, to read nicType strings.
+pub const ALL_SERVICES: [Service; 11] = [
+    Service::Management,
+    Service::Vmotion,
+    Service::FaultToleranceLogging,
+    Service::Replication,
+    Service::ReplicationNfc,
+    Service::Provisioning,
+    Service::Vsan,
+    Service::BackupNfc,
+    Service::Ptp,
+    Service::NvmeTcp,
+    Service::NvmeRdma,
+];
+
+/// A service by its vSphere nicType string (`vmotion`, `vSphereProvisioning`, …).
+pub fn service_from_api_name(name: &str) -> Option<Service> {
+    ALL_SERVICES.into_iter().find(|service| service.api_name() == name)
+}
+
+/// State the simulator keeps about a host beyond what ESXi reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimState {
+    /// The host's 1-based position in its lab; seeds its MAC and management addresses.
+    pub index: u32,
+    /// Serial of the next VMkernel MAC address to hand out.
+    pub next_mac_serial: u32,
+    /// Serial of the next migration task id.
+    pub next_task_serial: u32,
+}
+
+/// The specification of a standard switch (`HostVirtualSwitchSpec` as esxnet uses it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SwitchSpec {
+    /// Switch name such as `vSwitch1`.
+    pub name: String,
+    /// MTU in bytes.
+    pub mtu: u32,
+    /// Physical NICs to bridge (the whole set).
+    pub uplinks: BTreeSet<String>,
+    /// Teaming order; empty means every uplink active, as ESXi does.
+    pub teaming: Teaming,
+}
+
+/// What `AddVirtualNic` is asked to create.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewAdapter {
+    /// Where to connect it.
+    pub connection: PortConnection,
+    /// The TCP/IP stack, fixed from now on.
+    pub stack: StackKind,
+    /// MTU.
+    pub mtu: u32,
+    /// IPv4 settings.
+    pub ipv4: Ipv4Settings,
+    /// IPv6 settings; `None` leaves ESXi's defaults (router advertisement from ESXi 6.5).
+    pub ipv6: Option<Ipv6Settings>,
+}
+
+/// What `UpdateVirtualNic` is asked to change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdapterUpdate {
+    /// MTU.
+    pub mtu: u32,
+    /// IPv4 settings.
+    pub ipv4: Ipv4Settings,
+    /// IPv6 settings; `None` leaves them as they are.
+    pub ipv6: Option<Ipv6Settings>,
+    /// A stack to move the adapter to. ESXi cannot change an adapter's stack in place, so any
+    /// stack other than the adapter's own is refused; the field exists so that callers who try
+    /// find out the way they would on a real host.
+    pub stack: Option<StackKind>,
+}
+
+/// One simulated host: what ESXi reports plus the simulator's own bookkeeping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimHost {
+    /// The file format version ([`FORMAT_VERSION`]).
+    pub format_version: u32,
+    /// The host's networking as ESXi would report it.
+    pub observed: ObservedHost,
+    /// Simulator-only state.
+    pub sim: SimState,
+}
+
+/// Formats 24 bits as the host part of a VMware OUI MAC address.
+fn vmware_mac(low_bits: u32) -> String {
+    format!(
+        "00:50:56:{:02x}:{:02x}:{:02x}",
+        (low_bits >> 16) & 0xff,
+        (low_bits >> 8) & 0xff,
+        low_bits & 0xff
+    )
+}
+
+/// The EUI-64 link-local address ESXi computes from an adapter's MAC address.
+fn link_local_from_mac(mac: &str) -> Option<Ipv6Net> {
+    let bytes: Vec<u8> = mac
+        .split(':')
+        .map(|part| u8::from_str_radix(part, 16))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    if bytes.len() != 6 {
+        return None;
+    }
+    let address = Ipv6Addr::new(
+        0xfe80,
+        0,
+        0,
+        0,
+        u16::from_be_bytes([bytes[0] ^ 0x02, bytes[1]]),
+        u16::from_be_bytes([bytes[2], 0xff]),
+        u16::from_be_bytes([0xfe, bytes[3]]),
+        u16::from_be_bytes([bytes[4], bytes[5]]),
+    );
+    Ipv6Net::new(address, 64).ok()
+}
+
+fn is_ipv6_link_local(address: Ipv6Addr) -> bool {
+    (address.segments()[0] & 0xffc0) == 0xfe80
+}
+
+fn device_number(device: &str) -> Option<u32> {
+    device.strip_prefix("vmk")?.parse().ok()
+}
+
+/// Checks an MTU against esxnet's supported range.
+fn validate_mtu(mtu: u32, what: &str) -> Result<(), SimError> {
+    if !(MINIMUM_MTU..=MAXIMUM_MTU).contains(&mtu) {
+        return Err(SimError::invalid_argument(format!(
+            "MTU {mtu} of {what} is outside {MINIMUM_MTU}–{MAXIMUM_MTU}: choose an MTU in that range"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_vlan(vlan: u16, port_group: &str) -> Result<(), SimError> {
+    if vlan > TRUNK_VLAN {
+        return Err(SimError::invalid_argument(format!(
+            "VLAN {vlan} of port group \"{port_group}\" is outside 0–4095: use 0 (untagged), 1–4094 or 4095 (trunk)"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks IPv4 settings the way ESXi checks `HostIpConfig`, stricter where ESXi is lenient.
+fn validate_ipv4(settings: &Ipv4Settings, device: &str) -> Result<(), SimError> {
+    if settings.dhcp {
+        if settings.address.is_some() || settings.prefix_length.is_some() {
+            return Err(SimError::invalid_argument(format!(
+                "{device}: DHCP carries no static address or prefix: drop them or turn DHCP off"
+            )));
+        }
+    } else {
+        let (Some(address), Some(prefix_length)) = (settings.address, settings.prefix_length) else {
+            return Err(SimError::invalid_argument(format!(
+                "{device}: static IPv4 needs both an address and a prefix length: give both or use DHCP"
+            )));
+        };
+        if prefix_length == 0 || prefix_length > 32 {
+            return Err(SimError::invalid_argument(format!(
+                "{device}: IPv4 prefix length {prefix_length} is outside 1–32: use a prefix such as 24"
+            )));
+        }
+        if address.is_unspecified() || address.is_multicast() || address.is_broadcast() || address.is_loopback() {
+            return Err(SimError::invalid_argument(format!(
+                "{device}: {address} cannot be a host address: use a unicast address"
+            )));
+        }
+        if let Some(gateway) = settings.gateway_override {
+            let subnet = Ipv4Net::new(address, prefix_length)
+                .expect("prefix length checked above")
+                .trunc();
+            if !subnet.contains(&gateway) {
+                return Err(SimError::invalid_argument(format!(
+                    "{device}: gateway override {gateway} is outside the adapter's subnet {subnet}: use a gateway in that subnet"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_ipv6(settings: &Ipv6Settings, device: &str) -> Result<(), SimError> {
+    for address in &settings.addresses {
+        if address.prefix_len() == 0 || address.prefix_len() > 128 {
+            return Err(SimError::invalid_argument(format!(
+                "{device}: IPv6 prefix length {} of {address} is outside 1–128: use a prefix such as 64",
+                address.prefix_len()
+            )));
+        }
+        let host = address.addr();
+        if host.is_unspecified() || host.is_multicast() || host.is_loopback() {
+            return Err(SimError::invalid_argument(format!(
+                "{device}: {host} cannot be a host address: use a unicast IPv6 address"
+            )));
+        }
+    }
+    if let Some(gateway) = settings.gateway_override {
+        let reachable = is_ipv6_link_local(gateway)
+            || settings.addresses.is_empty()
+            || settings
+                .addresses
+                .iter()
+                .any(|address| address.trunc().contains(&gateway));
+        if !reachable {
+            return Err(SimError::invalid_argument(format!(
+                "{device}: IPv6 gateway override {gateway} is outside every static IPv6 subnet of the adapter: use a gateway in one of them or a link-local one"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl SimHost {
+    /// A freshly installed host as `esxnet sim init` creates it: vmnic0–vmnic3, vSwitch0 with the
+    /// "Management Network" port group and vmk0 on the default stack carrying management.
+    ///
+    /// `index` is the host's 1-based position in its lab; it makes MAC and management addresses
+    /// unique across the lab.
+    pub fn new_installed(name: &str, index: u32, version: EsxiVersion) -> Result<SimHost, SimError> {
+        if index == 0 || index > MAXIMUM_HOSTS {
+            return Err(SimError::InvalidOptions {
+                message: format!(
+                    "host index {index} is outside 1–{MAXIMUM_HOSTS}: a lab holds at most {MAXIMUM_HOSTS} hosts"
+                ),
+            });
+        }
+        let physical_nics = (0..PHYSICAL_NIC_COUNT)
+            .map(|number| PhysicalNic {
+                device: format!("vmnic{number}"),
+                // Bit 23 set: physical NICs, 4 per host, never collide with VMkernel MACs below.
+                mac: vmware_mac(0x80_0000 | ((index * PHYSICAL_NIC_COUNT + number) & 0x7f_ffff)),
+                link_speed_mb: Some(PHYSICAL_LINK_SPEED_MB),
+            })
+            .collect();
+        let management_address = u32::from(MANAGEMENT_NETWORK_GATEWAY) - 1 + FIRST_MANAGEMENT_HOST_OFFSET + index - 1;
+        let mut stacks: Vec<ObservedStack> = StackKind::ALL
+            .into_iter()
+            .filter(|stack| *stack != StackKind::Provisioning || version >= EsxiVersion::PROVISIONING_STACK)
+            .map(|stack| ObservedStack {
+                stack,
+                instantiated: stack == StackKind::Default,
+                ipv4_gateway: None,
+                ipv6_gateway: None,
+                dns: Dns::default(),
+                routes: Vec::new(),
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                requested_max_connections: DEFAULT_MAX_CONNECTIONS,
+                congestion_control: CongestionControl::Newreno,
+            })
+            .collect();
+        stacks[0].ipv4_gateway = Some(MANAGEMENT_NETWORK_GATEWAY);
+        let mut host = SimHost {
+            format_version: FORMAT_VERSION,
+            observed: ObservedHost {
+                name: name.to_owned(),
+                version,
+                physical_nics,
+                switches: vec![ObservedSwitch {
+                    name: "vSwitch0".to_owned(),
+                    mtu: 1500,
+                    uplinks: BTreeSet::from(["vmnic0".to_owned()]),
+                    teaming: Teaming {
+                        active: vec!["vmnic0".to_owned()],
+                        standby: Vec::new(),
+                    },
+                }],
+                port_groups: vec![ObservedPortGroup {
+                    name: "Management Network".to_owned(),
+                    switch: "vSwitch0".to_owned(),
+                    vlan: 0,
+                }],
+                adapters: Vec::new(),
+                stacks,
+                distributed_switches: Vec::new(),
+                active_migrations: Vec::new(),
+            },
+            sim: SimState {
+                index,
+                next_mac_serial: 0,
+                next_task_serial: 1,
+            },
+        };
+        let device = host.add_virtual_nic(&NewAdapter {
+            connection: PortConnection::Standard {
+                switch: "vSwitch0".to_owned(),
+                port_group: "Management Network".to_owned(),
+            },
+            stack: StackKind::Default,
+            mtu: 1500,
+            ipv4: Ipv4Settings {
+                dhcp: false,
+                address: Some(Ipv4Addr::from(management_address)),
+                prefix_length: Some(MANAGEMENT_PREFIX_LENGTH),
+                gateway_override: None,
+            },
+            ipv6: None,
+        })?;
+        host.select_service(&device, Service::Management)?;
+        Ok(host)
+    }
+
+    /// The host's name.
+    pub fn name(&self) -> &str {
+        &self.observed.name
+    }
+
+    /// The host's networking as ESXi reports it.
+    pub fn observed(&self) -> &ObservedHost {
+        &self.observed
+    }
+
+    /// The observed state, consuming the simulator's bookkeeping.
+    pub fn into_observed(self) -> ObservedHost {
+        self.observed
+    }
+
+    /// Runs a change so that a failure leaves the host untouched.
+    fn transact<T>(&mut self, change: impl FnOnce(&mut SimHost) -> Result<T, SimError>) -> Result<T, SimError> {
+        let before = self.clone();
+        let result = change(self);
+        if result.is_err() {
+            *self = before;
+        }
+        result
+    }
+
+    fn stack_exists(&self, stack: StackKind) -> Result<&ObservedStack, SimError> {
+        self.observed.stack(stack).ok_or_else(|| {
+            SimError::not_found(format!(
+                "the {stack} TCP/IP stack ({}) does not exist on host {} running ESXi {}: it needs ESXi {} or later; upgrade the host or use the default stack",
+                stack.api_key(),
+                self.observed.name,
+                self.observed.version,
+                EsxiVersion::PROVISIONING_STACK
+            ))
+        })
+    }
+
+    fn stack_mut(&mut self, stack: StackKind) -> &mut ObservedStack {
+        self.observed
+            .stacks
+            .iter_mut()
+            .find(|observed| observed.stack == stack)
+            .expect("callers check that the stack exists first")
+    }
+
+    fn adapter_index(&self, device: &str) -> Result<usize, SimError> {
+        self.observed
+            .adapters
+            .iter()
+            .position(|adapter| adapter.device == device)
+            .ok_or_else(|| {
+                SimError::not_found(format!(
+                    "host {} has no VMkernel adapter {device}: observe the host to see its adapters",
+                    self.observed.name
+                ))
+            })
+    }
+
+    fn switch_index(&self, name: &str) -> Result<usize, SimError> {
+        self.observed
+            .switches
+            .iter()
+            .position(|switch| switch.name == name)
+            .ok_or_else(|| {
+                SimError::not_found(format!(
+                    "host {} has no standard switch \"{name}\": add it first or check the name",
+                    self.observed.name
+                ))
+            })
+    }
+
+    fn port_group_index(&self, name: &str) -> Result<usize, SimError> {
+        self.observed
+            .port_groups
+            .iter()
+            .position(|port_group| port_group.name == name)
+            .ok_or_else(|| {
+                SimError::not_found(format!(
+                    "host {} has no standard port group \"{name}\": add it first or check the name",
+                    self.observed.name
+                ))
+            })
+    }
+
+    /// Adapters connected to a port group of the given standard switch.
+    fn adapters_on_switch<'host>(&'host self, switch: &'host str) -> impl Iterator<Item = &'host ObservedAdapter> {
+        self.observed.adapters.iter().filter(
+            move |adapter| matches!(&adapter.connection, PortConnection::Standard { switch: on, .. } if on == switch),
+        )
+    }
+
+    fn adapter_on_port_group(&self, port_group: &str) -> Option<&ObservedAdapter> {
+        self.observed.adapters.iter().find(|adapter| {
+            matches!(&adapter.connection, PortConnection::Standard { port_group: on, .. } if on == port_group)
+        })
+    }
+
+    /// Checks a switch spec's uplinks and teaming against the host; `switch_name` may already own
+    /// some of the uplinks.
+    fn validate_switch_spec(&self, spec: &SwitchSpec) -> Result<Teaming, SimError> {
+        let name = &spec.name;
+        if name.is_empty() || name.chars().count() > MAXIMUM_SWITCH_NAME_LENGTH {
+            return Err(SimError::invalid_argument(format!(
+                "standard switch name \"{name}\" must have 1–{MAXIMUM_SWITCH_NAME_LENGTH} characters: choose a shorter name"
+            )));
+        }
+        validate_mtu(spec.mtu, &format!("standard switch \"{name}\""))?;
+        for uplink in &spec.uplinks {
+            if self.observed.physical_nic(uplink).is_none() {
+                return Err(SimError::not_found(format!(
+                    "host {} has no physical NIC {uplink} for standard switch \"{name}\": use one of {}",
+                    self.observed.name,
+                    self.physical_nic_names()
+                )));
+            }
+            if let Some(owner) = self
+                .observed
+                .switches
+                .iter()
+                .find(|switch| switch.name != *name && switch.uplinks.contains(uplink))
+            {
+                return Err(SimError::in_use(format!(
+                    "physical NIC {uplink} is already bridged by standard switch \"{}\": remove it there first or choose another NIC",
+                    owner.name
+                )));
+            }
+        }
+        let teaming = &spec.teaming;
+        if teaming.active.is_empty() && teaming.standby.is_empty() {
+            // ESXi puts every bridged NIC in the active list when the policy names none.
+            return Ok(Teaming {
+                active: spec.uplinks.iter().cloned().collect(),
+                standby: Vec::new(),
+            });
+        }
+        let mut seen = BTreeSet::new();
+        for uplink in teaming.active.iter().chain(&teaming.standby) {
+            if !spec.uplinks.contains(uplink) {
+                return Err(SimError::invalid_argument(format!(
+                    "teaming of standard switch \"{name}\" names {uplink}, which the switch does not bridge: add it to the uplinks or drop it from the teaming"
+                )));
+            }
+            if !seen.insert(uplink) {
+                return Err(SimError::invalid_argument(format!(
+                    "teaming of standard switch \"{name}\" names {uplink} twice: list each uplink once, active or standby"
+                )));
+            }
+        }
+        Ok(teaming.clone())
+    }
+
+    fn physical_nic_names(&self) -> String {
+        let names: Vec<&str> = self
+            .observed
+            .physical_nics
+            .iter()
+            .map(|nic| nic.device.as_str())
+            .collect();
+        names.join(", ")
+    }
+
+    /// `AddVirtualSwitch`.
+    pub fn add_virtual_switch(&mut self, spec: &SwitchSpec) -> Result<(), SimError> {
+        self.transact(|host| {
+            if host.observed.switch(&spec.name).is_some() {
+                return Err(SimError::already_exists(format!(
+                    "host {} already has a standard switch \"{}\": update it instead",
+                    host.observed.name, spec.name
+                )));
+            }
+            let teaming = host.validate_switch_spec(spec)?;
+            host.observed.switches.push(ObservedSwitch {
+                name: spec.name.clone(),
+                mtu: spec.mtu,
+                uplinks: spec.uplinks.clone(),
+                teaming,
+            });
+            Ok(())
+        })
+    }
+
+    /// `UpdateVirtualSwitch` with the whole spec.
+    pub fn update_virtual_switch(&mut self, spec: &SwitchSpec) -> Result<(), SimError> {
+        self.transact(|host| {
+            let index = host.switch_index(&spec.name)?;
+            let teaming = host.validate_switch_spec(spec)?;
+            if let Some(adapter) = host.adapters_on_switch(&spec.name).find(|adapter| adapter.mtu > spec.mtu) {
+                return Err(SimError::invalid_argument(format!(
+                    "MTU {} of standard switch \"{}\" is below the MTU {} of adapter {} on it: lower the adapter's MTU first",
+                    spec.mtu, spec.name, adapter.mtu, adapter.device
+                )));
+            }
+            let switch = &mut host.observed.switches[index];
+            switch.mtu = spec.mtu;
+            switch.uplinks = spec.uplinks.clone();
+            switch.teaming = teaming;
+            Ok(())
+        })
+    }
+
+    /// `RemoveVirtualSwitch`; its port groups go with it, as on ESXi.
+    pub fn remove_virtual_switch(&mut self, name: &str) -> Result<(), SimError> {
+        self.transact(|host| {
+            let index = host.switch_index(name)?;
+            if let Some(adapter) = host.adapters_on_switch(name).next() {
+                return Err(SimError::in_use(format!(
+                    "standard switch \"{name}\" carries VMkernel adapter {} on port group \"{}\": remove or move the adapter first",
+                    adapter.device,
+                    adapter.connection.port_group()
+                )));
+            }
+            host.observed.switches.remove(index);
+            host.observed.port_groups.retain(|port_group| port_group.switch != name);
+            Ok(())
+        })
+    }
+
+    /// `AddPortGroup`. Port group names are unique across the whole host.
+    pub fn add_port_group(&mut self, name: &str, switch: &str, vlan: u16) -> Result<(), SimError> {
+        self.transact(|host| {
+            if name.is_empty() {
+                return Err(SimError::invalid_argument("a port group needs a name: give it one"));
+            }
+            validate_vlan(vlan, name)?;
+            if let Some(existing) = host.observed.port_group(name) {
+                return Err(SimError::already_exists(format!(
+                    "host {} already has a port group \"{name}\" on standard switch \"{}\": port group names are unique per host; choose another name",
+                    host.observed.name, existing.switch
+                )));
+            }
+            host.switch_index(switch)?;
+            host.observed.port_groups.push(ObservedPortGroup {
+                name: name.to_owned(),
+                switch: switch.to_owned(),
+                vlan,
+            });
+            Ok(())
+        })
+    }
+
+    /// `UpdatePortGroup`: changes its VLAN or moves it to another standard switch.
+    pub fn update_port_group(&mut self, name: &str, switch: &str, vlan: u16) -> Result<(), SimError> {
+        self.transact(|host| {
+            validate_vlan(vlan, name)?;
+            let index = host.port_group_index(name)?;
+            let switch_index = host.switch_index(switch)?;
+            let switch_mtu = host.observed.switches[switch_index].mtu;
+            if let Some(adapter) = host.adapter_on_port_group(name) {
+                if vlan == TRUNK_VLAN {
+                    return Err(SimError::invalid_argument(format!(
+                        "port group \"{name}\" carries VMkernel adapter {}; VLAN 4095 (trunk) is for VM traffic only: use a VLAN in 0–4094",
+                        adapter.device
+                    )));
+                }
+                if adapter.mtu > switch_mtu {
+                    return Err(SimError::invalid_argument(format!(
+                        "adapter {} on port group \"{name}\" has MTU {}, above the MTU {switch_mtu} of standard switch \"{switch}\": raise the switch's MTU first",
+                        adapter.device, adapter.mtu
+                    )));
+                }
+            }
+            let port_group = &mut host.observed.port_groups[index];
+            port_group.switch = switch.to_owned();
+            port_group.vlan = vlan;
+            for adapter in &mut host.observed.adapters {
+                if let PortConnection::Standard {
+                    switch: on_switch,
+                    port_group: on_port_group,
+                } = &mut adapter.connection
+                {
+                    if on_port_group == name {
+                        *on_switch = switch.to_owned();
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// `RemovePortGroup`.
+    pub fn remove_port_group(&mut self, name: &str) -> Result<(), SimError> {
+        self.transact(|host| {
+            let index = host.port_group_index(name)?;
+            if let Some(adapter) = host.adapter_on_port_group(name) {
+                return Err(SimError::in_use(format!(
+                    "port group \"{name}\" carries VMkernel adapter {}: remove the adapter first",
+                    adapter.device
+                )));
+            }
+            host.observed.port_groups.remove(index);
+            Ok(())
+        })
+    }
+
+    /// Records the membership of a distributed switch (what vCenter does when the host joins it);
+    /// a simulator control, not a host API method.
+    pub fn join_distributed_switch(&mut self, membership: DistributedSwitchMembership) -> Result<(), SimError> {
+        self.transact(|host| {
+            if host.observed.distributed_switch(&membership.name).is_some() {
+                return Err(SimError::already_exists(format!(
+                    "host {} is already a member of distributed switch \"{}\"",
+                    host.observed.name, membership.name
+                )));
+            }
+            validate_mtu(membership.mtu, &format!("distributed switch \"{}\"", membership.name))?;
+            host.observed.distributed_switches.push(membership);
+            Ok(())
+        })
+    }
+
+    /// The MTU of the switch an adapter connection lands on, after checking the connection's target
+    /// exists and may carry a VMkernel adapter.
+    fn validate_connection(&self, connection: &PortConnection) -> Result<u32, SimError> {
+        match connection {
+            PortConnection::Standard { switch, port_group } => {
+                let switch_mtu = self.observed.switches[self.switch_index(switch)?].mtu;
+                let observed_port_group = &self.observed.port_groups[self.port_group_index(port_group)?];
+                if observed_port_group.switch != *switch {
+                    return Err(SimError::not_found(format!(
+                        "port group \"{port_group}\" is on standard switch \"{}\", not \"{switch}\": connect to the switch it is on",
+                        observed_port_group.switch
+                    )));
+                }
+                if let Some(adapter) = self.adapter_on_port_group(port_group) {
+                    return Err(SimError::already_exists(format!(
+                        "port group \"{port_group}\" already carries VMkernel adapter {}: a standard port group holds one adapter; use another port group",
+                        adapter.device
+                    )));
+                }
+                if observed_port_group.vlan == TRUNK_VLAN {
+                    return Err(SimError::invalid_argument(format!(
+                        "port group \"{port_group}\" uses VLAN 4095 (trunk), which is for VM traffic only: give it a VLAN in 0–4094"
+                    )));
+                }
+                Ok(switch_mtu)
+            }
+            PortConnection::Distributed { switch, port_group } => {
+                let membership = self.observed.distributed_switch(switch).ok_or_else(|| {
+                    SimError::not_found(format!(
+                        "host {} is not a member of distributed switch \"{switch}\": add the host to the switch in vCenter first",
+                        self.observed.name
+                    ))
+                })?;
+                let distributed_port_group = membership
+                    .port_groups
+                    .iter()
+                    .find(|candidate| candidate.name == *port_group)
+                    .ok_or_else(|| {
+                        SimError::not_found(format!(
+                            "distributed switch \"{switch}\" has no port group \"{port_group}\": create it in vCenter first"
+                        ))
+                    })?;
+                if distributed_port_group.vlan == TRUNK_VLAN {
+                    return Err(SimError::invalid_argument(format!(
+                        "distributed port group \"{port_group}\" uses VLAN 4095 (trunk), which is for VM traffic only: use another port group"
+                    )));
+                }
+                Ok(membership.mtu)
+            }
+        }
+    }
+
+    fn next_free_device(&self) -> String {
+        let taken: BTreeSet<u32> = self
+            .observed
+            .adapters
+            .iter()
+            .filter_map(|adapter| device_number(&adapter.device))
+            .collect();
+        let free = (0..).find(|number| !taken.contains(number)).expect("u32 has room");
+        format!("vmk{free}")
+    }
+
+    fn next_adapter_mac(&mut self) -> String {
+        // 15 bits of host index and 8 bits of serial: unique across labs up to 32767 hosts with
+        // 256 adapters created each; beyond that MACs may repeat, which nothing in esxnet relies on.
+        let serial = self.sim.next_mac_serial;
+        self.sim.next_mac_serial = serial.wrapping_add(1);
+        vmware_mac(((self.sim.index & 0x7fff) << 8) | (serial & 0xff))
+    }
+
+    fn observed_ipv4(settings: &Ipv4Settings) -> ObservedIpv4 {
+        ObservedIpv4 {
+            dhcp: settings.dhcp,
+            address: settings.address,
+            prefix_length: settings.prefix_length,
+            gateway_override: settings.gateway_override,
+        }
+    }
+
+    /// The IPv6 state ESXi reports for the given settings: the manual addresses, plus the EUI-64
+    /// link-local address whenever IPv6 is in use on the adapter at all.
+    fn observed_ipv6(settings: &Ipv6Settings, mac: &str) -> ObservedIpv6 {
+        let in_use = settings.dhcp || settings.router_advertisement || !settings.addresses.is_empty();
+        let mut addresses = Vec::new();
+        if in_use {
+            if let Some(link_local) = link_local_from_mac(mac) {
+                if !settings.addresses.contains(&link_local) {
+                    addresses.push(ObservedIpv6Address {
+                        address: link_local,
+                        origin: esxnet_model::observed::Ipv6Origin::Linklayer,
+                    });
+                }
+            }
+        }
+        addresses.extend(settings.addresses.iter().map(|address| ObservedIpv6Address {
+            address: *address,
+            origin: esxnet_model::observed::Ipv6Origin::Manual,
+        }));
+        ObservedIpv6 {
+            dhcp: settings.dhcp,
+            router_advertisement: settings.router_advertisement,
+            addresses,
+            gateway_override: settings.gateway_override,
+        }
+    }
+
+    /// `AddVirtualNic`: creates an adapter and answers with its device name, the lowest free `vmkN`.
+    ///
+    /// The first adapter on the vMotion or Provisioning stack instantiates that stack (it stays
+    /// instantiated after its last adapter goes) and, as the seed's "Results" say, deactivates the
+    /// stack's service on every default-stack adapter. Migrations in flight are left alone.
+    pub fn add_virtual_nic(&mut self, spec: &NewAdapter) -> Result<String, SimError> {
+        self.transact(|host| {
+            host.stack_exists(spec.stack)?;
+            let device = host.next_free_device();
+            let switch_mtu = host.validate_connection(&spec.connection)?;
+            validate_mtu(spec.mtu, &format!("new adapter {device}"))?;
+            if spec.mtu > switch_mtu {
+                return Err(SimError::invalid_argument(format!(
+                    "adapter MTU {} is above the MTU {switch_mtu} of switch \"{}\": raise the switch's MTU first or lower the adapter's",
+                    spec.mtu,
+                    spec.connection.switch()
+                )));
+            }
+            validate_ipv4(&spec.ipv4, &device)?;
+            let ipv6_settings = match &spec.ipv6 {
+                Some(settings) => {
+                    validate_ipv6(settings, &device)?;
+                    settings.clone()
+                }
+                None => Ipv6Settings {
+                    dhcp: false,
+                    router_advertisement: host.observed.version.router_advertisement_default(),
+                    addresses: BTreeSet::new(),
+                    gateway_override: None,
+                },
+            };
+            let mac = host.next_adapter_mac();
+            let services: BTreeSet<Service> = spec.stack.implied_service().into_iter().collect();
+            if let Some(implied) = spec.stack.implied_service() {
+                for adapter in &mut host.observed.adapters {
+                    if adapter.stack == StackKind::Default {
+                        adapter.services.remove(&implied);
+                    }
+                }
+                host.stack_mut(spec.stack).instantiated = true;
+            }
+            let adapter = ObservedAdapter {
+                device: device.clone(),
+                connection: spec.connection.clone(),
+                stack: spec.stack,
+                ipv6: Self::observed_ipv6(&ipv6_settings, &mac),
+                mac,
+                mtu: spec.mtu,
+                ipv4: Self::observed_ipv4(&spec.ipv4),
+                services,
+            };
+            host.observed.adapters.push(adapter);
+            host.observed
+                .adapters
+                .sort_by_key(|adapter| (device_number(&adapter.device), adapter.device.clone()));
+            Ok(device)
+        })
+    }
+
+    /// `UpdateVirtualNic`. The stack cannot change in place: asking for another one is refused.
+    pub fn update_virtual_nic(&mut self, device: &str, update: &AdapterUpdate) -> Result<(), SimError> {
+        self.transact(|host| {
+            let index = host.adapter_index(device)?;
+            let current = &host.observed.adapters[index];
+            if let Some(stack) = update.stack {
+                if stack != current.stack {
+                    return Err(SimError::invalid_argument(format!(
+                        "adapter {device} is on the {} stack and an adapter's TCP/IP stack cannot change after creation: remove the adapter and add it again on the {stack} stack",
+                        current.stack
+                    )));
+                }
+            }
+            validate_mtu(update.mtu, &format!("adapter {device}"))?;
+            let connection = current.connection.clone();
+            let switch_mtu = match &connection {
+                PortConnection::Standard { switch, .. } => host.observed.switches[host.switch_index(switch)?].mtu,
+                PortConnection::Distributed { switch, .. } => host
+                    .observed
+                    .distributed_switch(switch)
+                    .map(|membership| membership.mtu)
+                    .unwrap_or(MAXIMUM_MTU),
+            };
+            if update.mtu > switch_mtu {
+                return Err(SimError::invalid_argument(format!(
+                    "adapter MTU {} of {device} is above the MTU {switch_mtu} of switch \"{}\": raise the switch's MTU first",
+                    update.mtu,
+                    connection.switch()
+                )));
+            }
+            validate_ipv4(&update.ipv4, device)?;
+            if let Some(settings) = &update.ipv6 {
+                validate_ipv6(settings, device)?;
+            }
+            let adapter = &mut host.observed.adapters[index];
+            adapter.mtu = update.mtu;
+            adapter.ipv4 = Self::observed_ipv4(&update.ipv4);
+            if let Some(settings) = &update.ipv6 {
+                adapter.ipv6 = Self::observed_ipv6(settings, &adapter.mac);
+            }
+            Ok(())
+        })
+    }
+
+    /// `RemoveVirtualNic`. An adapter carrying a migration in flight is refused.
+    pub fn remove_virtual_nic(&mut self, device: &str) -> Result<(), SimError> {
+        self.transact(|host| {
+            let index = host.adapter_index(device)?;
+            if let Some(migration) = host
+                .observed
+                .active_migrations
+                .iter()
+                .find(|migration| migration.adapter == device)
+            {
+                return Err(SimError::in_use(format!(
+                    "adapter {device} carries migration {} in flight: wait for it to complete, then remove the adapter",
+                    migration.id
+                )));
+            }
+            host.observed.adapters.remove(index);
+            Ok(())
+        })
+    }
+
+    /// `UpdateNetworkConfig` with a `netStackSpec` edit of one stack.
+    ///
+    /// The connection limit is only requested here; it takes effect at [`SimHost::reboot`].
+    pub fn edit_stack(&mut self, stack: StackKind, settings: &StackSettings) -> Result<(), SimError> {
+        self.transact(|host| {
+            let observed = host.stack_exists(stack)?;
+            if !observed.instantiated {
+                return Err(SimError::invalid_state(format!(
+                    "the {stack} TCP/IP stack of host {} is not instantiated: add its first VMkernel adapter, then edit the stack",
+                    host.observed.name
+                )));
+            }
+            if settings.requested_max_connections == 0 {
+                return Err(SimError::invalid_argument(format!(
+                    "the {stack} stack's connection limit must be above 0: ESXi's default is {DEFAULT_MAX_CONNECTIONS}"
+                )));
+            }
+            host.validate_gateway_distinct(stack, settings.ipv4_gateway)?;
+            let routes = host.validate_routes(stack, &settings.routes)?;
+            let observed = host.stack_mut(stack);
+            observed.ipv4_gateway = settings.ipv4_gateway;
+            observed.ipv6_gateway = settings.ipv6_gateway;
+            observed.dns = settings.dns.clone();
+            observed.routes = routes;
+            observed.requested_max_connections = settings.requested_max_connections;
+            observed.congestion_control = settings.congestion_control;
+            Ok(())
+        })
+    }
+
+    /// The provisioning stack's gateway must differ from the default stack's (ESX002); ESXi accepts
+    /// the same gateway, the simulator refuses it, whichever of the two stacks is edited.
+    fn validate_gateway_distinct(&self, stack: StackKind, gateway: Option<Ipv4Addr>) -> Result<(), SimError> {
+        let other = match stack {
+            StackKind::Default => StackKind::Provisioning,
+            StackKind::Provisioning => StackKind::Default,
+            StackKind::Vmotion => return Ok(()),
+        };
+        let Some(gateway) = gateway else { return Ok(()) };
+        if self.observed.stack(other).and_then(|observed| observed.ipv4_gateway) == Some(gateway) {
+            return Err(SimError::invalid_argument(format!(
+                "gateway {gateway} of the {stack} stack equals the {other} stack's gateway: the provisioning stack needs its own gateway; choose a different one"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks routes (ESX019) and answers them sorted.
+    fn validate_routes(&self, stack: StackKind, routes: &[Route]) -> Result<Vec<Route>, SimError> {
+        let adapters: Vec<&ObservedAdapter> = self
+            .observed
+            .adapters
+            .iter()
+            .filter(|adapter| adapter.stack == stack)
+            .collect();
+        // Reachability can only be judged when every adapter's subnet is known.
+        let ipv4_subnets: Option<Vec<Ipv4Net>> = (!adapters.is_empty())
+            .then(|| {
+                adapters
+                    .iter()
+                    .map(
+                        |adapter| match (adapter.ipv4.dhcp, adapter.ipv4.address, adapter.ipv4.prefix_length) {
+                            (false, Some(address), Some(prefix)) => {
+                                Ipv4Net::new(address, prefix).ok().map(|net| net.trunc())
+                            }
+                            _ => None,
+                        },
+                    )
+                    .collect()
+            })
+            .flatten();
+        let ipv6_subnets: Option<Vec<Ipv6Net>> = (!adapters.is_empty()
+            && adapters
+                .iter()
+                .all(|adapter| !adapter.ipv6.dhcp && !adapter.ipv6.router_advertisement))
+        .then(|| {
+            adapters
+                .iter()
+                .flat_map(|adapter| adapter.ipv6.manual_addresses())
+                .map(|address| address.trunc())
+                .collect()
+        });
+        let mut destinations = BTreeSet::new();
+        for route in routes {
+            let destination = route.destination;
+            if destination != destination.trunc() {
+                return Err(SimError::invalid_argument(format!(
+                    "route destination {destination} has host bits set: write it as {}",
+                    destination.trunc()
+                )));
+            }
+            if !destinations.insert(destination) {
+                return Err(SimError::invalid_argument(format!(
+                    "the {stack} stack has two routes to {destination}: keep one"
+                )));
+            }
+            let reachable = match (destination, route.gateway) {
+                (ipnet::IpNet::V4(_), IpAddr::V4(gateway)) => {
+                    ipv4_subnets.as_ref().is_none_or(|subnets| subnets.iter().any(|subnet| subnet.contains(&gateway)))
+                }
+                (ipnet::IpNet::V6(_), IpAddr::V6(gateway)) => {
+                    is_ipv6_link_local(gateway)
+                        || ipv6_subnets
+                            .as_ref()
+                            .is_none_or(|subnets| subnets.iter().any(|subnet| subnet.contains(&gateway)))
+                }
+                _ => {
+                    return Err(SimError::invalid_argument(format!(
+                        "route to {destination} has gateway {} of the other address family: use a gateway of the destination's family",
+                        route.gateway
+                    )))
+                }
+            };
+            if !reachable {
+                return Err(SimError::invalid_argument(format!(
+                    "route to {destination}: gateway {} is not in a subnet of any adapter on the {stack} stack: use a gateway those adapters can reach",
+                    route.gateway
+                )));
+            }
+        }
+        let mut sorted = routes.to_vec();
+        sorted.sort();
+        Ok(sorted)
+    }
+
+    /// `HostVirtualNicManager.SelectVnicForNicType`. Selecting a service already selected is a no-op.
+    pub fn select_service(&mut self, device: &str, service: Service) -> Result<(), SimError> {
+        self.transact(|host| {
+            let index = host.adapter_index(device)?;
+            let stack = host.observed.adapters[index].stack;
+            if let Some(implied) = stack.implied_service() {
+                if service != implied {
+                    return Err(SimError::invalid_argument(format!(
+                        "adapter {device} is on the {stack} stack, which carries {implied} only: put {service} on a default-stack adapter"
+                    )));
+                }
+                return Ok(());
+            }
+            for dedicated_stack in [StackKind::Vmotion, StackKind::Provisioning] {
+                if dedicated_stack.implied_service() == Some(service) && host.observed.has_adapter_on_stack(dedicated_stack) {
+                    return Err(SimError::invalid_state(format!(
+                        "host {} has an adapter on the {dedicated_stack} stack, so {service} traffic uses that stack only: default-stack adapters cannot carry {service} while it exists",
+                        host.observed.name
+                    )));
+                }
+            }
+            host.observed.adapters[index].services.insert(service);
+            Ok(())
+        })
+    }
+
+    /// `HostVirtualNicManager.DeselectVnicForNicType`.
+    pub fn deselect_service(&mut self, device: &str, service: Service) -> Result<(), SimError> {
+        self.transact(|host| {
+            let index = host.adapter_index(device)?;
+            let adapter = &mut host.observed.adapters[index];
+            if adapter.stack.implied_service() == Some(service) {
+                return Err(SimError::invalid_argument(format!(
+                    "adapter {device} is on the {} stack and always carries {service}: remove the adapter to stop that traffic",
+                    adapter.stack
+                )));
+            }
+            if !adapter.services.remove(&service) {
+                return Err(SimError::invalid_argument(format!(
+                    "adapter {device} is not selected for {service}: nothing to deselect"
+                )));
+            }
+            Ok(())
+        })
+    }
+
+    fn parse_service(name: &str) -> Result<Service, SimError> {
+        service_from_api_name(name).ok_or_else(|| {
+            let known: Vec<&str> = ALL_SERVICES.iter().map(|service| service.api_name()).collect();
+            SimError::invalid_argument(format!("unknown service \"{name}\": use one of {}", known.join(", ")))
+        })
+    }
+
+    /// [`SimHost::select_service`] with the vSphere nicType string, as the API takes it.
+    pub fn select_service_named(&mut self, device: &str, nic_type: &str) -> Result<(), SimError> {
+        let service = Self::parse_service(nic_type)?;
+        self.select_service(device, service)
+    }
+
+    /// [`SimHost::deselect_service`] with the vSphere nicType string, as the API takes it.
+    pub fn deselect_service_named(&mut self, device: &str, nic_type: &str) -> Result<(), SimError> {
+        let service = Self::parse_service(nic_type)?;
+        self.deselect_service(device, service)
+    }
+
+    /// Simulates a reboot: requested connection limits take effect. Refused while migrations are
+    /// in flight, as a host would need maintenance mode (which waits for them) first.
+    pub fn reboot(&mut self) -> Result<(), SimError> {
+        if let Some(migration) = self.observed.active_migrations.first() {
+            return Err(SimError::invalid_state(format!(
+                "host {} has migration {} in flight: complete the migrations before rebooting",
+                self.observed.name, migration.id
+            )));
+        }
+        for stack in &mut self.observed.stacks {
+            stack.max_connections = stack.requested_max_connections;
+        }
+        Ok(())
+    }
+
+    /// Starts a migration over an adapter and records it in `active_migrations`; answers its id.
+    ///
+    /// A live migration needs an adapter selected for vMotion. Once the host has a
+    /// provisioning-stack adapter, provisioning traffic (cold migration, cloning, snapshots) may
+    /// only start over such an adapter (seed "Results").
+    pub fn start_migration(&mut self, kind: MigrationKind, device: &str) -> Result<String, SimError> {
+        self.transact(|host| {
+            let index = host.adapter_index(device)?;
+            let adapter = &host.observed.adapters[index];
+            let stack = adapter.stack;
+            let (service, dedicated_stack) = match kind {
+                MigrationKind::Live => (Service::Vmotion, StackKind::Vmotion),
+                MigrationKind::Provisioning => (Service::Provisioning, StackKind::Provisioning),
+            };
+            if stack != dedicated_stack && host.observed.has_adapter_on_stack(dedicated_stack) {
+                return Err(SimError::invalid_state(format!(
+                    "host {} has an adapter on the {dedicated_stack} stack, which now carries all {service} traffic: start the migration over that adapter",
+                    host.observed.name
+                )));
+            }
+            if kind == MigrationKind::Live && !adapter.services.contains(&Service::Vmotion) {
+                return Err(SimError::invalid_state(format!(
+                    "adapter {device} is not selected for vmotion: select it first or use a vMotion adapter"
+                )));
+            }
+            let id = format!("task-{}", host.sim.next_task_serial);
+            host.sim.next_task_serial += 1;
+            host.observed.active_migrations.push(ActiveMigration {
+                id: id.clone(),
+                kind,
+                stack,
+                adapter: device.to_owned(),
+            });
+            Ok(id)
+        })
+    }
+
+    /// Completes one migration in flight.
+    pub fn complete_migration(&mut self, id: &str) -> Result<(), SimError> {
+        let before = self.observed.active_migrations.len();
+        self.observed.active_migrations.retain(|migration| migration.id != id);
+        if self.observed.active_migrations.len() == before {
+            return Err(SimError::not_found(format!(
+                "host {} has no migration {id} in flight",
+                self.observed.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Completes every migration in flight; answers how many there were.
+    pub fn complete_migrations(&mut self) -> usize {
+        let count = self.observed.active_migrations.len();
+        self.observed.active_migrations.clear();
+        count
+    }
+
+    /// Performs one executor [`Operation`] as the vSphere method it stands for.
+    pub fn apply(&mut self, operation: &Operation) -> Result<OperationOutcome, SimError> {
+        let mut outcome = OperationOutcome::default();
+        match operation {
+            Operation::AddSwitch {
+                name,
+                mtu,
+                uplinks,
+                teaming,
+            } => self.add_virtual_switch(&SwitchSpec {
+                name: name.clone(),
+                mtu: *mtu,
+                uplinks: uplinks.clone(),
+                teaming: teaming.clone(),
+            })?,
+            Operation::UpdateSwitch {
+                name,
+                mtu,
+                uplinks,
+                teaming,
+            } => self.update_virtual_switch(&SwitchSpec {
+                name: name.clone(),
+                mtu: *mtu,
+                uplinks: uplinks.clone(),
+                teaming: teaming.clone(),
+            })?,
+            Operation::RemoveSwitch { name } => self.remove_virtual_switch(name)?,
+            Operation::AddPortGroup { name, switch, vlan } => self.add_port_group(name, switch, *vlan)?,
+            Operation::UpdatePortGroup { name, switch, vlan } => self.update_port_group(name, switch, *vlan)?,
+            Operation::RemovePortGroup { name } => self.remove_port_group(name)?,
+            Operation::AddAdapter {
+                connection,
+                stack,
+                mtu,
+                ipv4,
+                ipv6,
+            } => {
+                outcome.created_device = Some(self.add_virtual_nic(&NewAdapter {
+                    connection: connection.clone(),
+                    stack: *stack,
+                    mtu: *mtu,
+                    ipv4: ipv4.clone(),
+                    ipv6: ipv6.clone(),
+                })?);
+            }
+            Operation::UpdateAdapter {
+                device,
+                mtu,
+                ipv4,
+                ipv6,
+            } => self.update_virtual_nic(
+                device,
+                &AdapterUpdate {
+                    mtu: *mtu,
+                    ipv4: ipv4.clone(),
+                    ipv6: ipv6.clone(),
+                    stack: None,
+                },
+            )?,
+            Operation::RemoveAdapter { device } => self.remove_virtual_nic(device)?,
+            Operation::EditStack { stack, settings } => self.edit_stack(*stack, settings)?,
+            Operation::SelectService { device, service } => self.select_service(device, *service)?,
+            Operation::DeselectService { device, service } => self.deselect_service(device, *service)?,
+        }
+        Ok(outcome)
+    }
+}
+
+/// The vSphere method an operation stands for, as counted by the simulator.
+pub fn method_name(operation: &Operation) -> &'static str {
+    match operation {
+        Operation::AddSwitch { .. } => "AddVirtualSwitch",
+        Operation::UpdateSwitch { .. } => "UpdateVirtualSwitch",
+        Operation::RemoveSwitch { .. } => "RemoveVirtualSwitch",
+        Operation::AddPortGroup { .. } => "AddPortGroup",
+        Operation::UpdatePortGroup { .. } => "UpdatePortGroup",
+        Operation::RemovePortGroup { .. } => "RemovePortGroup",
+        Operation::AddAdapter { .. } => "AddVirtualNic",
+        Operation::UpdateAdapter { .. } => "UpdateVirtualNic",
+        Operation::RemoveAdapter { .. } => "RemoveVirtualNic",
+        Operation::EditStack { .. } => "UpdateNetworkConfig",
+        Operation::SelectService { .. } => "SelectVnicForNicType",
+        Operation::DeselectService { .. } => "DeselectVnicForNicType",
+    }
+}
