@@ -507,7 +507,7 @@ fn check_no_multihoming_within_a_stack(context: &HostContext<'_>, diagnostics: &
                 if other.name != adapter.name {
                     diagnostic = diagnostic.with_related(
                         format!("adapter \"{}\" is declared here", other.name),
-                        other.source.document_location(),
+                        other.source.locate("metadata.name"),
                     );
                 }
             }
