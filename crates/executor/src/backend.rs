@@ -306,6 +306,12 @@ pub trait Backend: Send + Sync {
         Ok(fleet)
     }
 
+    /// Whether [`Backend::observe_many`] reads several hosts in one round trip, so that callers
+    /// batch instead of observing host by host in parallel.
+    fn batches_observation(&self) -> bool {
+        false
+    }
+
     /// Performs one operation on one host.
     fn execute(&self, host: &str, operation: &Operation) -> Result<OperationOutcome, BackendError>;
 

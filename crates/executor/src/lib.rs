@@ -1,10 +1,39 @@
 //! esxnet's executor: the [`Backend`] trait and the walker that applies a plan through it.
 //!
 //! This is the only crate that calls a backend; observation for `plan`, `drift` and `observe`
-//! goes through it too.
+//! goes through it too ([`observe_fleet`]).
+//!
+//! - [`apply`] walks a [`esxnet_planner::Plan`]: hosts in parallel, each host's steps in order,
+//!   every step behind its precondition ([`precondition`]), operations from [`operations`],
+//!   transient faults retried ([`RetryPolicy`]), progress through an [`Observer`], every step in
+//!   the [`Journal`], and an [`ApplyReport`] at the end.
+//! - [`check_fingerprints`] says whether a saved plan still fits the hosts.
+//! - [`SnapshotBackend`] is the read-only `snapshot:FILE` target.
 
 #![warn(missing_docs)]
 
+mod apply;
 pub mod backend;
+mod error;
+pub mod events;
+mod fingerprint;
+pub mod journal;
+mod observe;
+pub mod operations;
+pub mod precondition;
+pub mod report;
+mod retry;
+mod snapshot;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
+pub use apply::{apply, new_run_id, ApplyOptions, DEFAULT_PARALLELISM};
 pub use backend::{Backend, BackendError, Fault, FaultKind, Operation, OperationOutcome};
+pub use error::ExecutorError;
+pub use events::{Event, IgnoreEvents, Observer};
+pub use fingerprint::{check_fingerprints, ensure_plan_is_fresh, StaleHost};
+pub use journal::{read_journal, Journal, JournalContents, JournalEntry, JournalRecord, LastRun};
+pub use observe::{observe_fleet, observe_fleet_with};
+pub use report::{ApplyReport, ChangeReport, Counts, HostOutcome, HostReport, StepOutcome, StepReport};
+pub use retry::RetryPolicy;
+pub use snapshot::SnapshotBackend;

@@ -1,0 +1,277 @@
+//! The journal: an append-only JSON-lines file saying what every run attempted and how it ended.
+//!
+//! It explains a run, it does not drive one: a killed apply is resumed by applying again, and the
+//! preconditions skip what is already done. Each line is written whole with one `write` call and
+//! the file is synced at the end of a run, so a killed run leaves at most one torn last line,
+//! which [`read_journal`] tolerates. Lines never hold credentials: only hosts, addresses and
+//! operations as sentences.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use esxnet_planner::Phase;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ExecutorError;
+use crate::report::{Counts, StepOutcome};
+
+/// One line of the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// When, in RFC 3339 UTC with milliseconds.
+    pub time: String,
+    /// The run it belongs to.
+    pub run_id: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub record: JournalRecord,
+}
+
+/// What a journal line records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "entry")]
+pub enum JournalRecord {
+    /// A run began.
+    RunStarted {
+        /// The target's description (never credentials).
+        target: String,
+        /// The hosts of the plan.
+        hosts: Vec<String>,
+    },
+    /// A step's operations are about to be sent.
+    StepStarted {
+        /// The host.
+        host: String,
+        /// The change's address.
+        address: String,
+        /// Which half of the change.
+        phase: Phase,
+        /// The operations, as sentences.
+        operations: Vec<String>,
+    },
+    /// A step ended: applied, already in target, failed, blocked, stale or not run.
+    StepFinished {
+        /// The host.
+        host: String,
+        /// The change's address.
+        address: String,
+        /// Which half of the change.
+        phase: Phase,
+        /// How it ended.
+        result: StepOutcome,
+    },
+    /// A run ended.
+    RunFinished {
+        /// Whether every host converged.
+        succeeded: bool,
+        /// The run's counts.
+        counts: Counts,
+    },
+}
+
+/// An open journal file, shared by the walker's threads.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl Journal {
+    /// Opens (or creates) a journal for appending. A torn last line left by a killed run is
+    /// closed with a newline first, so the new lines stay readable.
+    pub fn open(path: impl AsRef<Path>) -> Result<Journal, ExecutorError> {
+        let path = path.as_ref().to_path_buf();
+        let write_error = |source| ExecutorError::JournalWrite {
+            path: path.clone(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(write_error)?;
+        let length = file.metadata().map_err(write_error)?.len();
+        if length > 0 {
+            let mut last_byte = [0u8; 1];
+            file.seek(SeekFrom::End(-1)).map_err(write_error)?;
+            file.read_exact(&mut last_byte).map_err(write_error)?;
+            if last_byte[0] != b'\n' {
+                file.write_all(b"\n").map_err(write_error)?;
+            }
+        }
+        Ok(Journal {
+            path,
+            file: Mutex::new(file),
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one line, written whole and flushed to the operating system before returning.
+    pub fn append(&self, run_id: &str, record: JournalRecord) -> Result<(), ExecutorError> {
+        let entry = JournalEntry {
+            time: now_rfc3339(),
+            run_id: run_id.to_owned(),
+            record,
+        };
+        let mut line = serde_json::to_string(&entry).map_err(|error| ExecutorError::JournalWrite {
+            path: self.path.clone(),
+            source: std::io::Error::other(error),
+        })?;
+        line.push('\n');
+        let mut file = self.file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        file.write_all(line.as_bytes())
+            .and_then(|()| file.flush())
+            .map_err(|source| ExecutorError::JournalWrite {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// Forces the journal to disk (fsync).
+    pub fn sync(&self) -> Result<(), ExecutorError> {
+        let file = self.file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        file.sync_all().map_err(|source| ExecutorError::JournalWrite {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+/// A journal read back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JournalContents {
+    /// Every readable line, in file order.
+    pub entries: Vec<JournalEntry>,
+    /// Line numbers (from 1) that could not be read: lines torn by a killed run.
+    pub damaged_lines: Vec<usize>,
+}
+
+/// What the last run in a journal did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LastRun {
+    /// Its id.
+    pub run_id: String,
+    /// Its target.
+    pub target: Option<String>,
+    /// Whether it ended (false: killed or still running).
+    pub finished: bool,
+    /// Whether every host converged, when it ended.
+    pub succeeded: Option<bool>,
+    /// Steps by outcome label (`applied`, `failed`, …).
+    pub outcomes: std::collections::BTreeMap<String, usize>,
+    /// Steps that failed, with why.
+    pub failures: Vec<(String, String)>,
+    /// Steps that started and never finished: where a killed run stopped.
+    pub interrupted: Vec<String>,
+}
+
+impl JournalContents {
+    /// A summary of the last run in the journal, if there is one.
+    pub fn last_run(&self) -> Option<LastRun> {
+        let run_id = self.entries.last()?.run_id.clone();
+        let mut last_run = LastRun {
+            run_id: run_id.clone(),
+            ..LastRun::default()
+        };
+        let mut started: Vec<(String, Phase)> = Vec::new();
+        for entry in self.entries.iter().filter(|entry| entry.run_id == run_id) {
+            match &entry.record {
+                JournalRecord::RunStarted { target, .. } => last_run.target = Some(target.clone()),
+                JournalRecord::StepStarted { address, phase, .. } => started.push((address.clone(), *phase)),
+                JournalRecord::StepFinished {
+                    address, phase, result, ..
+                } => {
+                    started.retain(|(started_address, started_phase)| {
+                        (started_address, started_phase) != (address, phase)
+                    });
+                    *last_run.outcomes.entry(result.label().to_owned()).or_default() += 1;
+                    if let StepOutcome::Failed { message, .. } | StepOutcome::Stale { message } = result {
+                        last_run.failures.push((address.clone(), message.clone()));
+                    }
+                }
+                JournalRecord::RunFinished { succeeded, .. } => {
+                    last_run.finished = true;
+                    last_run.succeeded = Some(*succeeded);
+                }
+            }
+        }
+        last_run.interrupted = started
+            .into_iter()
+            .map(|(address, phase)| format!("{address} ({phase})"))
+            .collect();
+        Some(last_run)
+    }
+}
+
+/// Reads a journal. Lines that cannot be read (torn by a killed run) are skipped and listed.
+pub fn read_journal(path: impl AsRef<Path>) -> Result<JournalContents, ExecutorError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| ExecutorError::JournalRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    // A torn line may end inside a multi-byte character, so read bytes leniently.
+    let text = String::from_utf8_lossy(&bytes);
+    let mut contents = JournalContents::default();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<JournalEntry>(line) {
+            Ok(entry) => contents.entries.push(entry),
+            Err(_) => contents.damaged_lines.push(index + 1),
+        }
+    }
+    Ok(contents)
+}
+
+/// The current time in RFC 3339 UTC with milliseconds, such as `2026-01-31T12:00:00.123Z`.
+pub fn now_rfc3339() -> String {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    rfc3339(since_epoch.as_secs(), since_epoch.subsec_millis())
+}
+
+fn rfc3339(seconds_since_epoch: u64, milliseconds: u32) -> String {
+    let days = (seconds_since_epoch / 86_400) as i64;
+    let seconds_of_day = seconds_since_epoch % 86_400;
+    // Howard Hinnant's civil-from-days: the proleptic Gregorian date of a day count.
+    let shifted = days + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{milliseconds:03}Z",
+        seconds_of_day / 3600,
+        seconds_of_day / 60 % 60,
+        seconds_of_day % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(rfc3339(1_767_225_599, 999), "2025-12-31T23:59:59.999Z");
+    }
+}
