@@ -387,7 +387,7 @@ fn faulty_lab(dir: &Path, rate: f64, seed: u64) {
 fn fault_sequence(dir: &Path) -> Vec<Option<Fault>> {
     let backend = SimBackend::open_writer(dir).unwrap();
     (0..64)
-        .map(|call| {
+        .map(|call: u32| {
             let result = if call.is_multiple_of(2) {
                 backend.observe("esx-1").map(|_| ())
             } else {
