@@ -498,12 +498,12 @@ apiVersion: esxnet/v1\nkind: Host\nmetadata: {name: esx-03, labels: {cluster: b}
     fn pools_keep_existing_addresses_and_skip_taken_ones() {
         let observed: ObservedFleet = serde_json::from_value(serde_json::json!({"hosts": {
             "esx-02": {"name": "esx-02", "version": "8.0.3", "adapters": [{
-                "device": "vmk1", "connection": {"type": "standard", "switch": "vSwitch1", "port_group": "Prov"},
+                "device": "vmk1", "connection": {"type": "standard", "switch": "vSwitch1", "portGroup": "Prov"},
                 "stack": "provisioning", "mac": "00:50:56:00:00:01", "mtu": 1500,
                 "ipv4": {"dhcp": false, "address": "10.0.0.10", "prefixLength": 24, "gatewayOverride": null},
                 "ipv6": {"dhcp": false, "routerAdvertisement": true, "addresses": [], "gatewayOverride": null}}]},
             "esx-03": {"name": "esx-03", "version": "8.0.3", "adapters": [{
-                "device": "vmk1", "connection": {"type": "standard", "switch": "vSwitch0", "port_group": "Other"},
+                "device": "vmk1", "connection": {"type": "standard", "switch": "vSwitch0", "portGroup": "Other"},
                 "stack": "default", "mac": "00:50:56:00:00:02", "mtu": 1500,
                 "ipv4": {"dhcp": false, "address": "10.0.0.11", "prefixLength": 24, "gatewayOverride": null},
                 "ipv6": {"dhcp": false, "routerAdvertisement": true, "addresses": [], "gatewayOverride": null}}]}

@@ -106,6 +106,7 @@ pub struct ObservedPortGroup {
 #[serde(rename_all = "camelCase", tag = "type")]
 pub enum PortConnection {
     /// A port group of a standard switch.
+    #[serde(rename_all = "camelCase")]
     Standard {
         /// The standard switch.
         switch: String,

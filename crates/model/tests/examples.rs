@@ -39,7 +39,7 @@ fn example_lab(hosts: &[String], distributed_switches: serde_json::Value) -> Obs
                 "portGroups": [{"name": "Management Network", "switch": "vSwitch0", "vlan": 0}],
                 "adapters": [{
                     "device": "vmk0",
-                    "connection": {"type": "standard", "switch": "vSwitch0", "port_group": "Management Network"},
+                    "connection": {"type": "standard", "switch": "vSwitch0", "portGroup": "Management Network"},
                     "stack": "default", "mac": format!("00:50:56:aa:{index:02x}:00"), "mtu": 1500,
                     "ipv4": {"dhcp": false, "address": format!("10.10.0.{}", 11 + index), "prefixLength": 16, "gatewayOverride": null},
                     "ipv6": {"dhcp": false, "routerAdvertisement": true, "addresses": [], "gatewayOverride": null},

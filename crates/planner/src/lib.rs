@@ -156,3 +156,11 @@ fn summarize(changes: &[Change], hosts: &[HostPlan]) -> Summary {
     summary.hosts_refused = hosts.len() - summary.hosts_planned;
     summary
 }
+
+/// The JSON Schema of the plan's JSON format, as `(file name, text)`.
+pub fn plan_schema() -> (String, String) {
+    let schema = schemars::schema_for!(Plan);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    ("plan.schema.json".to_owned(), text)
+}

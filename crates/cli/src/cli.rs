@@ -1,0 +1,219 @@
+//! The command line, as clap types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Manage ESXi host networking as code: validate manifests, plan, apply, detect drift.
+#[derive(Debug, Parser)]
+#[command(name = "esxnet", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check manifests against esxnet's schema and ESXi's rules (exit 0 valid, 1 invalid).
+    Validate(ValidateArgs),
+    /// Show what apply would change (exit 0; 2 with --detailed-exitcode when there are changes; 1 on error).
+    Plan(PlanArgs),
+    /// Make the hosts match the manifests, or apply a saved plan (exit 0 converged, 1 error).
+    Apply(ApplyArgs),
+    /// Compare the hosts with the manifests (exit 0 in sync, 2 drift, 1 error).
+    Drift(DriftArgs),
+    /// Print what the hosts have now.
+    Observe(ObserveArgs),
+    /// Print the plan's dependency graph as DOT.
+    Graph(GraphArgs),
+    /// Write the JSON Schemas of manifests, snapshots and plans.
+    Schema(SchemaArgs),
+    /// Work with simulated ESXi labs.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+/// Where hosts are read and changed.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// sim:DIR (a simulated lab; the default is sim:.esxnet/lab), snapshot:FILE (read-only, from
+    /// `esxnet observe`), or vsphere://USER@SERVER.
+    #[arg(long, env = "ESXNET_TARGET", default_value = "sim:.esxnet/lab")]
+    pub target: String,
+}
+
+/// `validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Manifest files or directories.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Also run the rules that need the hosts' state, read from this target.
+    #[arg(long)]
+    pub target: Option<String>,
+}
+
+/// Output formats of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// For people.
+    Text,
+    /// For machines.
+    Json,
+    /// For a pull-request comment.
+    Markdown,
+}
+
+/// Options shared by plan and apply.
+#[derive(Debug, Clone, Args)]
+pub struct PlanningArgs {
+    /// Delete objects no manifest declares (never the management adapter and what it sits on).
+    #[arg(long)]
+    pub prune: bool,
+    /// Allow changes that could cut a host off: its management adapter, or the default stack's gateway.
+    #[arg(long)]
+    pub allow_management_changes: bool,
+    /// How many hosts to observe (and apply) at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub parallelism: u32,
+}
+
+/// `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Manifest files or directories.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub planning: PlanningArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub output: PlanFormat,
+    /// Also save the plan as JSON, for `esxnet apply PLAN.json`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Exit 2 when the plan has changes.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+/// Output formats of apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApplyFormat {
+    /// For people.
+    Text,
+    /// For pipelines: every change's outcome.
+    Json,
+}
+
+/// `apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Manifest files or directories, or one saved plan (PLAN.json).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub planning: PlanningArgs,
+    /// Apply without asking.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
+    pub output: ApplyFormat,
+}
+
+/// `drift`.
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// Manifest files or directories.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How many hosts to observe at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub parallelism: u32,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub output: PlanFormat,
+}
+
+/// Formats of observed state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StateFormat {
+    /// YAML.
+    Yaml,
+    /// JSON.
+    Json,
+}
+
+/// `observe`.
+#[derive(Debug, Args)]
+pub struct ObserveArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Only these hosts (comma-separated); all by default.
+    #[arg(long, value_delimiter = ',')]
+    pub hosts: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = StateFormat::Yaml)]
+    pub output: StateFormat,
+    /// How many hosts to observe at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub parallelism: u32,
+}
+
+/// `graph`.
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Manifest files or directories.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub planning: PlanningArgs,
+}
+
+/// `schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Write every schema into this directory; without it, print the manifest schema.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `sim`.
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Make a simulated lab.
+    Init(SimInitArgs),
+}
+
+/// `sim init`.
+#[derive(Debug, Args)]
+pub struct SimInitArgs {
+    /// The lab directory (must not hold a lab yet).
+    pub dir: PathBuf,
+    /// How many hosts (named esx-01…), or their names separated by commas.
+    #[arg(long)]
+    pub hosts: String,
+    /// ESXi version of every host.
+    #[arg(long, default_value = "8.0.3")]
+    pub version: String,
+    /// Latency added to every API call, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Share of API calls (0–1) that fail with a transient fault.
+    #[arg(long, default_value_t = 0.0)]
+    pub transient_fault_rate: f64,
+    /// Seed of the fault injection.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
