@@ -5,7 +5,9 @@
 //! (order, preconditions, retries, blocking, call counts) are tested without another crate.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use esxnet_model::common::{CongestionControl, Dns, EsxiVersion, Service, StackKind};
 use esxnet_model::observed::{
@@ -39,6 +41,29 @@ struct Inner {
 #[derive(Debug, Default)]
 pub struct MemoryBackend {
     inner: Mutex<Inner>,
+    latency: Mutex<Duration>,
+    calls_in_flight: AtomicUsize,
+    most_calls_in_flight: AtomicUsize,
+}
+
+/// Counts a call as in flight while it lives, after the backend's latency.
+struct InFlight<'backend>(&'backend MemoryBackend);
+
+impl<'backend> InFlight<'backend> {
+    fn start(backend: &'backend MemoryBackend) -> Self {
+        let now = backend.calls_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        backend.most_calls_in_flight.fetch_max(now, Ordering::SeqCst);
+        let latency = *backend.latency.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Outside the state lock, so that calls to different hosts overlap like real round trips.
+        std::thread::sleep(latency);
+        InFlight(backend)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.calls_in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl MemoryBackend {
@@ -49,7 +74,18 @@ impl MemoryBackend {
                 hosts: fleet.hosts,
                 ..Inner::default()
             }),
+            ..MemoryBackend::default()
         }
+    }
+
+    /// Every call takes this long, as a round trip to a server would.
+    pub fn set_latency(&self, latency: Duration) {
+        *self.latency.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = latency;
+    }
+
+    /// The most calls that were in flight at once.
+    pub fn most_calls_in_flight(&self) -> usize {
+        self.most_calls_in_flight.load(Ordering::SeqCst)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -118,6 +154,7 @@ impl Backend for MemoryBackend {
     }
 
     fn observe(&self, host: &str) -> Result<ObservedHost, BackendError> {
+        let _in_flight = InFlight::start(self);
         let mut inner = self.lock();
         inner.calls.entry(host.to_owned()).or_default().observe += 1;
         if let Some(remaining) = inner.transient_observe_failures.get_mut(host).filter(|left| **left > 0) {
@@ -132,6 +169,7 @@ impl Backend for MemoryBackend {
     }
 
     fn execute(&self, host: &str, operation: &Operation) -> Result<OperationOutcome, BackendError> {
+        let _in_flight = InFlight::start(self);
         let mut inner = self.lock();
         inner.calls.entry(host.to_owned()).or_default().execute += 1;
         if let Some(remaining) = inner.transient_execute_failures.get_mut(host).filter(|left| **left > 0) {

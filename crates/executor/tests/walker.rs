@@ -397,3 +397,125 @@ fn updates_and_services_changes_use_the_existing_device() {
     );
     assert!(!plan_text(&changed, &backend.fleet()).summary.has_changes());
 }
+
+fn without_storage_adapter(manifests: &str) -> String {
+    let start = manifests
+        .find("kind: VmkernelAdapter\nmetadata: {name: storage}")
+        .unwrap();
+    let document_start = manifests[..start].rfind("---\n").unwrap();
+    let document_end = start + manifests[start..].find("---\n").unwrap();
+    format!("{}{}", &manifests[..document_start], &manifests[document_end..])
+}
+
+#[test]
+fn replaces_delete_then_create_and_resume_after_either_half() {
+    let (plan, backend) = standard_setup();
+    assert!(apply_fast(&plan, &backend).succeeded());
+    let moved = MANIFESTS.replace(
+        "  portGroup: {standardSwitch: vSwitch1, name: Storage}\n",
+        "  stack: vmotion\n  portGroup: {standardSwitch: vSwitch1, name: Storage}\n",
+    );
+    let moved = moved.replace("  services: [vsan]\n", "");
+    let moved = format!(
+        "{moved}---\napiVersion: esxnet/v1\nkind: NetStack\nmetadata: {{name: vmotion}}\nspec:\n  hosts: {{names: [esx-01, esx-02]}}\n  stack: vmotion\n  ipv4Gateway: 10.30.0.1\n"
+    );
+    let replace_plan = plan_text(&moved, &backend.fleet());
+    assert_eq!(replace_plan.summary.replace, 2, "{:#?}", replace_plan.changes);
+    let steps = step_lines(&replace_plan, "esx-01");
+    assert!(
+        steps.contains(&"esx-01/VmkernelAdapter/storage (delete)".to_owned()),
+        "{steps:?}"
+    );
+
+    // Killed after the delete half: the resumed run skips it and creates.
+    let delete_index = steps
+        .iter()
+        .position(|step| step == "esx-01/VmkernelAdapter/storage (delete)")
+        .unwrap();
+    backend.reset_calls();
+    assert!(apply_fast(&truncated(&replace_plan, delete_index + 1), &backend).succeeded());
+    assert_eq!(
+        backend.calls("esx-01").performed.last().map(String::as_str),
+        Some("remove VMkernel adapter vmk2")
+    );
+    let resumed = apply_fast(&replace_plan, &backend);
+    assert!(resumed.succeeded(), "{resumed:#?}");
+    let host = resumed.host("esx-01").unwrap();
+    assert_eq!(
+        host.step("esx-01/VmkernelAdapter/storage", Phase::Delete)
+            .unwrap()
+            .outcome,
+        StepOutcome::AlreadyInTarget
+    );
+    assert!(matches!(
+        host.step("esx-01/VmkernelAdapter/storage", Phase::Create)
+            .unwrap()
+            .outcome,
+        StepOutcome::Applied { .. }
+    ));
+    // Applying the whole replace again finds the new adapter: both halves are skipped.
+    backend.reset_calls();
+    let again = apply_fast(&replace_plan, &backend);
+    assert!(again.succeeded(), "{again:#?}");
+    assert_eq!(backend.calls("esx-01").execute, 0);
+    assert!(!plan_text(&moved, &backend.fleet()).summary.has_changes());
+}
+
+#[test]
+fn pruning_deletes_in_reverse_order() {
+    let (plan, backend) = standard_setup();
+    assert!(apply_fast(&plan, &backend).succeeded());
+    let smaller = without_storage_adapter(MANIFESTS).replace("    - {name: Storage, vlan: 30}\n", "");
+    let observed = backend.fleet();
+    let (documents, diagnostics) = esxnet_model::load::load_str(std::path::Path::new("t.yaml"), &smaller);
+    assert!(diagnostics.is_empty(), "{diagnostics:#?}");
+    let loaded = esxnet_model::load::Loaded {
+        documents,
+        diagnostics,
+        files: Vec::new(),
+    };
+    let analysis = esxnet_model::analysis::analyze(&loaded, Some(&observed));
+    let options = esxnet_planner::PlanOptions {
+        prune: true,
+        allow_management_changes: false,
+    };
+    let prune_plan = esxnet_planner::plan(&analysis.fleet, &observed, analysis.diagnostics, &options);
+    assert!(!prune_plan.has_errors(), "{:#?}", prune_plan.diagnostics);
+    backend.reset_calls();
+    let report = apply_fast(&prune_plan, &backend);
+    assert!(report.succeeded(), "{report:#?}");
+    assert_eq!(
+        backend.calls("esx-01").performed,
+        vec![
+            "remove VMkernel adapter vmk2".to_owned(),
+            "remove port group Storage".to_owned()
+        ]
+    );
+}
+
+#[test]
+fn hosts_run_in_parallel_up_to_the_limit() {
+    let fleet = fresh_fleet(6);
+    let manifests = MANIFESTS
+        .replace(
+            "kind: Host\nmetadata: {name: esx-02}\n",
+            "kind: Host\nmetadata: {name: esx-02}\n---\napiVersion: esxnet/v1\nkind: Host\nmetadata: {name: esx-03}\n---\napiVersion: esxnet/v1\nkind: Host\nmetadata: {name: esx-04}\n---\napiVersion: esxnet/v1\nkind: Host\nmetadata: {name: esx-05}\n---\napiVersion: esxnet/v1\nkind: Host\nmetadata: {name: esx-06}\n",
+        )
+        .replace("{names: [esx-01, esx-02]}", "{matchLabels: {}}")
+        .replace("esx-02: 10.20.0.12}", "esx-02: 10.20.0.12, esx-03: 10.20.0.13, esx-04: 10.20.0.14, esx-05: 10.20.0.15, esx-06: 10.20.0.16}")
+        .replace("esx-02: 10.30.0.12}", "esx-02: 10.30.0.12, esx-03: 10.30.0.13, esx-04: 10.30.0.14, esx-05: 10.30.0.15, esx-06: 10.30.0.16}");
+    let plan = plan_text(&manifests, &fleet);
+    assert_eq!(plan.hosts.len(), 6);
+    let backend = MemoryBackend::new(fleet);
+    backend.set_latency(std::time::Duration::from_millis(3));
+    let options = esxnet_executor::ApplyOptions {
+        parallelism: 2,
+        ..fast_options()
+    };
+    let report = apply(&plan, &backend, &options).unwrap();
+    assert!(report.succeeded(), "{report:#?}");
+    assert_eq!(backend.most_calls_in_flight(), 2);
+    for number in 1..=6 {
+        assert_eq!(backend.calls(&format!("esx-{number:02}")).execute, 7);
+    }
+}
