@@ -126,7 +126,12 @@ pub fn load_str(file: &Path, text: &str) -> (Vec<LoadedDocument>, Vec<Diagnostic
             return (documents, diagnostics);
         }
     };
-    let deserializers: Vec<serde_yaml::Deserializer<'_>> = serde_yaml::Deserializer::from_str(text).collect();
+    // serde_yaml keeps yielding documents after some syntax errors it does not share with the span
+    // parser (such as a tab before a flow indicator), so take at most one more than the span
+    // parser found: enough to notice a mismatch, never an endless loop.
+    let deserializers: Vec<serde_yaml::Deserializer<'_>> = serde_yaml::Deserializer::from_str(text)
+        .take(spans.len().saturating_add(1))
+        .collect();
     if deserializers.len() != spans.len() {
         diagnostics.push(
             Diagnostic::error(
