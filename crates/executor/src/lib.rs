@@ -9,6 +9,24 @@
 //!   the [`Journal`], and an [`ApplyReport`] at the end.
 //! - [`check_fingerprints`] says whether a saved plan still fits the hosts.
 //! - [`SnapshotBackend`] is the read-only `snapshot:FILE` target.
+//!
+//! How `esxnet apply` uses it:
+//!
+//! ```no_run
+//! # fn example(plan: &esxnet_planner::Plan, backend: &dyn esxnet_executor::Backend) -> Result<(), esxnet_executor::ExecutorError> {
+//! use esxnet_executor::{apply, ensure_plan_is_fresh, observe_fleet, ApplyOptions, Event, Journal};
+//!
+//! // A saved plan: refuse it when the hosts moved on.
+//! let hosts: Vec<String> = plan.hosts.iter().map(|host| host.host.clone()).collect();
+//! ensure_plan_is_fresh(plan, &observe_fleet(backend, &hosts, 16)?)?;
+//!
+//! let options = ApplyOptions { parallelism: 16, ..ApplyOptions::default() }
+//!     .with_journal(Journal::open(".esxnet/journal.jsonl")?)
+//!     .with_observer(|event: &Event| { /* advance a progress bar */ let _ = event; });
+//! let report = apply(plan, backend, &options)?;
+//! if !report.succeeded() { /* exit code 1 */ }
+//! # Ok(()) }
+//! ```
 
 #![warn(missing_docs)]
 

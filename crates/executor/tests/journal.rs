@@ -100,6 +100,11 @@ fn a_torn_last_line_is_tolerated_and_the_next_run_appends_after_it() {
     assert_ne!(first.run_id, second.run_id);
     let contents = read_journal(&path).unwrap();
     assert_eq!(contents.damaged_lines, vec![lines_of_first_run + 1]);
+    // The torn fragment got its own line: the second run's first line is intact.
+    assert!(contents
+        .entries
+        .iter()
+        .any(|entry| entry.run_id == second.run_id && matches!(entry.record, JournalRecord::RunStarted { .. })));
     let last_run = contents.last_run().unwrap();
     assert_eq!(last_run.run_id, second.run_id);
     assert!(last_run.finished);
