@@ -8,6 +8,47 @@
 //!   simulator controls (reboot, migrations).
 //! - [`SimBackend`] puts a lab behind the `Backend` trait with latency, deterministic transient
 //!   faults and API-call counters.
+//!
+//! # Semantics where the references are silent
+//!
+//! The simulator picks one documented behaviour and, where ESXi is lenient, the stricter one:
+//!
+//! - The vMotion and Provisioning stacks are instantiated by their first adapter and stay
+//!   instantiated after their last adapter is removed (as `netStackInstanceRuntimeInfo` keeps
+//!   them). Editing them before that is `InvalidState`.
+//! - Before ESXi 6.0 the host has no provisioning stack at all: it is missing from the observed
+//!   stacks, and adding an adapter on it or editing it is `NotFound`. The vMotion stack is not
+//!   gated by version.
+//! - Adding an adapter on the vMotion or Provisioning stack removes that stack's service from
+//!   every default-stack adapter, every time (not only the first); while such an adapter exists,
+//!   selecting the service on a default-stack adapter is `InvalidState`. Removing the last such
+//!   adapter does not give the service back.
+//! - Selecting a service already selected is a no-op; deselecting one that is not selected is
+//!   `InvalidArgument`, as the API reference says. An unknown device is `NotFound`.
+//! - An adapter on an unknown port group is `NotFound` (ESXi answers `InvalidArgument`); a port
+//!   group that exists on another switch than the one named is `NotFound` too.
+//! - VLAN 4095 on a port group carrying an adapter, an adapter MTU above its switch's MTU, MTUs
+//!   outside 1280–9000, DHCP with a static address, a gateway override outside the adapter's
+//!   subnet, route destinations with host bits set and duplicate route destinations are all
+//!   `InvalidArgument`. So is a provisioning-stack gateway equal to the default stack's gateway,
+//!   whichever of the two stacks is edited.
+//! - Route gateways must lie in a subnet of one of the stack's adapters when every adapter on the
+//!   stack is static (IPv4), or has neither DHCPv6 nor router advertisement (IPv6); link-local
+//!   IPv6 gateways are always accepted. A stack without adapters is not judged.
+//! - A switch added or updated without a teaming order gets every uplink active in name order,
+//!   as ESXi does; a teaming order naming an unbridged uplink or one uplink twice is refused.
+//! - Removing a switch removes its port groups with it.
+//! - Changing an adapter's stack in place ([`AdapterUpdate::stack`]) is `InvalidArgument`.
+//! - A live migration needs an adapter selected for vMotion; once a provisioning-stack adapter
+//!   exists, provisioning migrations start only over such an adapter. Migrations in flight are
+//!   never touched by other calls; an adapter carrying one cannot be removed
+//!   (`ResourceInUse`), and a host with one cannot reboot (`InvalidState`).
+//! - IPv6 is "in use" on an adapter when DHCPv6, router advertisement or a static address is on;
+//!   it then also reports an EUI-64 link-local address (origin `linklayer`) computed from its
+//!   MAC. Adding an adapter without IPv6 settings turns router advertisement on from ESXi 6.5.
+//! - [`Backend::observe_many`](esxnet_executor::Backend::observe_many) is one batched round
+//!   trip: one latency and one fault draw per batch, while every host read counts as one
+//!   `RetrieveProperties` call.
 
 #![warn(missing_docs)]
 
