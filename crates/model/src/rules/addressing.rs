@@ -40,6 +40,14 @@ fn check_ipv4_settings_match_their_mode(context: &HostContext<'_>, diagnostics: 
                 if address.is_none() {
                     diagnostics.push(missing_static_address(context, adapter, pool.as_ref()));
                 }
+                if let Some(problem) = reserved_address_in_subnet(&adapter.ipv4) {
+                    diagnostics.push(context.adapter_error(
+                        RuleId::Esx006,
+                        adapter,
+                        &ipv4_address_field(adapter, context.name()),
+                        format!("{problem} on host {}: give the adapter a host address", context.name()),
+                    ));
+                }
                 match prefix_length {
                     None => diagnostics.push(context.adapter_error(
                         RuleId::Esx006,
@@ -92,6 +100,30 @@ fn check_ipv4_settings_match_their_mode(context: &HostContext<'_>, diagnostics: 
                 }
             }
         }
+    }
+}
+
+/// A static address that is its subnet's network or broadcast address cannot be an adapter's.
+/// /31 and /32 have no such addresses (RFC 3021 point-to-point and single-host subnets).
+fn reserved_address_in_subnet(ipv4: &DesiredIpv4) -> Option<String> {
+    let network = ipv4.network()?;
+    if network.prefix_len() >= 31 {
+        return None;
+    }
+    if network.addr() == network.network() {
+        Some(format!(
+            "{} is the network address of {}",
+            network.addr(),
+            network.trunc()
+        ))
+    } else if network.addr() == network.broadcast() {
+        Some(format!(
+            "{} is the broadcast address of {}",
+            network.addr(),
+            network.trunc()
+        ))
+    } else {
+        None
     }
 }
 
@@ -315,7 +347,10 @@ pub(super) fn check_addresses_are_unique_across_the_fleet(
                     });
             }
             let map_field = fields::host_entry("spec.ipv6.addresses", &host.name);
-            for address in adapter.ipv6.iter().flat_map(|ipv6| ipv6.addresses.iter()) {
+            // One address listed with two prefixes is one holder (ESX008 reports the repeat).
+            let mut own_ipv6: Vec<&Ipv6Net> = adapter.ipv6.iter().flat_map(|ipv6| ipv6.addresses.iter()).collect();
+            own_ipv6.dedup_by_key(|address| address.addr());
+            for address in own_ipv6 {
                 holders
                     .entry(IpAddr::V6(address.addr()))
                     .or_default()
@@ -469,7 +504,12 @@ fn stack_members<'a>(context: &HostContext<'a>) -> Vec<StackMember<'a>> {
 /// exception, so a subnet whose adapters all carry vMotion is left alone. A warning: it works,
 /// unreliably.
 fn check_no_multihoming_within_a_stack(context: &HostContext<'_>, diagnostics: &mut Vec<Diagnostic>) {
-    let members = stack_members(context);
+    let mut members = stack_members(context);
+    for member in &mut members {
+        // Two addresses of one adapter in one subnet are not multihoming.
+        member.subnets.sort();
+        member.subnets.dedup();
+    }
     let mut by_subnet: BTreeMap<(StackKind, IpNet), Vec<&StackMember<'_>>> = BTreeMap::new();
     for member in &members {
         for subnet in &member.subnets {
