@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Manage ESXi host networking as code: validate manifests, plan, apply, detect drift.
 #[derive(Debug, Parser)]
-#[command(name = "esxnet", version, about, propagate_version = true)]
+#[command(name = "esxnet", version, about)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -216,4 +216,15 @@ pub struct SimInitArgs {
     /// Seed of the fault injection.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        // Clap checks duplicate names, conflicting flags and the like only when asked.
+        super::Cli::command().debug_assert();
+    }
 }

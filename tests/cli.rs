@@ -1,0 +1,383 @@
+//! The command line's wiring: exit codes, outputs and refusals, with the real binary.
+
+mod support;
+
+use std::path::Path;
+
+use support::{esxnet, examples, repository};
+
+fn lab_target(directory: &Path) -> String {
+    format!("sim:{}", directory.join("lab").display())
+}
+
+#[test]
+fn the_examples_are_valid() {
+    let scratch = tempfile::tempdir().unwrap();
+    let run = esxnet(scratch.path(), &["validate", examples().to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.starts_with("valid:"), "{}", run.stdout);
+}
+
+#[test]
+fn invalid_manifests_exit_1_naming_file_line_and_field() {
+    let scratch = tempfile::tempdir().unwrap();
+    std::fs::write(
+        scratch.path().join("bad.yaml"),
+        "apiVersion: esxnet/v1\nkind: Host\nmetadata: {name: esx-01}\n---\napiVersion: esxnet/v1\nkind: NetStack\nmetadata: {name: prov}\nspec:\n  hosts: {names: [esx-01]}\n  stack: provisioning\n  gateway: 10.0.0.1\n",
+    )
+    .unwrap();
+    let run = esxnet(scratch.path(), &["validate", "bad.yaml"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("error[ESX000]: unknown field `gateway`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--> bad.yaml:11:3"), "{}", run.stderr);
+    assert!(run.stderr.contains("= field: spec.gateway"), "{}", run.stderr);
+}
+
+#[test]
+fn the_checked_in_schemas_are_fresh() {
+    let scratch = tempfile::tempdir().unwrap();
+    let run = esxnet(scratch.path(), &["schema", "--out", "schemas"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let checked_in = repository().join("schemas");
+    let mut generated_names: Vec<String> = std::fs::read_dir(scratch.path().join("schemas"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    generated_names.sort();
+    for name in &generated_names {
+        let generated = std::fs::read_to_string(scratch.path().join("schemas").join(name)).unwrap();
+        let stored = std::fs::read_to_string(checked_in.join(name)).unwrap_or_default();
+        assert!(
+            generated == stored,
+            "schemas/{name} is stale: run `cargo run -p esxnet -- schema --out schemas`"
+        );
+    }
+    let mut stored_names: Vec<String> = std::fs::read_dir(&checked_in)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    stored_names.sort();
+    assert_eq!(
+        stored_names, generated_names,
+        "schemas/ holds files the generator no longer writes"
+    );
+}
+
+#[test]
+fn plan_apply_and_drift_exit_codes_follow_the_design() {
+    let scratch = tempfile::tempdir().unwrap();
+    let target = lab_target(scratch.path());
+    let examples = examples();
+    let examples = examples.to_str().unwrap();
+    let planned = esxnet(
+        scratch.path(),
+        &["plan", examples, "--target", &target, "--detailed-exitcode"],
+    );
+    assert_eq!(planned.code, 2, "changes pending: {}", planned.all());
+    let drifted = esxnet(scratch.path(), &["drift", examples, "--target", &target]);
+    assert_eq!(
+        drifted.code,
+        2,
+        "a fresh lab drifts from the manifests: {}",
+        drifted.all()
+    );
+    assert!(
+        drifted
+            .stdout
+            .contains("missing    esx-01.lab.example/StandardSwitch/vSwitch1"),
+        "{}",
+        drifted.stdout
+    );
+    let applied = esxnet(
+        scratch.path(),
+        &["apply", examples, "--target", &target, "--auto-approve"],
+    );
+    assert_eq!(applied.code, 0, "{}", applied.all());
+    assert!(applied.stdout.contains("Apply complete"), "{}", applied.stdout);
+    let again = esxnet(
+        scratch.path(),
+        &["apply", examples, "--target", &target, "--auto-approve"],
+    );
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(
+        again.stdout.contains("No changes."),
+        "the second apply changes nothing: {}",
+        again.stdout
+    );
+    let planned = esxnet(
+        scratch.path(),
+        &["plan", examples, "--target", &target, "--detailed-exitcode"],
+    );
+    assert_eq!(planned.code, 0, "{}", planned.all());
+    let in_sync = esxnet(scratch.path(), &["drift", examples, "--target", &target]);
+    assert_eq!(in_sync.code, 0, "{}", in_sync.all());
+}
+
+#[test]
+fn drift_reports_the_field_that_changed_by_hand() {
+    let scratch = tempfile::tempdir().unwrap();
+    let target = lab_target(scratch.path());
+    let examples = examples();
+    let applied = esxnet(
+        scratch.path(),
+        &[
+            "apply",
+            examples.to_str().unwrap(),
+            "--target",
+            &target,
+            "--auto-approve",
+        ],
+    );
+    assert_eq!(applied.code, 0, "{}", applied.all());
+    // Someone changes the switch's MTU outside esxnet: apply a copy of the examples that says so.
+    let tampered = scratch.path().join("tampered");
+    std::fs::create_dir(&tampered).unwrap();
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("mtu: 9000", "mtu: 8000");
+        std::fs::write(tampered.join(path.file_name().unwrap()), text).unwrap();
+    }
+    let changed = esxnet(
+        scratch.path(),
+        &["apply", "tampered", "--target", &target, "--auto-approve"],
+    );
+    assert_eq!(changed.code, 0, "{}", changed.all());
+    let drift = esxnet(
+        scratch.path(),
+        &[
+            "drift",
+            examples.to_str().unwrap(),
+            "--target",
+            &target,
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(drift.code, 2, "{}", drift.all());
+    let report: serde_json::Value = serde_json::from_str(&drift.stdout).unwrap();
+    assert_eq!(report["in_sync"], false);
+    let drifted: Vec<&serde_json::Value> = report["drift"].as_array().unwrap().iter().collect();
+    assert!(
+        drifted
+            .iter()
+            .any(|entry| entry["address"] == "esx-01.lab.example/StandardSwitch/vSwitch1"
+                && entry["fields"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|field| field["path"] == "mtu" && field["before"] == 8000 && field["after"] == 9000)),
+        "{}",
+        drift.stdout
+    );
+}
+
+#[test]
+fn apply_without_a_terminal_refuses_and_applies_nothing() {
+    let scratch = tempfile::tempdir().unwrap();
+    let target = lab_target(scratch.path());
+    let examples = examples();
+    let refused = esxnet(
+        scratch.path(),
+        &["apply", examples.to_str().unwrap(), "--target", &target],
+    );
+    assert_eq!(refused.code, 1, "{}", refused.all());
+    assert!(refused.stderr.contains("--auto-approve"), "{}", refused.stderr);
+    let planned = esxnet(
+        scratch.path(),
+        &[
+            "plan",
+            examples.to_str().unwrap(),
+            "--target",
+            &target,
+            "--detailed-exitcode",
+        ],
+    );
+    assert_eq!(planned.code, 2, "nothing was applied: {}", planned.all());
+}
+
+#[test]
+fn bad_input_applies_nothing() {
+    let scratch = tempfile::tempdir().unwrap();
+    let target = lab_target(scratch.path());
+    let manifests = scratch.path().join("manifests");
+    std::fs::create_dir(&manifests).unwrap();
+    for entry in std::fs::read_dir(examples()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, manifests.join(path.file_name().unwrap())).unwrap();
+    }
+    // A provisioning adapter asked to carry management too (ESX003) on one host's manifest.
+    let broken = std::fs::read_to_string(manifests.join("20-provisioning-on-new-switch.yaml"))
+        .unwrap()
+        .replacen(
+            "  stack: provisioning\n",
+            "  stack: provisioning\n  services: [management]\n",
+            1,
+        );
+    std::fs::write(manifests.join("20-provisioning-on-new-switch.yaml"), broken).unwrap();
+    let run = esxnet(
+        scratch.path(),
+        &["apply", "manifests", "--target", &target, "--auto-approve"],
+    );
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("error[ESX003]"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("manifests/20-provisioning-on-new-switch.yaml:"),
+        "{}",
+        run.stderr
+    );
+    let planned = esxnet(
+        scratch.path(),
+        &[
+            "plan",
+            examples().to_str().unwrap(),
+            "--target",
+            &target,
+            "--detailed-exitcode",
+        ],
+    );
+    assert_eq!(planned.code, 2, "nothing was applied on any host: {}", planned.all());
+    assert!(!planned.stdout.contains("0 to create"), "{}", planned.stdout);
+}
+
+#[test]
+fn sim_init_and_observe_show_the_lab() {
+    let scratch = tempfile::tempdir().unwrap();
+    let init = esxnet(scratch.path(), &["sim", "init", "lab", "--hosts", "3"]);
+    assert_eq!(init.code, 0, "{}", init.all());
+    let observed = esxnet(scratch.path(), &["observe", "--target", "sim:lab", "--output", "json"]);
+    assert_eq!(observed.code, 0, "{}", observed.all());
+    let fleet: serde_json::Value = serde_json::from_str(&observed.stdout).unwrap();
+    let hosts = fleet["hosts"].as_object().unwrap();
+    assert_eq!(hosts.keys().cloned().collect::<Vec<_>>(), ["esx-1", "esx-2", "esx-3"]);
+    for host in hosts.values() {
+        let nics: Vec<&str> = host["physicalNics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|nic| nic["device"].as_str().unwrap())
+            .collect();
+        assert_eq!(nics, ["vmnic0", "vmnic1", "vmnic2", "vmnic3"]);
+        assert_eq!(host["switches"][0]["name"], "vSwitch0");
+        assert_eq!(host["adapters"][0]["device"], "vmk0");
+        assert_eq!(host["adapters"][0]["services"], serde_json::json!(["management"]));
+    }
+    let again = esxnet(scratch.path(), &["sim", "init", "lab", "--hosts", "3"]);
+    assert_eq!(again.code, 1, "a lab is never made over another: {}", again.all());
+}
+
+#[test]
+fn snapshots_plan_without_the_lab_and_refuse_to_apply() {
+    let scratch = tempfile::tempdir().unwrap();
+    let target = lab_target(scratch.path());
+    let examples = examples();
+    let examples = examples.to_str().unwrap();
+    // Make the lab from the examples' hosts, then save what it has.
+    assert_eq!(esxnet(scratch.path(), &["plan", examples, "--target", &target]).code, 0);
+    let observed = esxnet(scratch.path(), &["observe", "--target", &target, "--output", "yaml"]);
+    assert_eq!(observed.code, 0, "{}", observed.all());
+    std::fs::write(scratch.path().join("hosts.yaml"), &observed.stdout).unwrap();
+    let from_lab = esxnet(
+        scratch.path(),
+        &["plan", examples, "--target", &target, "--output", "json"],
+    );
+    let from_snapshot = esxnet(
+        scratch.path(),
+        &["plan", examples, "--target", "snapshot:hosts.yaml", "--output", "json"],
+    );
+    assert_eq!(from_snapshot.code, 0, "{}", from_snapshot.all());
+    assert_eq!(
+        from_lab.stdout, from_snapshot.stdout,
+        "a snapshot plans like the lab it was taken from"
+    );
+    let refused = esxnet(
+        scratch.path(),
+        &["apply", examples, "--target", "snapshot:hosts.yaml", "--auto-approve"],
+    );
+    assert_eq!(refused.code, 1, "{}", refused.all());
+    assert!(refused.stderr.contains("read-only"), "{}", refused.stderr);
+}
+
+#[test]
+fn markdown_plans_fold_identical_hosts() {
+    let scratch = tempfile::tempdir().unwrap();
+    let manifests = support::fleet_manifests(scratch.path(), 30);
+    let target = lab_target(scratch.path());
+    let run = esxnet(
+        scratch.path(),
+        &[
+            "plan",
+            manifests.to_str().unwrap(),
+            "--target",
+            &target,
+            "--output",
+            "markdown",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("| 30 | 0 | 150 | 60 | 0 | 0 |"), "{}", run.stdout);
+    assert_eq!(
+        run.stdout.matches("<details>").count(),
+        1,
+        "30 hosts with the same changes fold into one section: {}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("and 25 more hosts"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("(differs per host)"),
+        "pool addresses differ per host: {}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_stale_saved_plan_is_refused_naming_host_and_object() {
+    let scratch = tempfile::tempdir().unwrap();
+    let target = lab_target(scratch.path());
+    let examples = examples();
+    let examples = examples.to_str().unwrap();
+    let saved = esxnet(
+        scratch.path(),
+        &["plan", examples, "--target", &target, "--out", "plan.json"],
+    );
+    assert_eq!(saved.code, 0, "{}", saved.all());
+    // Someone else makes vSwitch1 differently before the saved plan is applied.
+    let other = scratch.path().join("other.yaml");
+    std::fs::write(
+        &other,
+        "apiVersion: esxnet/v1\nkind: Host\nmetadata: {name: esx-01.lab.example}\n---\napiVersion: esxnet/v1\nkind: StandardSwitch\nmetadata: {name: vSwitch1}\nspec:\n  hosts: {names: [esx-01.lab.example]}\n  mtu: 1600\n  uplinks: [vmnic2]\n",
+    )
+    .unwrap();
+    let interfering = esxnet(
+        scratch.path(),
+        &["apply", "other.yaml", "--target", &target, "--auto-approve"],
+    );
+    assert_eq!(interfering.code, 0, "{}", interfering.all());
+    let stale = esxnet(
+        scratch.path(),
+        &["apply", "plan.json", "--target", &target, "--auto-approve"],
+    );
+    assert_eq!(stale.code, 1, "{}", stale.all());
+    assert!(stale.stderr.contains("esx-01.lab.example"), "{}", stale.stderr);
+    assert!(
+        stale.stderr.contains("esx-01.lab.example/StandardSwitch/vSwitch1"),
+        "{}",
+        stale.stderr
+    );
+    // The other hosts' saved plan still fits: a fresh saved plan applies.
+    let fresh = esxnet(
+        scratch.path(),
+        &["plan", examples, "--target", &target, "--out", "fresh.json"],
+    );
+    assert_eq!(fresh.code, 0, "{}", fresh.all());
+    let applied = esxnet(
+        scratch.path(),
+        &["apply", "fresh.json", "--target", &target, "--auto-approve"],
+    );
+    assert_eq!(applied.code, 0, "{}", applied.all());
+}
