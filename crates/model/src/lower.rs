@@ -146,15 +146,16 @@ fn select_hosts(
     let selected: Vec<String> = fleet
         .hosts
         .values()
-        .filter(|host| selector.names.as_ref().map_or(true, |names| names.contains(&host.name)))
+        .filter(|host| selector.names.as_ref().is_none_or(|names| names.contains(&host.name)))
         .filter(|host| {
-            selector.match_labels.as_ref().map_or(true, |labels| {
-                labels.iter().all(|(key, value)| host.labels.get(key) == Some(value))
-            })
+            selector
+                .match_labels
+                .as_ref()
+                .is_none_or(|labels| labels.iter().all(|(key, value)| host.labels.get(key) == Some(value)))
         })
         .map(|host| host.name.clone())
         .collect();
-    if selected.is_empty() && selector.names.as_ref().map_or(true, |names| !names.is_empty()) {
+    if selected.is_empty() && selector.names.as_ref().is_none_or(|names| !names.is_empty()) {
         diagnostics.push(
             Diagnostic::warning(
                 RuleId::Esx017,

@@ -466,7 +466,7 @@ fn stack_members<'a>(context: &HostContext<'a>) -> Vec<StackMember<'a>> {
             dynamic_ipv6: adapter
                 .ipv6
                 .as_ref()
-                .map_or(true, |ipv6| ipv6.dhcp || ipv6.router_advertisement != Some(false)),
+                .is_none_or(|ipv6| ipv6.dhcp || ipv6.router_advertisement != Some(false)),
             declared: Some(adapter),
         });
     }

@@ -1,6 +1,6 @@
 //! Rules about TCP/IP stacks and the services their adapters carry (ESX001–ESX005).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use crate::common::{EsxiVersion, Service, StackKind};
 use crate::desired::{DesiredAdapter, DesiredIpv4};
@@ -52,60 +52,54 @@ fn check_provisioning_gateway_differs_from_default_gateway(
     };
     let declared_default = context.host.stacks.get(&StackKind::Default);
     let observed_default = context.observed.and_then(|observed| observed.stack(StackKind::Default));
-    let default_ipv4: Option<Ipv4Addr> = declared_default
-        .and_then(|stack| stack.ipv4_gateway)
-        .or_else(|| observed_default.and_then(|stack| stack.ipv4_gateway));
-    let default_ipv6: Option<Ipv6Addr> = declared_default
-        .and_then(|stack| stack.ipv6_gateway)
-        .or_else(|| observed_default.and_then(|stack| stack.ipv6_gateway));
-    let same_gateway = [
-        (
-            "spec.ipv4Gateway",
-            "ipv4Gateway",
-            provisioning.ipv4_gateway.map(|gateway| gateway.to_string()),
-            default_ipv4.map(|gateway| gateway.to_string()),
-        ),
-        (
-            "spec.ipv6Gateway",
-            "ipv6Gateway",
-            provisioning.ipv6_gateway.map(|gateway| gateway.to_string()),
-            default_ipv6.map(|gateway| gateway.to_string()),
-        ),
-    ];
-    for (field, key, provisioning_gateway, default_gateway) in same_gateway {
-        let (Some(provisioning_gateway), Some(default_gateway)) = (provisioning_gateway, default_gateway) else {
+    let ipv4 = GatewayComparison {
+        key: "ipv4Gateway",
+        provisioning: provisioning.ipv4_gateway.map(IpAddr::V4),
+        declared_default: declared_default.and_then(|stack| stack.ipv4_gateway).map(IpAddr::V4),
+        observed_default: observed_default.and_then(|stack| stack.ipv4_gateway).map(IpAddr::V4),
+    };
+    let ipv6 = GatewayComparison {
+        key: "ipv6Gateway",
+        provisioning: provisioning.ipv6_gateway.map(IpAddr::V6),
+        declared_default: declared_default.and_then(|stack| stack.ipv6_gateway).map(IpAddr::V6),
+        observed_default: observed_default.and_then(|stack| stack.ipv6_gateway).map(IpAddr::V6),
+    };
+    for comparison in [ipv4, ipv6] {
+        let Some(gateway) = comparison.provisioning else {
             continue;
         };
-        if provisioning_gateway != default_gateway {
+        // The declared default gateway wins over the observed one: it is what the host will have.
+        let default_gateway = comparison.declared_default.or(comparison.observed_default);
+        if default_gateway != Some(gateway) {
             continue;
         }
+        let field = format!("spec.{}", comparison.key);
         let mut diagnostic = context.error(
             RuleId::Esx002,
             &provisioning.source,
-            field,
+            &field,
             format!(
-                "the provisioning stack's gateway {provisioning_gateway} is also the default stack's gateway on host {}: give the provisioning stack a gateway of its own in {key}",
-                context.name()
+                "the provisioning stack's gateway {gateway} is also the default stack's gateway on host {}: give the provisioning stack a gateway of its own in {}",
+                context.name(),
+                comparison.key
             ),
         );
-        match declared_default {
-            Some(default_stack) if is_declared_gateway(default_stack, key) => {
-                diagnostic = diagnostic.with_related(
-                    "the default stack's gateway is declared here",
-                    default_stack.source.locate(field),
-                );
-            }
-            _ => {}
+        if let (Some(default_stack), Some(_)) = (declared_default, comparison.declared_default) {
+            diagnostic = diagnostic.with_related(
+                "the default stack's gateway is declared here",
+                default_stack.source.locate(&field),
+            );
         }
         diagnostics.push(diagnostic);
     }
 }
 
-fn is_declared_gateway(stack: &crate::desired::DesiredStack, key: &str) -> bool {
-    match key {
-        "ipv4Gateway" => stack.ipv4_gateway.is_some(),
-        _ => stack.ipv6_gateway.is_some(),
-    }
+/// One address family's gateways of the provisioning and default stacks on a host.
+struct GatewayComparison {
+    key: &'static str,
+    provisioning: Option<IpAddr>,
+    declared_default: Option<IpAddr>,
+    observed_default: Option<IpAddr>,
 }
 
 /// ESX003 (seed): an adapter on the vMotion or Provisioning stack carries that stack's service and
