@@ -78,7 +78,61 @@ pub fn diff_host(desired: &DesiredHost, observed: &ObservedHost, options: &PlanO
     }
     predict_deactivations(&mut diff, desired, observed, &gaining_first_adapter);
     find_unmanaged(&mut diff, host, desired, observed, options);
+    check_kept_adapter_mtus(&mut diff, host, desired, observed);
     diff
+}
+
+/// An adapter that stays on a switch (unmanaged and not pruned) keeps its MTU, so the switch's
+/// MTU cannot drop below it (ESX012): ESXi would refuse the switch update halfway through apply.
+fn check_kept_adapter_mtus(diff: &mut HostDiff, host: &str, desired: &DesiredHost, observed: &ObservedHost) {
+    let deleted: BTreeSet<Identity> = diff
+        .changes
+        .iter()
+        .filter(|change| change.action == Action::Delete)
+        .map(|change| change.identity.clone())
+        .collect();
+    let declared: BTreeSet<&str> = desired
+        .adapters
+        .values()
+        .filter_map(|adapter| state::find_adapter(observed, adapter.device.as_deref(), &adapter.connection))
+        .map(|adapter| adapter.device.as_str())
+        .collect();
+    for switch in desired.switches.values() {
+        let Some(ObjectState::StandardSwitch(after)) = diff
+            .changes
+            .iter()
+            .find(|change| change.kind == ObjectKind::StandardSwitch && change.name == switch.name)
+            .and_then(|change| change.after.as_ref())
+        else {
+            continue;
+        };
+        for adapter in &observed.adapters {
+            let on_switch =
+                matches!(&adapter.connection, PortConnection::Standard { switch: name, .. } if *name == switch.name);
+            let identity = Identity::VmkernelAdapter {
+                device: Some(adapter.device.clone()),
+                connection: adapter.connection.clone(),
+            };
+            if !on_switch
+                || declared.contains(adapter.device.as_str())
+                || deleted.contains(&identity)
+                || adapter.mtu <= after.mtu
+            {
+                continue;
+            }
+            diff.diagnostics.push(
+                Diagnostic::error(
+                    RuleId::Esx012,
+                    format!(
+                        "{} stays on {} with MTU {}, above the switch's new MTU {}: declare the adapter with a lower MTU, delete it with --prune, or keep the switch's MTU",
+                        adapter.device, switch.name, adapter.mtu, after.mtu
+                    ),
+                )
+                .at(switch.source.locate("spec.mtu"), "spec.mtu")
+                .on_host(host),
+            );
+        }
+    }
 }
 
 /// Builds a change, deriving its action and field list from `before` and `after`.
@@ -118,7 +172,11 @@ pub fn new_change(
 
 fn make_replace(change: &mut Change, replace_paths: Vec<String>, reason: &str) {
     change.action = Action::Replace;
-    change.fields = field_changes(change.before.as_ref(), change.after.as_ref());
+    // The new object's device is ESXi's to choose: not a field the user changes.
+    change.fields = field_changes(change.before.as_ref(), change.after.as_ref())
+        .into_iter()
+        .filter(|field| field.path != "device")
+        .collect();
     change.replace_paths = replace_paths;
     change.reason = Some(reason.to_owned());
 }
@@ -329,10 +387,11 @@ fn diff_adapter(
     }
     let before = existing.map(state::adapter_state);
     let after = desired_adapter_state(adapter, before.as_ref(), observed);
+    // The manifest's identity: a pinned device, else the port group. Never the observed device:
+    // ESXi hands a freed device name to the next adapter it creates, so after a replace's delete
+    // "vmk1" may well be somebody else.
     let identity = Identity::VmkernelAdapter {
-        device: existing
-            .map(|existing| existing.device.clone())
-            .or_else(|| adapter.device.clone()),
+        device: adapter.device.clone(),
         connection: adapter.connection.clone(),
     };
     let mut change = new_change(
@@ -418,10 +477,7 @@ fn diff_services(
         ServicesState { services }
     });
     let identity = Identity::Services {
-        device: existing
-            .filter(|_| !replaced)
-            .map(|existing| existing.device.clone())
-            .or_else(|| adapter.device.clone()),
+        device: adapter.device.clone(),
         connection: adapter.connection.clone(),
     };
     let change = new_change(

@@ -1,0 +1,346 @@
+//! The executor's promises on the simulator, for generated desired/observed pairs:
+//! plan → apply → plan is empty; applying twice changes nothing the second time; with a 30%
+//! transient-fault rate apply still converges.
+//!
+//! A case generates two manifest sets, A and B. Applying A to a fresh lab makes the starting
+//! (observed) state; B is the desired state. Library-level: the same calls the CLI makes.
+
+use std::path::{Path, PathBuf};
+
+use esxnet_executor::{ApplyOptions, Backend, RetryPolicy};
+use esxnet_model::analysis;
+use esxnet_planner::{Plan, PlanOptions};
+use esxnet_sim::{HostNames, InitOptions, Lab, LabSettings, SimBackend};
+use proptest::prelude::*;
+
+const HOSTS: u32 = 2;
+
+/// One adapter of a generated manifest set.
+#[derive(Debug, Clone)]
+struct AdapterChoice {
+    stack: &'static str,
+    dhcp: bool,
+    gateway_override: bool,
+    jumbo: bool,
+    services: Vec<&'static str>,
+}
+
+/// One generated manifest set.
+#[derive(Debug, Clone)]
+struct ManifestChoice {
+    switch_jumbo: bool,
+    uplinks: Vec<&'static str>,
+    vlans: [u16; 2],
+    adapters: [Option<AdapterChoice>; 2],
+    provisioning_gateway_last_octet: u8,
+    dns_servers: Vec<u8>,
+    max_connections: Option<u32>,
+}
+
+fn adapter_choice() -> impl Strategy<Value = AdapterChoice> {
+    (
+        prop_oneof![Just("default"), Just("vmotion"), Just("provisioning")],
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        proptest::sample::subsequence(
+            vec!["faultToleranceLogging", "vSphereReplication", "vSphereBackupNFC"],
+            0..3,
+        ),
+    )
+        .prop_map(|(stack, dhcp, gateway_override, jumbo, services)| AdapterChoice {
+            stack,
+            dhcp,
+            gateway_override,
+            jumbo,
+            services,
+        })
+}
+
+fn manifest_choice() -> impl Strategy<Value = ManifestChoice> {
+    (
+        any::<bool>(),
+        proptest::sample::subsequence(vec!["vmnic1", "vmnic2", "vmnic3"], 0..4),
+        [0u16..4095, 0u16..4095],
+        [
+            proptest::option::of(adapter_choice()),
+            proptest::option::of(adapter_choice()),
+        ],
+        1u8..250,
+        proptest::collection::vec(1u8..250, 0..3),
+        proptest::option::of(prop_oneof![Just(11000u32), Just(20000u32), Just(32000u32)]),
+    )
+        .prop_map(
+            |(
+                switch_jumbo,
+                uplinks,
+                vlans,
+                adapters,
+                provisioning_gateway_last_octet,
+                dns_servers,
+                max_connections,
+            )| {
+                ManifestChoice {
+                    switch_jumbo,
+                    uplinks,
+                    vlans,
+                    adapters,
+                    provisioning_gateway_last_octet,
+                    dns_servers,
+                    max_connections,
+                }
+            },
+        )
+}
+
+/// Writes a manifest set; returns its directory.
+fn write_manifests(directory: &Path, choice: &ManifestChoice) -> PathBuf {
+    std::fs::create_dir_all(directory).unwrap();
+    let mut text = String::new();
+    for number in 1..=HOSTS {
+        text.push_str(&format!(
+            "apiVersion: esxnet/v1\nkind: Host\nmetadata: {{name: esx-{number}, labels: {{lab: a}}}}\n---\n"
+        ));
+    }
+    let switch_mtu = if choice.switch_jumbo { 9000 } else { 1500 };
+    text.push_str(&format!(
+        "apiVersion: esxnet/v1\nkind: StandardSwitch\nmetadata: {{name: vSwitch1}}\nspec:\n  hosts: {{matchLabels: {{lab: a}}}}\n  mtu: {switch_mtu}\n  uplinks: [{}]\n  portGroups:\n    - {{name: pg-a, vlan: {}}}\n    - {{name: pg-b, vlan: {}}}\n---\n",
+        choice.uplinks.join(", "),
+        choice.vlans[0],
+        choice.vlans[1]
+    ));
+    let mut stacks_with_adapters = std::collections::BTreeSet::new();
+    for (index, adapter) in choice.adapters.iter().enumerate() {
+        let Some(adapter) = adapter else { continue };
+        stacks_with_adapters.insert(adapter.stack);
+        let port_group = ["pg-a", "pg-b"][index];
+        let subnet = 201 + index;
+        let ipv4 = if adapter.dhcp {
+            "{mode: dhcp}".to_owned()
+        } else {
+            let addresses: Vec<String> = (1..=HOSTS)
+                .map(|number| format!("esx-{number}: 10.{subnet}.0.{}", 10 + number))
+                .collect();
+            let gateway = if adapter.gateway_override {
+                format!(", gatewayOverride: 10.{subnet}.0.1")
+            } else {
+                String::new()
+            };
+            format!(
+                "{{mode: static, prefixLength: 24, addresses: {{{}}}{gateway}}}",
+                addresses.join(", ")
+            )
+        };
+        let mtu = if adapter.jumbo && choice.switch_jumbo {
+            9000
+        } else {
+            1500
+        };
+        let services = if adapter.stack == "default" {
+            format!("\n  services: [{}]", adapter.services.join(", "))
+        } else {
+            String::new()
+        };
+        text.push_str(&format!(
+            "apiVersion: esxnet/v1\nkind: VmkernelAdapter\nmetadata: {{name: adapter-{port_group}}}\nspec:\n  hosts: {{matchLabels: {{lab: a}}}}\n  stack: {}\n  portGroup: {{standardSwitch: vSwitch1, name: {port_group}}}\n  mtu: {mtu}\n  ipv4: {ipv4}{services}\n---\n",
+            adapter.stack
+        ));
+    }
+    // Stacks get explicit gateways wherever adapters use them (ESX005); a stack nothing
+    // instantiates cannot be configured (ESX020).
+    if stacks_with_adapters.contains("provisioning") {
+        let dns: Vec<String> = choice
+            .dns_servers
+            .iter()
+            .map(|octet| format!("10.0.0.{octet}"))
+            .collect();
+        let max_connections = choice
+            .max_connections
+            .map(|limit| format!("\n  maxConnections: {limit}"))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "apiVersion: esxnet/v1\nkind: NetStack\nmetadata: {{name: provisioning}}\nspec:\n  hosts: {{matchLabels: {{lab: a}}}}\n  stack: provisioning\n  ipv4Gateway: 10.120.0.{}\n  dns: {{servers: [{}]}}{max_connections}\n---\n",
+            choice.provisioning_gateway_last_octet,
+            dns.join(", ")
+        ));
+    }
+    if stacks_with_adapters.contains("vmotion") {
+        text.push_str("apiVersion: esxnet/v1\nkind: NetStack\nmetadata: {name: vmotion}\nspec:\n  hosts: {matchLabels: {lab: a}}\n  stack: vmotion\n  ipv4Gateway: 10.130.0.1\n---\n");
+    }
+    std::fs::write(directory.join("manifests.yaml"), text).unwrap();
+    directory.to_path_buf()
+}
+
+fn make_plan(manifests: &Path, backend: &dyn Backend, options: &PlanOptions) -> Plan {
+    let loaded = analysis::load(&[manifests.to_path_buf()]);
+    assert!(loaded.diagnostics.is_empty(), "{:#?}", loaded.diagnostics);
+    let hosts = analysis::declared_hosts(&loaded);
+    let observed = esxnet_executor::observe_fleet_with(backend, &hosts, 4, &patient_retry()).expect("observe");
+    let analysis = analysis::analyze(&loaded, Some(&observed));
+    esxnet_planner::plan(&analysis.fleet, &observed, analysis.diagnostics, options)
+}
+
+/// Enough attempts that a 30% fault rate fails a call for good about once in two million.
+fn patient_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 12,
+        ..RetryPolicy::fast()
+    }
+}
+
+fn apply_options() -> ApplyOptions {
+    ApplyOptions {
+        parallelism: 2,
+        retry: patient_retry(),
+        ..ApplyOptions::default()
+    }
+}
+
+fn new_lab(directory: &Path) -> PathBuf {
+    let lab = directory.join("lab");
+    Lab::init(
+        &lab,
+        &InitOptions {
+            hosts: HostNames::Count(HOSTS),
+            ..InitOptions::default()
+        },
+    )
+    .unwrap();
+    lab
+}
+
+fn mutating_calls(backend: &SimBackend) -> u64 {
+    backend
+        .counters()
+        .hosts
+        .values()
+        .flat_map(|host| host.calls.iter())
+        .filter(|(method, _)| method.as_str() != esxnet_sim::backend::OBSERVE_METHOD)
+        .map(|(_, count)| count)
+        .sum()
+}
+
+fn describe_errors(plan: &Plan) -> String {
+    plan.diagnostics
+        .iter()
+        .filter(|diagnostic| diagnostic.is_error())
+        .map(|diagnostic| diagnostic.render(false))
+        .collect()
+}
+
+/// Applies A, then B; returns the backend (still the lab's writer) for further checks, or `None`
+/// when B is not a valid next step from A (the generator cannot rule every rule out).
+fn apply_a_then_b(
+    scratch: &Path,
+    start: &ManifestChoice,
+    goal: &ManifestChoice,
+    prune: bool,
+    fault_rate: f64,
+) -> Option<(SimBackend, PathBuf, PlanOptions)> {
+    let lab = new_lab(scratch);
+    let first = write_manifests(&scratch.join("a"), start);
+    let second = write_manifests(&scratch.join("b"), goal);
+    let backend = SimBackend::open_writer(&lab).unwrap();
+    let start_options = PlanOptions::default();
+    let start_plan = make_plan(&first, &backend, &start_options);
+    assert!(
+        !start_plan.has_errors(),
+        "generated starting manifests are valid: {}",
+        describe_errors(&start_plan)
+    );
+    let report = esxnet_executor::apply(&start_plan, &backend, &apply_options()).unwrap();
+    assert!(report.succeeded(), "{report:#?}");
+    if fault_rate > 0.0 {
+        let settings = LabSettings {
+            transient_fault_rate: fault_rate,
+            seed: 7,
+            ..backend.lab().settings().clone()
+        };
+        backend.lab().write_settings(&settings).unwrap();
+        drop(backend);
+        let backend = SimBackend::open_writer(&lab).unwrap();
+        return finish(backend, second, prune);
+    }
+    finish(backend, second, prune)
+}
+
+fn finish(backend: SimBackend, second: PathBuf, prune: bool) -> Option<(SimBackend, PathBuf, PlanOptions)> {
+    let options = PlanOptions {
+        prune,
+        allow_management_changes: false,
+    };
+    let plan = make_plan(&second, &backend, &options);
+    if plan.has_errors() {
+        return None;
+    }
+    let report = esxnet_executor::apply(&plan, &backend, &apply_options()).unwrap();
+    assert!(
+        report.succeeded(),
+        "apply of B converges: {report:#?}\nplan: {}",
+        esxnet_planner::render::text(&plan, Default::default())
+    );
+    Some((backend, second, options))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn plan_apply_plan_is_empty_and_a_second_apply_changes_nothing(
+        start in manifest_choice(),
+        goal in manifest_choice(),
+        prune in any::<bool>(),
+    ) {
+        let scratch = tempfile::tempdir().unwrap();
+        let Some((backend, goal_manifests, options)) = apply_a_then_b(scratch.path(), &start, &goal, prune, 0.0) else {
+            return Err(TestCaseError::reject("B is not a valid next step from A"));
+        };
+        let replanned = make_plan(&goal_manifests, &backend, &options);
+        prop_assert!(!replanned.summary.has_changes(), "plan after apply is empty:\n{}", esxnet_planner::render::text(&replanned, Default::default()));
+        backend.reset_counters();
+        let report = esxnet_executor::apply(&replanned, &backend, &apply_options()).unwrap();
+        prop_assert!(report.succeeded());
+        prop_assert_eq!(mutating_calls(&backend), 0, "the second apply changes nothing");
+    }
+
+    #[test]
+    fn apply_converges_with_thirty_percent_transient_faults(
+        start in manifest_choice(),
+        goal in manifest_choice(),
+    ) {
+        let scratch = tempfile::tempdir().unwrap();
+        let Some((backend, goal_manifests, options)) = apply_a_then_b(scratch.path(), &start, &goal, false, 0.3) else {
+            return Err(TestCaseError::reject("B is not a valid next step from A"));
+        };
+        let injected: u64 = backend.counters().hosts.values().map(|host| host.transient_faults).sum::<u64>()
+            + backend.counters().batch_transient_faults;
+        let replanned = make_plan(&goal_manifests, &backend, &options);
+        prop_assert!(!replanned.summary.has_changes(), "converged despite {injected} injected faults:\n{}", esxnet_planner::render::text(&replanned, Default::default()));
+    }
+}
+
+#[test]
+fn thirty_percent_fault_rate_really_injects_faults() {
+    // Guards the property above: it must run with faults, not silently without them.
+    let scratch = tempfile::tempdir().unwrap();
+    let lab = new_lab(scratch.path());
+    let backend = SimBackend::open_writer(&lab).unwrap();
+    let settings = LabSettings {
+        transient_fault_rate: 0.3,
+        seed: 7,
+        ..backend.lab().settings().clone()
+    };
+    backend.lab().write_settings(&settings).unwrap();
+    drop(backend);
+    let backend = SimBackend::open_writer(&lab).unwrap();
+    let mut failures = 0;
+    for _ in 0..100 {
+        if backend.observe("esx-1").is_err() {
+            failures += 1;
+        }
+    }
+    assert!(
+        (15..=45).contains(&failures),
+        "about 30 of 100 calls fail, saw {failures}"
+    );
+}
