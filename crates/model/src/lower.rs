@@ -143,10 +143,12 @@ fn select_hosts(
             }
         }
     }
+    // A set: selectors that name thousands of hosts must not make lowering quadratic.
+    let named: Option<BTreeSet<&String>> = selector.names.as_ref().map(|names| names.iter().collect());
     let selected: Vec<String> = fleet
         .hosts
         .values()
-        .filter(|host| selector.names.as_ref().is_none_or(|names| names.contains(&host.name)))
+        .filter(|host| named.as_ref().is_none_or(|names| names.contains(&host.name)))
         .filter(|host| {
             selector
                 .match_labels
@@ -416,6 +418,10 @@ fn lower_adapter(
 /// address no adapter in the fleet uses and no manifest names.
 struct PoolAllocator {
     taken: BTreeSet<Ipv4Addr>,
+    /// Per pool, an address below which every address is taken. `taken` only grows while
+    /// lowering, so the lowest free address never moves down: scanning from here keeps
+    /// allocation linear in the fleet instead of quadratic.
+    lowest_candidate: std::collections::HashMap<crate::pool::Ipv4Pool, u32>,
 }
 
 impl PoolAllocator {
@@ -436,7 +442,10 @@ impl PoolAllocator {
             .filter_map(|adapter| adapter.ipv4.address)
             .collect();
         taken.extend(held);
-        PoolAllocator { taken }
+        PoolAllocator {
+            taken,
+            lowest_candidate: std::collections::HashMap::new(),
+        }
     }
 
     fn allocate(&mut self, pool: crate::pool::Ipv4Pool, current: Option<Ipv4Addr>) -> Option<Ipv4Addr> {
@@ -444,8 +453,20 @@ impl PoolAllocator {
             // Held by this very adapter: it keeps it. Already `taken`, so no one else gets it.
             return Some(current);
         }
-        let address = pool.addresses().find(|address| !self.taken.contains(address))?;
+        let start = self
+            .lowest_candidate
+            .get(&pool)
+            .copied()
+            .unwrap_or(u32::from(pool.first));
+        let found = (start..=u32::from(pool.last))
+            .map(Ipv4Addr::from)
+            .find(|address| !self.taken.contains(address));
+        let Some(address) = found else {
+            self.lowest_candidate.insert(pool, u32::from(pool.last));
+            return None;
+        };
         self.taken.insert(address);
+        self.lowest_candidate.insert(pool, u32::from(address));
         Some(address)
     }
 }
