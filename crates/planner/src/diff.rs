@@ -76,8 +76,8 @@ pub fn diff_host(desired: &DesiredHost, observed: &ObservedHost, options: &PlanO
     for stack in desired.stacks.values() {
         diff_stack(&mut diff, host, stack, desired, observed, options);
     }
-    predict_deactivations(&mut diff, desired, observed, &gaining_first_adapter);
     find_unmanaged(&mut diff, host, desired, observed, options);
+    predict_deactivations(&mut diff, desired, observed, &gaining_first_adapter);
     check_kept_adapter_mtus(&mut diff, host, desired, observed);
     diff
 }
@@ -414,6 +414,27 @@ fn diff_adapter(
             reasons.push("esxnet moves an adapter to another port group by re-creating it");
         }
         if !replace_paths.is_empty() {
+            let lost: Vec<String> = existing
+                .map(|existing| existing.services.iter())
+                .into_iter()
+                .flatten()
+                .filter(|service| Some(**service) != adapter.stack.implied_service())
+                .filter(|service| adapter.services.as_ref().is_none_or(|wanted| !wanted.contains(service)))
+                .map(ToString::to_string)
+                .collect();
+            if !lost.is_empty() {
+                let advice = match adapter.stack {
+                    StackKind::Default => "declare them under spec.services to keep them".to_owned(),
+                    stack => {
+                        format!("an adapter on the {stack} stack cannot carry them: select another adapter for them")
+                    }
+                };
+                diff.notes.push(format!(
+                    "{} is re-created without the services it carries now ({}); {advice}",
+                    adapter.name,
+                    lost.join(", ")
+                ));
+            }
             let mut after_replace = after.clone();
             after_replace.device = None;
             change.after = Some(ObjectState::VmkernelAdapter(after_replace));
@@ -595,18 +616,29 @@ fn predict_deactivations(
             .values()
             .find(|adapter| adapter.stack == *stack)
             .map(|adapter| adapter.name.as_str());
-        for adapter in observed
+        // Adapters this plan deletes or replaces are gone before the new stack's first adapter
+        // arrives: nothing is deactivated on them.
+        let removed: BTreeSet<&str> = diff
+            .changes
+            .iter()
+            .filter(|change| matches!(change.action, Action::Delete | Action::Replace))
+            .filter_map(|change| match &change.before {
+                Some(ObjectState::VmkernelAdapter(before)) => before.device.as_deref(),
+                _ => None,
+            })
+            .collect();
+        let deactivated: Vec<String> = observed
             .adapters
             .iter()
-            .filter(|adapter| adapter.stack == StackKind::Default)
-        {
-            if adapter.services.contains(&service) {
-                diff.notes.push(format!(
-                    "{} stops carrying {service} once the first {stack}-stack adapter ({}) exists: ESXi deactivates it by itself, so this is not drift",
-                    adapter.device,
-                    first.unwrap_or("?")
-                ));
-            }
+            .filter(|adapter| adapter.stack == StackKind::Default && !removed.contains(adapter.device.as_str()))
+            .filter(|adapter| adapter.services.contains(&service))
+            .map(|adapter| adapter.device.clone())
+            .collect();
+        for device in deactivated {
+            diff.notes.push(format!(
+                "{device} stops carrying {service} once the first {stack}-stack adapter ({}) exists: ESXi deactivates it by itself, so this is not drift",
+                first.unwrap_or("?")
+            ));
         }
         for migration in observed
             .active_migrations

@@ -206,12 +206,13 @@ pub fn text(plan: &Plan, style: TextStyle) -> String {
     }
     let _ = writeln!(
         out,
-        "Plan: {} to create, {} to update, {} to replace, {} to delete; {} hosts planned ({} unchanged), {} refused.",
+        "Plan: {} to create, {} to update, {} to replace, {} to delete; {} host{} planned ({} unchanged), {} refused.",
         summary.create,
         summary.update,
         summary.replace,
         summary.delete,
         summary.hosts_planned,
+        if summary.hosts_planned == 1 { "" } else { "s" },
         unchanged_hosts,
         summary.hosts_refused
     );

@@ -39,6 +39,7 @@ scenarios! {
     converged_lab => "converged-lab",
     field_update => "field-update",
     stack_change_replace => "stack-change-replace",
+    stack_change_replace_with_services => "stack-change-replace-with-services",
     prune_protects_management => "prune-protects-management",
     lockout_guard => "lockout-guard",
     lockout_guard_allowed => "lockout-guard-allowed",
