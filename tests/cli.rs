@@ -381,3 +381,32 @@ fn a_stale_saved_plan_is_refused_naming_host_and_object() {
     );
     assert_eq!(applied.code, 0, "{}", applied.all());
 }
+
+#[test]
+fn graph_prints_the_dependency_graph_as_dot() {
+    let scratch = tempfile::tempdir().unwrap();
+    let target = lab_target(scratch.path());
+    let run = esxnet(
+        scratch.path(),
+        &["graph", examples().to_str().unwrap(), "--target", &target],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.starts_with("digraph esxnet {"), "{}", run.stdout);
+    assert!(run.stdout.contains("label=\"esx-01.lab.example\""), "{}", run.stdout);
+    // The port group is created after its new switch: an edge from the switch's step to it.
+    let node = |label: &str| {
+        run.stdout
+            .lines()
+            .find(|line| line.contains(&format!("[label=\"{label}\"]")))
+            .and_then(|line| line.split_whitespace().next())
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no node {label} in {}", run.stdout))
+    };
+    let switch = node("create StandardSwitch/vSwitch1");
+    let port_group = node("create PortGroup/Provisioning");
+    assert!(
+        run.stdout.contains(&format!("{switch} -> {port_group};")),
+        "{}",
+        run.stdout
+    );
+}

@@ -202,7 +202,7 @@ pub fn text(plan: &Plan, style: TextStyle) -> String {
     }
     let summary = &plan.summary;
     if !summary.has_changes() {
-        out.push_str("No changes. The hosts match the manifests.\n");
+        out.push_str(no_changes_sentence(summary));
     }
     let _ = writeln!(
         out,
@@ -217,6 +217,15 @@ pub fn text(plan: &Plan, style: TextStyle) -> String {
         summary.hosts_refused
     );
     out
+}
+
+/// What to say when nothing changes: refused hosts were not compared, so they cannot be called in sync.
+fn no_changes_sentence(summary: &crate::plan::Summary) -> &'static str {
+    if summary.hosts_refused == 0 {
+        "No changes. The hosts match the manifests.\n"
+    } else {
+        "No changes on the hosts that were planned; the refused hosts were not compared (see the errors).\n"
+    }
 }
 
 fn write_unmanaged(out: &mut String, host: &HostPlan) {
@@ -286,7 +295,7 @@ pub fn markdown(plan: &Plan) -> String {
         groups.entry(shapes).or_default().push(host);
     }
     if groups.is_empty() {
-        out.push_str("No changes. The hosts match the manifests.\n");
+        out.push_str(no_changes_sentence(summary));
     }
     let group_count = groups.len();
     for (shown, (_, hosts)) in groups.into_iter().enumerate() {

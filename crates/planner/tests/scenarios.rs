@@ -47,6 +47,8 @@ scenarios! {
     pools_keep_addresses => "pools-keep-addresses",
     ipv6_router_advertisement_default => "ipv6-router-advertisement-default",
     uplink_order_is_not_drift => "uplink-order-is-not-drift",
+    stack_settings_without_adapter => "stack-settings-without-adapter",
+    uplink_swap_cycle => "uplink-swap-cycle",
     refused_host_others_plan => "refused-host-others-plan",
 }
 
