@@ -1,0 +1,834 @@
+//! esxnet's vSphere backend: observes and changes ESXi host networking through the vSphere API
+//! (`vim_rs`), over VI JSON (vCenter 8.0U1+, esxnet's `sim serve`) or SOAP (ESXi, vcsim).
+//!
+//! - [`VsphereTarget::parse`] reads `vsphere://USER@SERVER[:PORT][?insecure=true&transport=json|soap|auto]`.
+//! - [`VsphereBackend::connect`] logs in once; the session ends at [`VsphereBackend::close`] or drop.
+//! - [`VsphereBackend`] implements the executor's [`Backend`]: observation is batched (a property
+//!   collector round trip for many hosts), each [`Operation`] is one API call.
+//!
+//! The calls made, and the properties read, are listed in `PROTOCOL.md` beside this crate: the
+//! contract with every server esxnet talks to. Credentials never appear in errors or `Debug` output.
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod map;
+pub mod spec;
+pub mod target;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use esxnet_executor::backend::{Backend, BackendError, Fault, Operation, OperationOutcome};
+use esxnet_model::observed::{ObservedFleet, ObservedHost, PortConnection};
+use vim_rs::core::client::{Client, ClientBuilder, TransportMode, VimClient};
+use vim_rs::mo::{HostNetworkSystem, HostVirtualNicManager, PropertyCollector, ViewManager};
+use vim_rs::types::structs::{
+    HostNetworkInfo, HostRuntimeInfoNetworkRuntimeInfo, HostVirtualNicManagerInfo, ManagedObjectReference,
+    ObjectContent, ObjectSpec, PropertyFilterSpec, PropertySpec, RetrieveOptions, SelectionSpec, TraversalSpec,
+    VMwareDvsPortSetting, VmwareDistributedVirtualSwitchVlanIdSpec,
+};
+use vim_rs::types::vim_any::VimAny;
+
+pub use error::VsphereError;
+pub use target::{Password, Transport, VsphereTarget};
+
+use map::{DistributedPortGroupInfo, RawHost};
+use spec::{AdapterPort, CurrentStack};
+
+/// How many calls run against one server at once unless told otherwise.
+pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 8;
+
+/// The host properties read in one property-collector round trip (see `PROTOCOL.md`).
+const HOST_PROPERTIES: [&str; 7] = [
+    "name",
+    "summary.config.product.version",
+    "config.network",
+    "configManager.networkSystem",
+    "configManager.virtualNicManager",
+    "runtime.networkRuntimeInfo",
+    "network",
+];
+
+/// Tuning for [`VsphereBackend::connect_with`].
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Calls in flight against the server at once.
+    pub max_concurrent_calls: usize,
+    /// How long to wait for a TCP and TLS connection.
+    pub connect_timeout: Duration,
+    /// How long one call may take, from request to the end of the answer.
+    pub call_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> ConnectOptions {
+        ConnectOptions {
+            max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
+            connect_timeout: Duration::from_secs(15),
+            call_timeout: Duration::from_secs(180),
+        }
+    }
+}
+
+/// The managed objects of one host that changes go to.
+#[derive(Debug, Clone)]
+struct HostObjects {
+    network_system: Option<String>,
+    virtual_nic_manager: Option<String>,
+}
+
+/// Everything one observation read: the raw hosts, their service selections and distributed
+/// port groups.
+struct Observation {
+    hosts: Vec<RawHost>,
+    /// `HostVirtualNicManager.info` by manager id; `None` when the server has no such manager.
+    nic_managers: Option<BTreeMap<String, HostVirtualNicManagerInfo>>,
+    distributed_port_groups: Vec<DistributedPortGroupInfo>,
+}
+
+/// The executor's [`Backend`] over a vSphere server (vCenter, ESXi, vcsim or `sim serve`).
+///
+/// One session per backend: login at [`VsphereBackend::connect`], logout at [`VsphereBackend::close`]
+/// or drop. The [`Backend`] trait is synchronous, so the backend owns a multi-thread tokio runtime and
+/// blocks on it per call; calls from many executor threads share it, at most
+/// [`ConnectOptions::max_concurrent_calls`] at a time.
+///
+/// Servers without `HostVirtualNicManager` (vcsim answers `ManagedObjectNotFound`) are observed with
+/// the services implied by the vMotion and Provisioning stacks only; selecting services on them
+/// fails with [`Fault::NotImplemented`].
+pub struct VsphereBackend {
+    target: VsphereTarget,
+    client: Arc<Client>,
+    limit: Arc<tokio::sync::Semaphore>,
+    hosts: Mutex<BTreeMap<String, HostObjects>>,
+    closed: AtomicBool,
+    // Last, so it is dropped after everything that may hold tasks on it.
+    runtime: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for VsphereBackend {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("VsphereBackend")
+            .field("target", &self.target.to_string())
+            .field("transport", &self.transport_name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl VsphereBackend {
+    /// Logs in to the target's server with default [`ConnectOptions`].
+    pub fn connect(target: &VsphereTarget, password: &Password) -> Result<VsphereBackend, VsphereError> {
+        VsphereBackend::connect_with(target, password, ConnectOptions::default())
+    }
+
+    /// Logs in to the target's server.
+    ///
+    /// TLS certificates are verified unless the target says `insecure=true`. `transport=auto` asks
+    /// the VI JSON hello endpoint (`POST /api/vcenter/system?action=hello`) first and speaks SOAP
+    /// when that does not answer with a release (ESXi, vcsim).
+    pub fn connect_with(
+        target: &VsphereTarget,
+        password: &Password,
+        options: ConnectOptions,
+    ) -> Result<VsphereBackend, VsphereError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("esxnet-vsphere")
+            .enable_all()
+            .build()
+            .map_err(|source| VsphereError::Setup {
+                detail: "the async runtime did not start".to_owned(),
+                source: Box::new(source),
+            })?;
+        // esxnet builds the HTTP client itself so TLS verification, timeouts and the cookie store
+        // (SOAP keeps its session in a cookie) are decided here, not by vim_rs's defaults.
+        let http_client = reqwest::Client::builder()
+            .cookie_store(true)
+            .danger_accept_invalid_certs(target.insecure)
+            .danger_accept_invalid_hostnames(target.insecure)
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.call_timeout)
+            .build()
+            .map_err(|source| VsphereError::Setup {
+                detail: "the HTTP client could not be built".to_owned(),
+                source: Box::new(source),
+            })?;
+        let mode = match target.transport {
+            Transport::Json => TransportMode::Json,
+            Transport::Soap => TransportMode::Soap,
+            Transport::Auto => TransportMode::Auto,
+        };
+        let server = target.authority();
+        let builder = ClientBuilder::new(&server)
+            .http_client(http_client)
+            .transport(mode)
+            .app_details("esxnet", env!("CARGO_PKG_VERSION"))
+            .basic_authn(&target.user, password.expose());
+        let client = runtime
+            .block_on(builder.build())
+            .map_err(|error| error::classify(error, "Login", &server))?;
+        Ok(VsphereBackend {
+            target: target.clone(),
+            client,
+            limit: Arc::new(tokio::sync::Semaphore::new(options.max_concurrent_calls.max(1))),
+            hosts: Mutex::new(BTreeMap::new()),
+            closed: AtomicBool::new(false),
+            runtime,
+        })
+    }
+
+    /// The target this backend is connected to.
+    pub fn target(&self) -> &VsphereTarget {
+        &self.target
+    }
+
+    /// `json` or `soap`: the wire protocol in use (after `auto` chose).
+    pub fn transport_name(&self) -> &'static str {
+        match self.client.transport() {
+            vim_rs::core::client::Transport::Json => "json",
+            vim_rs::core::client::Transport::Soap => "soap",
+        }
+    }
+
+    /// Logs out. Later calls fail; dropping the backend afterwards does nothing more.
+    pub fn close(&self) -> Result<(), VsphereError> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let server = self.server();
+        self.runtime
+            .block_on(self.client.close())
+            .map_err(|error| error::classify(error, "Logout", &server))
+    }
+
+    fn server(&self) -> String {
+        self.target.authority()
+    }
+
+    fn handle(&self) -> Arc<dyn VimClient> {
+        self.client.clone()
+    }
+
+    /// Runs one call on the runtime, within the concurrency limit.
+    fn run<T>(&self, call: impl Future<Output = T>) -> T {
+        self.runtime.block_on(async {
+            // The semaphore is never closed, so acquiring only waits.
+            let _permit = self.limit.acquire().await;
+            call.await
+        })
+    }
+
+    fn property_collector(&self) -> PropertyCollector {
+        let id = self.client.service_content().property_collector.value.clone();
+        PropertyCollector::new(self.handle(), &id)
+    }
+
+    /// `RetrievePropertiesEx` and `ContinueRetrievePropertiesEx` until the last page.
+    async fn retrieve(&self, specs: &[PropertyFilterSpec]) -> Result<Vec<ObjectContent>, VsphereError> {
+        let server = self.server();
+        let collector = self.property_collector();
+        let options = RetrieveOptions { max_objects: Some(100) };
+        let mut objects = Vec::new();
+        let Some(mut page) = collector
+            .retrieve_properties_ex(specs, &options)
+            .await
+            .map_err(|error| error::classify(error, "RetrievePropertiesEx", &server))?
+        else {
+            return Ok(objects);
+        };
+        loop {
+            objects.append(&mut page.objects);
+            let Some(token) = page.token.take() else {
+                return Ok(objects);
+            };
+            page = collector
+                .continue_retrieve_properties_ex(&token)
+                .await
+                .map_err(|error| error::classify(error, "ContinueRetrievePropertiesEx", &server))?;
+        }
+    }
+
+    /// Reads hosts' properties through a container view over the root folder.
+    async fn retrieve_hosts(&self, properties: &[&str]) -> Result<Vec<ObjectContent>, VsphereError> {
+        let server = self.server();
+        let content = self.client.service_content();
+        let view_manager_ref = content.view_manager.as_ref().ok_or_else(|| {
+            VsphereError::unexpected(
+                "CreateContainerView",
+                &server,
+                Fault::NotImplemented,
+                format!("CreateContainerView is not implemented by this server ({server}): it has no view manager"),
+            )
+        })?;
+        let view_manager = ViewManager::new(self.handle(), &view_manager_ref.value);
+        let view = view_manager
+            .create_container_view(&content.root_folder, Some(&["HostSystem".to_owned()]), true)
+            .await
+            .map_err(|error| error::classify(error, "CreateContainerView", &server))?;
+        let specs = [PropertyFilterSpec {
+            prop_set: vec![PropertySpec {
+                r#type: "HostSystem".to_owned(),
+                all: Some(false),
+                path_set: Some(properties.iter().map(|property| property.to_string()).collect()),
+            }],
+            object_set: vec![ObjectSpec {
+                obj: view.clone(),
+                skip: Some(true),
+                select_set: Some(vec![Box::new(TraversalSpec {
+                    selection_spec_: SelectionSpec {
+                        name: Some("traverseView".to_owned()),
+                    },
+                    r#type: "ContainerView".to_owned(),
+                    path: "view".to_owned(),
+                    skip: Some(false),
+                    select_set: None,
+                })]),
+            }],
+            report_missing_objects_in_results: None,
+        }];
+        let result = self.retrieve(&specs).await;
+        // A view left behind costs the server a little memory until logout; not worth failing for.
+        let _ = self
+            .client
+            .invoke_void("", view.r#type.as_str(), &view.value, "DestroyView", None)
+            .await;
+        result
+    }
+
+    /// Reads the named hosts (all hosts when `names` is `None`) with everything observation needs.
+    async fn observe_raw(&self, names: Option<&BTreeSet<String>>) -> Result<Observation, VsphereError> {
+        let server = self.server();
+        let objects = self.retrieve_hosts(&HOST_PROPERTIES).await?;
+        let mut hosts = Vec::new();
+        for object in objects {
+            let raw = raw_host(object);
+            if raw.name.is_empty() || names.is_some_and(|names| !names.contains(&raw.name)) {
+                continue;
+            }
+            hosts.push(raw);
+        }
+        if let Some(names) = names {
+            if let Some(missing) = names.iter().find(|name| !hosts.iter().any(|host| &host.name == *name)) {
+                return Err(VsphereError::UnknownHost {
+                    host: missing.clone(),
+                    server,
+                });
+            }
+        }
+        {
+            let mut cache = self.hosts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for host in &hosts {
+                cache.insert(
+                    host.name.clone(),
+                    HostObjects {
+                        network_system: host.network_system.clone(),
+                        virtual_nic_manager: host.virtual_nic_manager.clone(),
+                    },
+                );
+            }
+        }
+
+        // Second round trip: service selections and distributed port groups, for all hosts at once.
+        let manager_ids: BTreeSet<String> = hosts
+            .iter()
+            .filter_map(|host| host.virtual_nic_manager.clone())
+            .collect();
+        let port_group_ids: BTreeSet<String> = hosts
+            .iter()
+            .flat_map(|host| host.distributed_port_group_ids.iter().cloned())
+            .collect();
+        let mut specs = Vec::new();
+        if !manager_ids.is_empty() {
+            specs.push(direct_spec("HostVirtualNicManager", &manager_ids, &["info"]));
+        }
+        if !port_group_ids.is_empty() {
+            specs.push(direct_spec("DistributedVirtualPortgroup", &port_group_ids, &["config"]));
+        }
+        let mut nic_managers = None;
+        let mut port_group_configs = Vec::new();
+        if !specs.is_empty() {
+            match self.retrieve(&specs).await {
+                Ok(objects) => {
+                    let mut managers = BTreeMap::new();
+                    for object in objects {
+                        let id = object.obj.value.clone();
+                        let kind = object.obj.r#type.as_str().to_owned();
+                        for property in object.prop_set.into_iter().flatten() {
+                            match (kind.as_str(), property.name.as_str()) {
+                                ("HostVirtualNicManager", "info") => {
+                                    if let Some(info) = take::<HostVirtualNicManagerInfo>(property.val) {
+                                        managers.insert(id.clone(), info);
+                                    }
+                                }
+                                ("DistributedVirtualPortgroup", "config") => {
+                                    if let Some(config) =
+                                        take::<vim_rs::types::structs::DvPortgroupConfigInfo>(property.val)
+                                    {
+                                        port_group_configs.push(config);
+                                    }
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                    if !manager_ids.is_empty() {
+                        nic_managers = Some(managers);
+                    }
+                }
+                // vcsim has no HostVirtualNicManager: observe what is implied and go on.
+                Err(error) if error.fault() == Fault::NotImplemented => {}
+                Err(error) => return Err(error),
+            }
+        }
+
+        // Third round trip, only with distributed port groups: their switches' UUIDs.
+        let mut distributed_port_groups = Vec::new();
+        if !port_group_configs.is_empty() {
+            let mut switches_by_type: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for config in &port_group_configs {
+                if let Some(switch) = &config.distributed_virtual_switch {
+                    switches_by_type
+                        .entry(switch.r#type.as_str().to_owned())
+                        .or_default()
+                        .insert(switch.value.clone());
+                }
+            }
+            let specs: Vec<PropertyFilterSpec> = switches_by_type
+                .iter()
+                .map(|(kind, ids)| direct_spec(kind, ids, &["uuid"]))
+                .collect();
+            let mut uuids = BTreeMap::new();
+            for object in self.retrieve(&specs).await? {
+                for property in object.prop_set.into_iter().flatten() {
+                    if property.name == "uuid" {
+                        if let Some(uuid) = take::<String>(property.val) {
+                            uuids.insert(object.obj.value.clone(), uuid);
+                        }
+                    }
+                }
+            }
+            for config in port_group_configs {
+                let Some(uuid) = config
+                    .distributed_virtual_switch
+                    .as_ref()
+                    .and_then(|switch| uuids.get(&switch.value))
+                else {
+                    continue;
+                };
+                distributed_port_groups.push(DistributedPortGroupInfo {
+                    switch_uuid: uuid.clone(),
+                    port_group: esxnet_model::observed::DistributedPortGroup {
+                        vlan: port_group_vlan(&config),
+                        name: config.name,
+                        key: config.key,
+                    },
+                });
+            }
+        }
+        Ok(Observation {
+            hosts,
+            nic_managers,
+            distributed_port_groups,
+        })
+    }
+
+    fn lower(&self, observation: &Observation) -> Result<ObservedFleet, VsphereError> {
+        let server = self.server();
+        let mut fleet = ObservedFleet::default();
+        for raw in &observation.hosts {
+            let services = match (&observation.nic_managers, &raw.virtual_nic_manager) {
+                (Some(managers), Some(id)) => managers.get(id),
+                _ => None,
+            };
+            let host = map::observed_host(raw, services, &observation.distributed_port_groups).map_err(|message| {
+                VsphereError::unexpected("RetrievePropertiesEx", &server, Fault::HostConfig, message)
+            })?;
+            fleet.hosts.insert(host.name.clone(), host);
+        }
+        Ok(fleet)
+    }
+
+    fn observe_one(&self, host: &str) -> Result<(Observation, ObservedHost), VsphereError> {
+        let names = BTreeSet::from([host.to_owned()]);
+        let observation = self.run(self.observe_raw(Some(&names)))?;
+        let mut fleet = self.lower(&observation)?;
+        let observed = fleet.hosts.remove(host).ok_or_else(|| VsphereError::UnknownHost {
+            host: host.to_owned(),
+            server: self.server(),
+        })?;
+        Ok((observation, observed))
+    }
+
+    fn objects_of(&self, host: &str) -> Result<HostObjects, VsphereError> {
+        let cached = self
+            .hosts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(host)
+            .cloned();
+        match cached {
+            Some(objects) => Ok(objects),
+            None => {
+                let names = BTreeSet::from([host.to_owned()]);
+                let observation = self.run(self.observe_raw(Some(&names)))?;
+                let raw = observation
+                    .hosts
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| VsphereError::UnknownHost {
+                        host: host.to_owned(),
+                        server: self.server(),
+                    })?;
+                Ok(HostObjects {
+                    network_system: raw.network_system,
+                    virtual_nic_manager: raw.virtual_nic_manager,
+                })
+            }
+        }
+    }
+
+    fn network_system(&self, host: &str, method: &str) -> Result<HostNetworkSystem, VsphereError> {
+        let server = self.server();
+        let id = self.objects_of(host)?.network_system.ok_or_else(|| {
+            VsphereError::unexpected(
+                method,
+                &server,
+                Fault::NotImplemented,
+                format!("{method} is not implemented by this server ({server}): host {host} has no network system"),
+            )
+        })?;
+        Ok(HostNetworkSystem::new(self.handle(), &id))
+    }
+
+    fn nic_manager(&self, host: &str, method: &str) -> Result<HostVirtualNicManager, VsphereError> {
+        let server = self.server();
+        let id = self.objects_of(host)?.virtual_nic_manager.ok_or_else(|| {
+            VsphereError::unexpected(
+                method,
+                &server,
+                Fault::NotImplemented,
+                format!(
+                    "{method} is not implemented by this server ({server}): host {host} has no virtual NIC manager"
+                ),
+            )
+        })?;
+        Ok(HostVirtualNicManager::new(self.handle(), &id))
+    }
+
+    /// Performs one operation; see [`Backend::execute`].
+    pub fn execute_operation(&self, host: &str, operation: &Operation) -> Result<OperationOutcome, VsphereError> {
+        let server = self.server();
+        let method = method_name(operation);
+        let classify = |error| error::classify(error, method, &server);
+        match operation {
+            Operation::AddSwitch {
+                name,
+                mtu,
+                uplinks,
+                teaming,
+            } => {
+                let system = self.network_system(host, method)?;
+                let spec = spec::switch_spec(*mtu, uplinks, teaming, spec::DEFAULT_SWITCH_PORTS);
+                self.run(system.add_virtual_switch(name, Some(&spec)))
+                    .map_err(classify)?;
+            }
+            Operation::UpdateSwitch {
+                name,
+                mtu,
+                uplinks,
+                teaming,
+            } => {
+                let (observation, _) = self.observe_one(host)?;
+                let num_ports = observation
+                    .hosts
+                    .first()
+                    .and_then(|raw| raw.network.as_ref())
+                    .and_then(|network| network.vswitch.as_ref())
+                    .and_then(|switches| switches.iter().find(|switch| &switch.name == name))
+                    .map(|switch| switch.spec.num_ports)
+                    .unwrap_or(spec::DEFAULT_SWITCH_PORTS);
+                let system = self.network_system(host, method)?;
+                let spec = spec::switch_spec(*mtu, uplinks, teaming, num_ports);
+                self.run(system.update_virtual_switch(name, &spec)).map_err(classify)?;
+            }
+            Operation::RemoveSwitch { name } => {
+                let system = self.network_system(host, method)?;
+                self.run(system.remove_virtual_switch(name)).map_err(classify)?;
+            }
+            Operation::AddPortGroup { name, switch, vlan } => {
+                let system = self.network_system(host, method)?;
+                self.run(system.add_port_group(&spec::port_group_spec(name, switch, *vlan)))
+                    .map_err(classify)?;
+            }
+            Operation::UpdatePortGroup { name, switch, vlan } => {
+                let system = self.network_system(host, method)?;
+                self.run(system.update_port_group(name, &spec::port_group_spec(name, switch, *vlan)))
+                    .map_err(classify)?;
+            }
+            Operation::RemovePortGroup { name } => {
+                let system = self.network_system(host, method)?;
+                self.run(system.remove_port_group(name)).map_err(classify)?;
+            }
+            Operation::AddAdapter {
+                connection,
+                stack,
+                mtu,
+                ipv4,
+                ipv6,
+            } => {
+                let port = match connection {
+                    PortConnection::Standard { port_group, .. } => AdapterPort::Standard {
+                        port_group: port_group.clone(),
+                    },
+                    PortConnection::Distributed { switch, port_group } => {
+                        let (_, observed) = self.observe_one(host)?;
+                        let membership = observed.distributed_switch(switch).ok_or_else(|| {
+                            VsphereError::unexpected(
+                                method,
+                                &server,
+                                Fault::NotFound,
+                                format!("host {host} is not a member of distributed switch \"{switch}\": add the host to the switch in vCenter first"),
+                            )
+                        })?;
+                        let group = membership
+                            .port_groups
+                            .iter()
+                            .find(|group| &group.name == port_group)
+                            .ok_or_else(|| {
+                                VsphereError::unexpected(
+                                    method,
+                                    &server,
+                                    Fault::NotFound,
+                                    format!("distributed switch \"{switch}\" has no port group \"{port_group}\" that esxnet can see"),
+                                )
+                            })?;
+                        AdapterPort::Distributed {
+                            switch_uuid: membership.uuid.clone(),
+                            port_group_key: group.key.clone(),
+                        }
+                    }
+                };
+                let system = self.network_system(host, method)?;
+                let (port_group, spec) = spec::new_adapter_spec(&port, *stack, *mtu, ipv4, ipv6.as_ref());
+                let device = self.run(system.add_virtual_nic(&port_group, &spec)).map_err(classify)?;
+                return Ok(OperationOutcome {
+                    created_device: Some(device),
+                });
+            }
+            Operation::UpdateAdapter {
+                device,
+                mtu,
+                ipv4,
+                ipv6,
+            } => {
+                let (_, observed) = self.observe_one(host)?;
+                let current = observed.adapter(device);
+                let current_manual = current
+                    .map(|adapter| adapter.ipv6.manual_addresses())
+                    .unwrap_or_default();
+                let current_gateway = current.and_then(|adapter| adapter.ipv6.gateway_override);
+                let system = self.network_system(host, method)?;
+                let spec = spec::update_adapter_spec(*mtu, ipv4, ipv6.as_ref(), &current_manual, current_gateway);
+                self.run(system.update_virtual_nic(device, &spec)).map_err(classify)?;
+            }
+            Operation::RemoveAdapter { device } => {
+                let system = self.network_system(host, method)?;
+                self.run(system.remove_virtual_nic(device)).map_err(classify)?;
+            }
+            Operation::EditStack { stack, settings } => {
+                let (observation, observed) = self.observe_one(host)?;
+                let dns = observation
+                    .hosts
+                    .first()
+                    .and_then(|raw| raw.network.as_ref())
+                    .and_then(|network| network.net_stack_instance.as_ref())
+                    .and_then(|instances| {
+                        instances
+                            .iter()
+                            .find(|instance| instance.key.as_deref() == Some(stack.api_key()))
+                    })
+                    .and_then(|instance| instance.dns_config.as_deref())
+                    .map(|dns| dns.get_host_dns_config());
+                let current = CurrentStack {
+                    host_name: dns.map(|dns| dns.host_name.clone()).unwrap_or_default(),
+                    domain_name: dns.map(|dns| dns.domain_name.clone()).unwrap_or_default(),
+                    routes: observed
+                        .stack(*stack)
+                        .map(|stack| stack.routes.clone())
+                        .unwrap_or_default(),
+                };
+                let system = self.network_system(host, method)?;
+                let config = spec::stack_config(*stack, settings, &current);
+                self.run(system.update_network_config(&config, "modify"))
+                    .map_err(classify)?;
+            }
+            Operation::SelectService { device, service } => {
+                let manager = self.nic_manager(host, method)?;
+                self.run(manager.select_vnic_for_nic_type(service.api_name(), device))
+                    .map_err(classify)?;
+            }
+            Operation::DeselectService { device, service } => {
+                let manager = self.nic_manager(host, method)?;
+                self.run(manager.deselect_vnic_for_nic_type(service.api_name(), device))
+                    .map_err(classify)?;
+            }
+        }
+        Ok(OperationOutcome::default())
+    }
+}
+
+impl Drop for VsphereBackend {
+    fn drop(&mut self) {
+        // Logging out frees the server's session now instead of at its idle timeout; a failure
+        // here has nobody left to report to.
+        let _ = self.close();
+    }
+}
+
+impl Backend for VsphereBackend {
+    fn describe(&self) -> String {
+        self.target.to_string()
+    }
+
+    fn host_names(&self) -> Result<Vec<String>, BackendError> {
+        let objects = self.run(self.retrieve_hosts(&["name"]))?;
+        let mut names: Vec<String> = objects.into_iter().map(raw_host).map(|raw| raw.name).collect();
+        names.retain(|name| !name.is_empty());
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    fn observe(&self, host: &str) -> Result<ObservedHost, BackendError> {
+        Ok(self.observe_one(host)?.1)
+    }
+
+    fn observe_many(&self, hosts: &[String]) -> Result<ObservedFleet, BackendError> {
+        let names: BTreeSet<String> = hosts.iter().cloned().collect();
+        let observation = self.run(self.observe_raw(Some(&names)))?;
+        Ok(self.lower(&observation)?)
+    }
+
+    fn batches_observation(&self) -> bool {
+        true
+    }
+
+    fn execute(&self, host: &str, operation: &Operation) -> Result<OperationOutcome, BackendError> {
+        Ok(self.execute_operation(host, operation)?)
+    }
+}
+
+/// The vSphere method an operation calls.
+pub fn method_name(operation: &Operation) -> &'static str {
+    match operation {
+        Operation::AddSwitch { .. } => "AddVirtualSwitch",
+        Operation::UpdateSwitch { .. } => "UpdateVirtualSwitch",
+        Operation::RemoveSwitch { .. } => "RemoveVirtualSwitch",
+        Operation::AddPortGroup { .. } => "AddPortGroup",
+        Operation::UpdatePortGroup { .. } => "UpdatePortGroup",
+        Operation::RemovePortGroup { .. } => "RemovePortGroup",
+        Operation::AddAdapter { .. } => "AddVirtualNic",
+        Operation::UpdateAdapter { .. } => "UpdateVirtualNic",
+        Operation::RemoveAdapter { .. } => "RemoveVirtualNic",
+        Operation::EditStack { .. } => "UpdateNetworkConfig",
+        Operation::SelectService { .. } => "SelectVnicForNicType",
+        Operation::DeselectService { .. } => "DeselectVnicForNicType",
+    }
+}
+
+/// A property value as `T`, if it is one.
+fn take<T: 'static>(value: VimAny) -> Option<T> {
+    value.into_any().downcast::<T>().ok().map(|boxed| *boxed)
+}
+
+/// A filter over listed objects of one type, without traversal.
+fn direct_spec(kind: &str, ids: &BTreeSet<String>, properties: &[&str]) -> PropertyFilterSpec {
+    PropertyFilterSpec {
+        prop_set: vec![PropertySpec {
+            r#type: kind.to_owned(),
+            all: Some(false),
+            path_set: Some(properties.iter().map(|property| property.to_string()).collect()),
+        }],
+        object_set: ids
+            .iter()
+            .map(|id| ObjectSpec {
+                obj: moref(kind, id),
+                skip: Some(false),
+                select_set: None,
+            })
+            .collect(),
+        report_missing_objects_in_results: None,
+    }
+}
+
+/// A managed object reference from a type name and id.
+fn moref(kind: &str, id: &str) -> ManagedObjectReference {
+    use vim_rs::types::enums::MoTypesEnum;
+    let kind = match kind {
+        "HostVirtualNicManager" => MoTypesEnum::HostVirtualNicManager,
+        "DistributedVirtualPortgroup" => MoTypesEnum::DistributedVirtualPortgroup,
+        "VmwareDistributedVirtualSwitch" => MoTypesEnum::VmwareDistributedVirtualSwitch,
+        _ => MoTypesEnum::DistributedVirtualSwitch,
+    };
+    ManagedObjectReference {
+        r#type: kind,
+        value: id.to_owned(),
+    }
+}
+
+/// One host's properties from an `ObjectContent`.
+fn raw_host(object: ObjectContent) -> RawHost {
+    let mut raw = RawHost {
+        name: String::new(),
+        version: None,
+        network: None,
+        runtime: None,
+        network_system: None,
+        virtual_nic_manager: None,
+        distributed_port_group_ids: Vec::new(),
+    };
+    for property in object.prop_set.into_iter().flatten() {
+        match property.name.as_str() {
+            "name" => raw.name = take::<String>(property.val).unwrap_or_default(),
+            "summary.config.product.version" => raw.version = take::<String>(property.val),
+            "config.network" => raw.network = take::<HostNetworkInfo>(property.val),
+            "runtime.networkRuntimeInfo" => raw.runtime = take::<HostRuntimeInfoNetworkRuntimeInfo>(property.val),
+            "configManager.networkSystem" => {
+                raw.network_system = take::<ManagedObjectReference>(property.val).map(|reference| reference.value)
+            }
+            "configManager.virtualNicManager" => {
+                raw.virtual_nic_manager = take::<ManagedObjectReference>(property.val).map(|reference| reference.value)
+            }
+            "network" => {
+                raw.distributed_port_group_ids = take::<Vec<ManagedObjectReference>>(property.val)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|reference| reference.r#type.as_str() == "DistributedVirtualPortgroup")
+                    .map(|reference| reference.value)
+                    .collect()
+            }
+            _ => {}
+        }
+    }
+    raw
+}
+
+/// The VLAN of a distributed port group's default port config; 0 when it is not a plain VLAN ID.
+fn port_group_vlan(config: &vim_rs::types::structs::DvPortgroupConfigInfo) -> u16 {
+    config
+        .default_port_config
+        .as_deref()
+        .and_then(|setting| setting.as_any_ref().downcast_ref::<VMwareDvsPortSetting>())
+        .and_then(|setting| setting.vlan.as_deref())
+        .and_then(|vlan| {
+            vlan.as_any_ref()
+                .downcast_ref::<VmwareDistributedVirtualSwitchVlanIdSpec>()
+        })
+        .and_then(|vlan| u16::try_from(vlan.vlan_id).ok())
+        .unwrap_or(0)
+}

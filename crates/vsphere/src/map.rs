@@ -1,0 +1,520 @@
+//! Lowering `vim_rs` network info into esxnet's [`ObservedHost`]. Pure: no IO.
+//!
+//! Choices worth knowing:
+//! - Stacks and adapters on custom (non-system) TCP/IP stacks are left out: esxnet manages the
+//!   three system stacks only.
+//! - Uplinks are a set, read from the bond bridge's `nicDevice` (or, failing that, the switch's
+//!   `pnic` keys); teaming keeps ESXi's order.
+//! - A stack's routes leave out default routes and routes without a gateway (connected subnets),
+//!   which ESXi computes.
+//! - Services come from `HostVirtualNicManager.info`; a server without that manager (vcsim) yields
+//!   the services implied by the vMotion and Provisioning stacks only. The implied service is
+//!   always added, as ESXi selects it by itself.
+//! - Migrations in flight are not observed (`activeMigrations` stays empty).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use esxnet_model::common::{CongestionControl, Dns, EsxiVersion, Route, Service, StackKind};
+use esxnet_model::observed::{
+    DistributedPortGroup, DistributedSwitchMembership, Ipv6Origin, ObservedAdapter, ObservedHost, ObservedIpv4,
+    ObservedIpv6, ObservedIpv6Address, ObservedPortGroup, ObservedStack, ObservedSwitch, PhysicalNic, PortConnection,
+    Teaming,
+};
+use ipnet::{IpNet, Ipv6Net};
+use vim_rs::types::structs::{
+    HostIpRouteConfig, HostNetworkInfo, HostRuntimeInfoNetworkRuntimeInfo, HostVirtualNic, HostVirtualNicManagerInfo,
+    HostVirtualSwitch, HostVirtualSwitchBondBridge,
+};
+use vim_rs::types::traits::HostIpRouteConfigTrait;
+
+/// ESXi's MTU when a switch or adapter reports none.
+pub const DEFAULT_MTU: u32 = 1500;
+
+/// ESXi's default connection limit of a stack.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 11000;
+
+/// Every service esxnet knows, to read nicType strings back.
+const ALL_SERVICES: [Service; 11] = [
+    Service::Management,
+    Service::Vmotion,
+    Service::FaultToleranceLogging,
+    Service::Replication,
+    Service::ReplicationNfc,
+    Service::Provisioning,
+    Service::Vsan,
+    Service::BackupNfc,
+    Service::Ptp,
+    Service::NvmeTcp,
+    Service::NvmeRdma,
+];
+
+/// A service by its nicType string.
+pub fn service_from_api_name(name: &str) -> Option<Service> {
+    ALL_SERVICES.into_iter().find(|service| service.api_name() == name)
+}
+
+/// A distributed port group as read from its `config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistributedPortGroupInfo {
+    /// The UUID of its distributed switch.
+    pub switch_uuid: String,
+    /// The port group.
+    pub port_group: DistributedPortGroup,
+}
+
+/// What the property collector answered for one host.
+#[derive(Debug)]
+pub struct RawHost {
+    /// `name`.
+    pub name: String,
+    /// `summary.config.product.version`.
+    pub version: Option<String>,
+    /// `config.network`.
+    pub network: Option<HostNetworkInfo>,
+    /// `runtime.networkRuntimeInfo`.
+    pub runtime: Option<HostRuntimeInfoNetworkRuntimeInfo>,
+    /// `configManager.networkSystem` moref id.
+    pub network_system: Option<String>,
+    /// `configManager.virtualNicManager` moref id.
+    pub virtual_nic_manager: Option<String>,
+    /// `network`: ids of the `DistributedVirtualPortgroup` objects the host sees.
+    pub distributed_port_group_ids: Vec<String>,
+}
+
+/// Reads an ESXi version leniently: `8.0.3`, `8.0`, or `8.0.3.0` (the first three parts).
+pub fn parse_version(text: &str) -> Option<EsxiVersion> {
+    let parts: Vec<u16> = text
+        .trim()
+        .split('.')
+        .take(3)
+        .map(|part| part.parse().ok())
+        .collect::<Option<Vec<u16>>>()?;
+    match parts.as_slice() {
+        [major, minor] => Some(EsxiVersion::new(*major, *minor, 0)),
+        [major, minor, patch] => Some(EsxiVersion::new(*major, *minor, *patch)),
+        _ => None,
+    }
+}
+
+/// The prefix length of a dotted subnet mask, if the mask is contiguous.
+pub fn prefix_from_mask(mask: &str) -> Option<u8> {
+    let bits = u32::from(mask.parse::<Ipv4Addr>().ok()?);
+    let ones = bits.leading_ones();
+    (bits.checked_shl(ones).unwrap_or(0) == 0).then_some(ones as u8)
+}
+
+/// The dotted subnet mask of a prefix length.
+pub fn mask_from_prefix(prefix_length: u8) -> String {
+    let bits = u32::MAX.checked_shl(32 - u32::from(prefix_length.min(32))).unwrap_or(0);
+    Ipv4Addr::from(bits).to_string()
+}
+
+fn non_empty(text: Option<&String>) -> Option<&str> {
+    text.map(String::as_str).filter(|text| !text.is_empty())
+}
+
+fn ipv4_of(text: Option<&String>) -> Option<Ipv4Addr> {
+    non_empty(text)
+        .and_then(|text| text.parse().ok())
+        .filter(|address: &Ipv4Addr| !address.is_unspecified())
+}
+
+fn ipv6_of(text: Option<&String>) -> Option<Ipv6Addr> {
+    non_empty(text)
+        .and_then(|text| text.parse().ok())
+        .filter(|address: &Ipv6Addr| !address.is_unspecified())
+}
+
+fn route_config(config: Option<&dyn HostIpRouteConfigTrait>) -> Option<&HostIpRouteConfig> {
+    config.map(|config| config.get_host_ip_route_config())
+}
+
+fn mtu_of(mtu: Option<i32>) -> u32 {
+    mtu.and_then(|mtu| u32::try_from(mtu).ok())
+        .filter(|mtu| *mtu > 0)
+        .unwrap_or(DEFAULT_MTU)
+}
+
+fn ipv6_origin(origin: Option<&str>) -> Ipv6Origin {
+    match origin {
+        Some("manual") | None => Ipv6Origin::Manual,
+        Some("dhcp") => Ipv6Origin::Dhcp,
+        Some("linklayer") => Ipv6Origin::Linklayer,
+        Some("random") => Ipv6Origin::Random,
+        Some(_) => Ipv6Origin::Other,
+    }
+}
+
+fn map_switch(switch: &HostVirtualSwitch, pnic_devices: &BTreeMap<String, String>) -> ObservedSwitch {
+    let bond = switch
+        .spec
+        .bridge
+        .as_deref()
+        .and_then(|bridge| bridge.as_any_ref().downcast_ref::<HostVirtualSwitchBondBridge>());
+    let uplinks: BTreeSet<String> = match bond {
+        Some(bond) => bond.nic_device.iter().cloned().collect(),
+        None => switch
+            .pnic
+            .iter()
+            .flatten()
+            .map(|key| pnic_devices.get(key).cloned().unwrap_or_else(|| key.clone()))
+            .collect(),
+    };
+    let order = switch
+        .spec
+        .policy
+        .as_ref()
+        .and_then(|policy| policy.nic_teaming.as_ref())
+        .and_then(|teaming| teaming.nic_order.as_ref());
+    let teaming = Teaming {
+        active: order.and_then(|order| order.active_nic.clone()).unwrap_or_default(),
+        standby: order.and_then(|order| order.standby_nic.clone()).unwrap_or_default(),
+    };
+    ObservedSwitch {
+        name: switch.name.clone(),
+        mtu: mtu_of(switch.mtu.or(switch.spec.mtu)),
+        uplinks,
+        teaming,
+    }
+}
+
+fn map_ipv4(adapter: &HostVirtualNic) -> ObservedIpv4 {
+    let gateway_override = adapter
+        .spec
+        .ip_route_spec
+        .as_ref()
+        .and_then(|route_spec| route_config(route_spec.ip_route_config.as_deref()))
+        .and_then(|config| ipv4_of(config.default_gateway.as_ref()));
+    let Some(ip) = adapter.spec.ip.as_deref() else {
+        return ObservedIpv4 {
+            gateway_override,
+            ..ObservedIpv4::default()
+        };
+    };
+    let ip = ip.get_host_ip_config();
+    let (address, prefix_length) = if ip.dhcp {
+        (None, None)
+    } else {
+        (
+            ipv4_of(ip.ip_address.as_ref()),
+            non_empty(ip.subnet_mask.as_ref()).and_then(prefix_from_mask),
+        )
+    };
+    ObservedIpv4 {
+        dhcp: ip.dhcp,
+        address,
+        prefix_length,
+        gateway_override,
+    }
+}
+
+fn map_ipv6(adapter: &HostVirtualNic) -> ObservedIpv6 {
+    let gateway_override = adapter
+        .spec
+        .ip_route_spec
+        .as_ref()
+        .and_then(|route_spec| route_config(route_spec.ip_route_config.as_deref()))
+        .and_then(|config| ipv6_of(config.ip_v_6_default_gateway.as_ref()));
+    let config = adapter
+        .spec
+        .ip
+        .as_deref()
+        .and_then(|ip| ip.get_host_ip_config().ip_v_6_config.as_ref());
+    let Some(config) = config else {
+        return ObservedIpv6 {
+            gateway_override,
+            ..ObservedIpv6::default()
+        };
+    };
+    let mut addresses: Vec<ObservedIpv6Address> = config
+        .ip_v_6_address
+        .iter()
+        .flatten()
+        .filter_map(|address| {
+            let ip: Ipv6Addr = address.ip_address.parse().ok()?;
+            let prefix = u8::try_from(address.prefix_length).ok()?;
+            Some(ObservedIpv6Address {
+                address: Ipv6Net::new(ip, prefix).ok()?,
+                origin: ipv6_origin(address.origin.as_deref()),
+            })
+        })
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    ObservedIpv6 {
+        dhcp: config.dhcp_v_6_enabled.unwrap_or(false),
+        router_advertisement: config.auto_configuration_enabled.unwrap_or(false),
+        addresses,
+        gateway_override,
+    }
+}
+
+/// The services each adapter is selected for, by device, from `HostVirtualNicManager.info`.
+fn selected_services(
+    info: &HostVirtualNicManagerInfo,
+    key_to_device: &BTreeMap<&str, &str>,
+) -> BTreeMap<String, BTreeSet<Service>> {
+    let mut services: BTreeMap<String, BTreeSet<Service>> = BTreeMap::new();
+    for config in info.net_config.iter().flatten() {
+        let Some(service) = service_from_api_name(&config.nic_type) else {
+            continue;
+        };
+        for selected in config.selected_vnic.iter().flatten() {
+            // `management.key-vim.host.VirtualNic-vmk0`: the nicType, a dot, then the adapter's key.
+            let key = selected
+                .strip_prefix(config.nic_type.as_str())
+                .and_then(|rest| rest.strip_prefix('.'))
+                .unwrap_or(selected);
+            let device = key_to_device
+                .get(key)
+                .map(|device| device.to_string())
+                .or_else(|| key.rsplit_once('-').map(|(_, device)| device.to_owned()));
+            if let Some(device) = device {
+                services.entry(device).or_default().insert(service);
+            }
+        }
+    }
+    services
+}
+
+/// Lowers one host's raw properties into an [`ObservedHost`].
+///
+/// `services` is `None` when the server has no `HostVirtualNicManager`; `distributed_port_groups`
+/// lists the port groups of the distributed switches the host may be a member of.
+pub fn observed_host(
+    raw: &RawHost,
+    services: Option<&HostVirtualNicManagerInfo>,
+    distributed_port_groups: &[DistributedPortGroupInfo],
+) -> Result<ObservedHost, String> {
+    let version_text = raw.version.as_deref().unwrap_or_default();
+    let version = parse_version(version_text).ok_or_else(|| {
+        format!(
+            "host {} reports the product version `{version_text}`, which is not an ESXi version",
+            raw.name
+        )
+    })?;
+    let network = raw
+        .network
+        .as_ref()
+        .ok_or_else(|| format!("host {} reports no network configuration (config.network)", raw.name))?;
+
+    let physical_nics: Vec<PhysicalNic> = network
+        .pnic
+        .iter()
+        .flatten()
+        .map(|nic| PhysicalNic {
+            device: nic.device.clone(),
+            mac: nic.mac.clone(),
+            link_speed_mb: nic
+                .link_speed
+                .as_ref()
+                .and_then(|link| u32::try_from(link.speed_mb).ok()),
+        })
+        .collect();
+    let pnic_devices: BTreeMap<String, String> = network
+        .pnic
+        .iter()
+        .flatten()
+        .filter_map(|nic| Some((nic.key.clone()?, nic.device.clone())))
+        .collect();
+
+    let switches: Vec<ObservedSwitch> = network
+        .vswitch
+        .iter()
+        .flatten()
+        .map(|switch| map_switch(switch, &pnic_devices))
+        .collect();
+
+    let port_groups: Vec<ObservedPortGroup> = network
+        .portgroup
+        .iter()
+        .flatten()
+        .map(|port_group| ObservedPortGroup {
+            name: port_group.spec.name.clone(),
+            switch: port_group.spec.vswitch_name.clone(),
+            vlan: u16::try_from(port_group.spec.vlan_id).unwrap_or(0),
+        })
+        .collect();
+
+    let distributed_switches: Vec<DistributedSwitchMembership> = network
+        .proxy_switch
+        .iter()
+        .flatten()
+        .map(|proxy| {
+            let mut port_groups: Vec<DistributedPortGroup> = distributed_port_groups
+                .iter()
+                .filter(|info| info.switch_uuid == proxy.dvs_uuid)
+                .map(|info| info.port_group.clone())
+                .collect();
+            port_groups.sort_by(|left, right| left.name.cmp(&right.name));
+            port_groups.dedup();
+            DistributedSwitchMembership {
+                name: proxy.dvs_name.clone(),
+                uuid: proxy.dvs_uuid.clone(),
+                mtu: mtu_of(proxy.mtu),
+                port_groups,
+            }
+        })
+        .collect();
+
+    let key_to_device: BTreeMap<&str, &str> = network
+        .vnic
+        .iter()
+        .flatten()
+        .map(|adapter| (adapter.key.as_str(), adapter.device.as_str()))
+        .collect();
+    let selected = services.map(|info| selected_services(info, &key_to_device));
+
+    let mut adapters = Vec::new();
+    for adapter in network.vnic.iter().flatten() {
+        let stack_key = non_empty(adapter.spec.net_stack_instance_key.as_ref()).unwrap_or(StackKind::Default.api_key());
+        let Some(stack) = StackKind::from_api_key(stack_key) else {
+            continue;
+        };
+        let connection = if !adapter.portgroup.is_empty() {
+            let switch = port_groups
+                .iter()
+                .find(|port_group| port_group.name == adapter.portgroup)
+                .map(|port_group| port_group.switch.clone())
+                .unwrap_or_default();
+            PortConnection::Standard {
+                switch,
+                port_group: adapter.portgroup.clone(),
+            }
+        } else if let Some(port) = adapter.spec.distributed_virtual_port.as_ref() {
+            let membership = distributed_switches
+                .iter()
+                .find(|membership| membership.uuid == port.switch_uuid);
+            let port_group_key = port.portgroup_key.clone().unwrap_or_default();
+            let port_group = membership
+                .and_then(|membership| membership.port_groups.iter().find(|group| group.key == port_group_key))
+                .map(|group| group.name.clone())
+                .unwrap_or(port_group_key);
+            PortConnection::Distributed {
+                switch: membership
+                    .map(|membership| membership.name.clone())
+                    .unwrap_or_else(|| port.switch_uuid.clone()),
+                port_group,
+            }
+        } else {
+            // Neither a standard nor a distributed port (an NSX opaque network): not esxnet's.
+            continue;
+        };
+        let mut adapter_services: BTreeSet<Service> = selected
+            .as_ref()
+            .and_then(|selected| selected.get(&adapter.device))
+            .cloned()
+            .unwrap_or_default();
+        adapter_services.extend(stack.implied_service());
+        adapters.push(ObservedAdapter {
+            device: adapter.device.clone(),
+            connection,
+            stack,
+            mac: adapter.spec.mac.clone().unwrap_or_default(),
+            mtu: mtu_of(adapter.spec.mtu),
+            ipv4: map_ipv4(adapter),
+            ipv6: map_ipv6(adapter),
+            services: adapter_services,
+        });
+    }
+
+    let runtime_stacks: Option<BTreeMap<&str, Option<i32>>> = raw.runtime.as_ref().map(|runtime| {
+        runtime
+            .net_stack_instance_runtime_info
+            .iter()
+            .flatten()
+            .filter(|info| info.state.as_deref() != Some("inactive"))
+            .map(|info| (info.net_stack_instance_key.as_str(), info.max_number_of_connections))
+            .collect()
+    });
+    let mut stacks = Vec::new();
+    for instance in network.net_stack_instance.iter().flatten() {
+        let Some(stack) = instance.key.as_deref().and_then(StackKind::from_api_key) else {
+            continue;
+        };
+        let requested = instance
+            .requested_max_number_of_connections
+            .and_then(|limit| u32::try_from(limit).ok())
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        let runtime_entry = runtime_stacks.as_ref().map(|stacks| stacks.get(stack.api_key()));
+        let instantiated = stack == StackKind::Default
+            || match runtime_entry {
+                Some(entry) => entry.is_some(),
+                None => adapters.iter().any(|adapter| adapter.stack == stack),
+            };
+        let max_connections = runtime_entry
+            .flatten()
+            .copied()
+            .flatten()
+            .and_then(|limit| u32::try_from(limit).ok())
+            .unwrap_or(requested);
+        let gateways = route_config(instance.ip_route_config.as_deref());
+        let dns = instance.dns_config.as_deref().map(|dns| dns.get_host_dns_config());
+        let mut routes: Vec<Route> = instance
+            .route_table_config
+            .iter()
+            .flat_map(|table| {
+                table
+                    .ip_route
+                    .iter()
+                    .flatten()
+                    .chain(table.ipv_6_route.iter().flatten())
+            })
+            .filter(|operation| operation.change_operation != "remove")
+            .filter_map(|operation| {
+                let route = &operation.route;
+                let network: IpAddr = route.network.parse().ok()?;
+                let prefix = u8::try_from(route.prefix_length).ok()?;
+                let gateway: IpAddr = route.gateway.parse().ok()?;
+                if prefix == 0 || gateway.is_unspecified() {
+                    return None;
+                }
+                Some(Route {
+                    destination: IpNet::new(network, prefix).ok()?.trunc(),
+                    gateway,
+                })
+            })
+            .collect();
+        routes.sort();
+        routes.dedup();
+        stacks.push(ObservedStack {
+            stack,
+            instantiated,
+            ipv4_gateway: gateways.and_then(|config| ipv4_of(config.default_gateway.as_ref())),
+            ipv6_gateway: gateways.and_then(|config| ipv6_of(config.ip_v_6_default_gateway.as_ref())),
+            dns: Dns {
+                servers: dns
+                    .map(|dns| {
+                        dns.address
+                            .iter()
+                            .flatten()
+                            .filter_map(|server| server.parse().ok())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                search_domains: dns.and_then(|dns| dns.search_domain.clone()).unwrap_or_default(),
+            },
+            routes,
+            max_connections,
+            requested_max_connections: requested,
+            congestion_control: match instance.congestion_control_algorithm.as_deref() {
+                Some("cubic") => CongestionControl::Cubic,
+                _ => CongestionControl::Newreno,
+            },
+        });
+    }
+    stacks.sort_by_key(|stack| stack.stack);
+
+    Ok(ObservedHost {
+        name: raw.name.clone(),
+        version,
+        physical_nics,
+        switches,
+        port_groups,
+        adapters,
+        stacks,
+        distributed_switches,
+        active_migrations: Vec::new(),
+    })
+}
