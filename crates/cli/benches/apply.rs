@@ -5,7 +5,7 @@
 //! every host needs one fresh observation and one call per change, and calls of one host are
 //! sequential. The figure to watch is the ratio; the target is at most 1.3.
 
-#[path = "fleet.rs"]
+#[path = "../../../tests/support/fleet.rs"]
 mod fleet;
 
 use std::time::Instant;

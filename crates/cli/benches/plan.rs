@@ -4,7 +4,7 @@
 //! switch, two port groups, two stacks' settings and two adapters. Observed state comes from the
 //! simulator's fresh hosts, built in memory so that reading a lab is not part of the figure.
 
-#[path = "fleet.rs"]
+#[path = "../../../tests/support/fleet.rs"]
 mod fleet;
 
 use std::collections::BTreeMap;

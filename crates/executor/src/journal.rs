@@ -10,7 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use esxnet_planner::Phase;
 use serde::{Deserialize, Serialize};
@@ -235,33 +235,7 @@ pub fn read_journal(path: impl AsRef<Path>) -> Result<JournalContents, ExecutorE
 
 /// The current time in RFC 3339 UTC with milliseconds, such as `2026-01-31T12:00:00.123Z`.
 pub fn now_rfc3339() -> String {
-    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    rfc3339(since_epoch.as_secs(), since_epoch.subsec_millis())
-}
-
-fn rfc3339(seconds_since_epoch: u64, milliseconds: u32) -> String {
-    let days = (seconds_since_epoch / 86_400) as i64;
-    let seconds_of_day = seconds_since_epoch % 86_400;
-    // Howard Hinnant's civil-from-days: the proleptic Gregorian date of a day count.
-    let shifted = days + 719_468;
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{milliseconds:03}Z",
-        seconds_of_day / 3600,
-        seconds_of_day / 60 % 60,
-        seconds_of_day % 60
-    )
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
 #[cfg(test)]
@@ -269,9 +243,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timestamps_are_rfc3339() {
-        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.005Z");
-        assert_eq!(rfc3339(1_767_225_599, 999), "2025-12-31T23:59:59.999Z");
+    fn timestamps_are_rfc3339_utc_with_milliseconds() {
+        let stamp = now_rfc3339();
+        assert_eq!(stamp.len(), "2026-01-31T12:00:00.123Z".len(), "{stamp}");
+        assert!(stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T', "{stamp}");
     }
 }

@@ -1,6 +1,6 @@
-#![allow(dead_code)] // Each benchmark uses part of this file.
+#![allow(dead_code)] // The tests and each benchmark use parts of this file.
 
-//! The benchmark fleet: `count` hosts, each getting a switch, two port groups, the vMotion and
+//! The benchmark and test fleet: `count` hosts, each getting a switch, two port groups, the vMotion and
 //! Provisioning stacks' settings and two adapters — 7 changes per fresh host.
 
 use std::fmt::Write as _;
