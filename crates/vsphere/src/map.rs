@@ -82,6 +82,42 @@ pub struct RawHost {
     pub distributed_port_group_ids: Vec<String>,
 }
 
+/// Combines `HostNetworkSystem.networkInfo` (`primary`) with `HostSystem.config.network`.
+///
+/// On ESXi and vCenter both hold the same data. govmomi's vcsim applies changes to the network
+/// system's copy only, and that copy has only switches and port groups: so each section is taken
+/// from `primary` where it has one and from `config.network` otherwise.
+pub fn merge_network_info(primary: HostNetworkInfo, config_network: Option<HostNetworkInfo>) -> HostNetworkInfo {
+    let Some(fallback) = config_network else {
+        return primary;
+    };
+    HostNetworkInfo {
+        vswitch: primary.vswitch.or(fallback.vswitch),
+        proxy_switch: primary.proxy_switch.or(fallback.proxy_switch),
+        portgroup: primary.portgroup.or(fallback.portgroup),
+        pnic: primary.pnic.or(fallback.pnic),
+        rdma_device: primary.rdma_device.or(fallback.rdma_device),
+        vnic: primary.vnic.or(fallback.vnic),
+        console_vnic: primary.console_vnic.or(fallback.console_vnic),
+        dns_config: primary.dns_config.or(fallback.dns_config),
+        ip_route_config: primary.ip_route_config.or(fallback.ip_route_config),
+        console_ip_route_config: primary.console_ip_route_config.or(fallback.console_ip_route_config),
+        route_table_info: primary.route_table_info.or(fallback.route_table_info),
+        dhcp: primary.dhcp.or(fallback.dhcp),
+        nat: primary.nat.or(fallback.nat),
+        ip_v_6_enabled: primary.ip_v_6_enabled.or(fallback.ip_v_6_enabled),
+        at_boot_ip_v_6_enabled: primary.at_boot_ip_v_6_enabled.or(fallback.at_boot_ip_v_6_enabled),
+        net_stack_instance: primary.net_stack_instance.or(fallback.net_stack_instance),
+        opaque_switch: primary.opaque_switch.or(fallback.opaque_switch),
+        opaque_network: primary.opaque_network.or(fallback.opaque_network),
+        nsx_transport_node_id: primary.nsx_transport_node_id.or(fallback.nsx_transport_node_id),
+        nvds_to_vds_migration_required: primary
+            .nvds_to_vds_migration_required
+            .or(fallback.nvds_to_vds_migration_required),
+        migration_status: primary.migration_status.or(fallback.migration_status),
+    }
+}
+
 /// Reads an ESXi version leniently: `8.0.3`, `8.0`, or `8.0.3.0` (the first three parts).
 pub fn parse_version(text: &str) -> Option<EsxiVersion> {
     let parts: Vec<u16> = text
