@@ -1,0 +1,129 @@
+//! vSphere faults as the VI JSON API sends them, and the passage of every answer through vim_rs's
+//! own types.
+
+use esxnet_executor::Fault;
+use esxnet_sim::SimError;
+use serde_json::{json, Value};
+
+/// A vSphere `MethodFault` to answer with: its wire type name and the message a person reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct VimFault {
+    /// The fault's `_typeName`, such as `NotFound`.
+    pub(crate) type_name: &'static str,
+    /// The localized message, also sent as the top-level `message` field.
+    pub(crate) message: String,
+}
+
+impl VimFault {
+    pub(crate) fn new(type_name: &'static str, message: impl Into<String>) -> Self {
+        VimFault {
+            type_name,
+            message: message.into(),
+        }
+    }
+
+    /// The fault ESXi would raise for a simulator error, carrying the simulator's own message so a
+    /// client sees the same error as on the `sim:` target.
+    pub(crate) fn from_sim(error: &SimError) -> Self {
+        let type_name = match error.fault() {
+            Fault::AlreadyExists => "AlreadyExists",
+            Fault::NotFound => "NotFound",
+            Fault::ResourceInUse => "ResourceInUse",
+            Fault::InvalidArgument => "InvalidArgument",
+            Fault::InvalidState => "InvalidState",
+            Fault::HostConfig => "HostConfigFault",
+            Fault::NotImplemented => "NotSupported",
+            Fault::NotAuthenticated => "NotAuthenticated",
+            Fault::UnknownHost => "ManagedObjectNotFound",
+            Fault::Connection => "HostCommunication",
+            Fault::Timeout => "RequestCanceled",
+            // A busy lab (another writer) and broken lab storage are the server's trouble, not
+            // the request's: vCenter answers such trouble with SystemError.
+            Fault::Busy | Fault::Storage => "SystemError",
+        };
+        VimFault::new(type_name, error.to_string())
+    }
+
+    pub(crate) fn method_not_found(mo_type: &str, method: &str) -> Self {
+        VimFault::new(
+            "MethodNotFound",
+            format!("esxnet's simulator does not serve {mo_type}.{method}"),
+        )
+    }
+
+    pub(crate) fn object_not_found(mo_type: &str, mo_id: &str) -> Self {
+        VimFault::new(
+            "ManagedObjectNotFound",
+            format!("the managed object {mo_type}:{mo_id} does not exist"),
+        )
+    }
+
+    pub(crate) fn invalid_request(message: impl Into<String>) -> Self {
+        VimFault::new("InvalidRequest", message)
+    }
+
+    pub(crate) fn invalid_argument(message: impl Into<String>) -> Self {
+        VimFault::new("InvalidArgument", message)
+    }
+
+    pub(crate) fn not_supported(message: impl Into<String>) -> Self {
+        VimFault::new("NotSupported", message)
+    }
+
+    /// The fault as a VI JSON body: `faultMessage` for clients that read the localized messages,
+    /// `message` for those that read vCenter's top-level text.
+    pub(crate) fn to_wire(&self) -> String {
+        let body = json!({
+            "_typeName": self.type_name,
+            "faultMessage": [{
+                "_typeName": "LocalizableMessage",
+                "key": format!("esxnet.sim.{}", self.type_name),
+                "message": self.message,
+            }],
+            "message": self.message,
+        });
+        // The fault goes through vim_rs's MethodFault like every answer; if that ever failed the
+        // plain JSON still carries the type and message.
+        through_vim::<vim_rs::types::structs::MethodFault>(&body).unwrap_or_else(|_| body.to_string())
+    }
+}
+
+/// Reads `value` as the vim_rs type `T` and writes it back with vim_rs's serializer, so what goes
+/// on the wire is exactly what vim_rs produces for `T` (and a value vim_rs cannot read never
+/// leaves the server).
+pub(crate) fn through_vim<T>(value: &Value) -> Result<String, VimFault>
+where
+    T: miniserde::Deserialize + miniserde::Serialize,
+{
+    let typed: T = miniserde::json::from_str(&value.to_string()).map_err(|_| {
+        VimFault::new(
+            "SystemError",
+            format!(
+                "esxnet's simulator built a {} that vim_rs cannot read; this is a bug in esxnet-sim-server",
+                short_type_name::<T>()
+            ),
+        )
+    })?;
+    Ok(miniserde::json::to_string(&typed))
+}
+
+/// Checks that a request parameter is a well-formed vim_rs `T`, as vSphere checks a request
+/// against its schema before the method runs.
+pub(crate) fn check_parameter<T>(value: &Value, parameter: &str) -> Result<(), VimFault>
+where
+    T: miniserde::Deserialize,
+{
+    miniserde::json::from_str::<T>(&value.to_string())
+        .map(|_| ())
+        .map_err(|_| {
+            VimFault::invalid_request(format!(
+                "parameter {parameter} is not a valid {}",
+                short_type_name::<T>()
+            ))
+        })
+}
+
+fn short_type_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    full.rsplit("::").next().unwrap_or(full)
+}

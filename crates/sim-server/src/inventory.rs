@@ -1,0 +1,575 @@
+//! The lab as vSphere managed objects: their ids and their properties as VI JSON values.
+//!
+//! Ids are stable for a lab: hosts are numbered in host-name order (`host-1`, `host-2`, …) and each
+//! host's `HostNetworkSystem` and `HostVirtualNicManager` carry the host's number. Distributed
+//! switches are numbered in UUID order (`dvs-1`, …); a distributed port group's id is its key.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use esxnet_model::common::{CongestionControl, Route, StackKind};
+use esxnet_model::observed::{
+    DistributedPortGroup, DistributedSwitchMembership, Ipv6Origin, ObservedAdapter, ObservedHost, ObservedStack,
+    ObservedSwitch, PortConnection, Teaming,
+};
+use esxnet_sim::host::ALL_SERVICES;
+use serde_json::{json, Value};
+
+/// The root folder every container view starts from.
+pub(crate) const ROOT_FOLDER: &str = "group-d1";
+/// The property collector.
+pub(crate) const PROPERTY_COLLECTOR: &str = "propertyCollector";
+/// The view manager.
+pub(crate) const VIEW_MANAGER: &str = "ViewManager";
+/// The session manager.
+pub(crate) const SESSION_MANAGER: &str = "SessionManager";
+/// The service instance, the one id a client knows before it asks.
+pub(crate) const SERVICE_INSTANCE: &str = "ServiceInstance";
+
+/// Ports a standard switch reports; esxnet creates switches with 128 ports.
+const SWITCH_PORTS: i64 = 128;
+/// Ports a host's proxy switch (its part of a distributed switch) reports.
+const PROXY_SWITCH_PORTS: i64 = 512;
+
+/// A managed object reference as VI JSON writes it.
+pub(crate) fn moref(mo_type: &str, value: &str) -> Value {
+    json!({"_typeName": "ManagedObjectReference", "type": mo_type, "value": value})
+}
+
+/// `host-<n>`, numbered from 1 in host-name order.
+pub(crate) fn host_id(index: usize) -> String {
+    format!("host-{}", index + 1)
+}
+
+/// The `HostNetworkSystem` of the host at `index`.
+pub(crate) fn network_system_id(index: usize) -> String {
+    format!("networkSystem-{}", index + 1)
+}
+
+/// The `HostVirtualNicManager` of the host at `index`.
+pub(crate) fn nic_manager_id(index: usize) -> String {
+    format!("virtualNicManager-{}", index + 1)
+}
+
+/// The host index an id such as `networkSystem-3` stands for, if it is well formed.
+pub(crate) fn index_from_id(id: &str, prefix: &str) -> Option<usize> {
+    let number: usize = id.strip_prefix(prefix)?.strip_prefix('-')?.parse().ok()?;
+    number.checked_sub(1)
+}
+
+fn string_value(text: &str) -> Value {
+    json!({"_typeName": "string", "_value": text})
+}
+
+fn switch_key(name: &str) -> String {
+    format!("key-vim.host.VirtualSwitch-{name}")
+}
+
+fn port_group_key(name: &str) -> String {
+    format!("key-vim.host.PortGroup-{name}")
+}
+
+fn pnic_key(device: &str) -> String {
+    format!("key-vim.host.PhysicalNic-{device}")
+}
+
+/// `key-vim.host.VirtualNic-vmk0`, the key service selections name.
+pub(crate) fn vnic_key(device: &str) -> String {
+    format!("key-vim.host.VirtualNic-{device}")
+}
+
+/// The dotted subnet mask of a prefix length.
+pub(crate) fn subnet_mask(prefix_length: u8) -> Ipv4Addr {
+    let bits = u32::MAX.checked_shl(32 - u32::from(prefix_length.min(32))).unwrap_or(0);
+    Ipv4Addr::from(bits)
+}
+
+/// A snapshot of the lab for one read, hosts in host-name order.
+pub(crate) struct Inventory {
+    pub(crate) hosts: Vec<ObservedHost>,
+}
+
+impl Inventory {
+    /// The distributed switches the lab's hosts are members of, by UUID, with the number their
+    /// `dvs-<n>` id carries.
+    fn distributed_switches(&self) -> Vec<&DistributedSwitchMembership> {
+        let mut switches: Vec<&DistributedSwitchMembership> = self
+            .hosts
+            .iter()
+            .flat_map(|host| host.distributed_switches.iter())
+            .collect();
+        switches.sort_by(|left, right| left.uuid.cmp(&right.uuid));
+        switches.dedup_by(|left, right| left.uuid == right.uuid);
+        switches
+    }
+
+    fn distributed_switch_id(&self, uuid: &str) -> Option<String> {
+        self.distributed_switches()
+            .iter()
+            .position(|switch| switch.uuid == uuid)
+            .map(|index| format!("dvs-{}", index + 1))
+    }
+
+    fn distributed_port_group(&self, key: &str) -> Option<(&DistributedSwitchMembership, &DistributedPortGroup)> {
+        self.hosts
+            .iter()
+            .flat_map(|host| host.distributed_switches.iter())
+            .find_map(|switch| {
+                switch
+                    .port_groups
+                    .iter()
+                    .find(|port_group| port_group.key == key)
+                    .map(|port_group| (switch, port_group))
+            })
+    }
+
+    /// Every host in a container view over the root folder.
+    pub(crate) fn host_objects(&self) -> Vec<(String, String)> {
+        (0..self.hosts.len())
+            .map(|index| ("HostSystem".to_owned(), host_id(index)))
+            .collect()
+    }
+
+    /// The host an object of a per-host type belongs to.
+    pub(crate) fn host_of(&self, mo_type: &str, mo_id: &str) -> Option<&ObservedHost> {
+        let prefix = match mo_type {
+            "HostSystem" => "host",
+            "HostNetworkSystem" => "networkSystem",
+            "HostVirtualNicManager" => "virtualNicManager",
+            _ => return None,
+        };
+        self.hosts.get(index_from_id(mo_id, prefix)?)
+    }
+
+    /// The value of one property of one object; `Ok(None)` when the object has no such property
+    /// (vSphere leaves it out of the answer), `Err` when the object does not exist.
+    pub(crate) fn property(&self, mo_type: &str, mo_id: &str, path: &str) -> Result<Option<Value>, ()> {
+        match mo_type {
+            "HostSystem" => {
+                let index = index_from_id(mo_id, "host")
+                    .filter(|index| *index < self.hosts.len())
+                    .ok_or(())?;
+                Ok(self.host_property(index, path))
+            }
+            "HostNetworkSystem" => {
+                let host = self.host_of(mo_type, mo_id).ok_or(())?;
+                Ok(match path {
+                    "networkInfo" => Some(network_info(host)),
+                    _ => None,
+                })
+            }
+            "HostVirtualNicManager" => {
+                let host = self.host_of(mo_type, mo_id).ok_or(())?;
+                Ok(match path {
+                    "info" => Some(nic_manager_info(host)),
+                    _ => None,
+                })
+            }
+            "DistributedVirtualPortgroup" => {
+                let (switch, port_group) = self.distributed_port_group(mo_id).ok_or(())?;
+                Ok(match path {
+                    "name" => Some(string_value(&port_group.name)),
+                    "key" => Some(string_value(&port_group.key)),
+                    "config.distributedVirtualSwitch" => self
+                        .distributed_switch_id(&switch.uuid)
+                        .map(|id| moref("VmwareDistributedVirtualSwitch", &id)),
+                    "config.defaultPortConfig" => Some(json!({
+                        "_typeName": "VMwareDVSPortSetting",
+                        "vlan": {
+                            "_typeName": "VmwareDistributedVirtualSwitchVlanIdSpec",
+                            "inherited": false,
+                            "vlanId": port_group.vlan,
+                        },
+                    })),
+                    _ => None,
+                })
+            }
+            "VmwareDistributedVirtualSwitch" | "DistributedVirtualSwitch" => {
+                let switches = self.distributed_switches();
+                let switch = index_from_id(mo_id, "dvs")
+                    .and_then(|index| switches.get(index))
+                    .ok_or(())?;
+                Ok(match path {
+                    "uuid" => Some(string_value(&switch.uuid)),
+                    "name" => Some(string_value(&switch.name)),
+                    _ => None,
+                })
+            }
+            _ => Err(()),
+        }
+    }
+
+    fn host_property(&self, index: usize, path: &str) -> Option<Value> {
+        let host = &self.hosts[index];
+        match path {
+            "name" => Some(string_value(&host.name)),
+            "config.product.version" | "summary.config.product.version" => {
+                Some(string_value(&host.version.to_string()))
+            }
+            "config.network" => Some(network_info(host)),
+            "configManager.networkSystem" => Some(moref("HostNetworkSystem", &network_system_id(index))),
+            "configManager.virtualNicManager" => Some(moref("HostVirtualNicManager", &nic_manager_id(index))),
+            "runtime.networkRuntimeInfo" => Some(network_runtime_info(host)),
+            "network" => {
+                let port_groups: Vec<Value> = host
+                    .distributed_switches
+                    .iter()
+                    .flat_map(|switch| switch.port_groups.iter())
+                    .map(|port_group| moref("DistributedVirtualPortgroup", &port_group.key))
+                    .collect();
+                Some(json!({"_typeName": "ArrayOfManagedObjectReference", "_value": port_groups}))
+            }
+            _ => None,
+        }
+    }
+
+    /// The property paths served for a type, for a `PropertySpec` with `all: true`.
+    pub(crate) fn all_paths(mo_type: &str) -> &'static [&'static str] {
+        match mo_type {
+            "HostSystem" => &[
+                "name",
+                "config.product.version",
+                "summary.config.product.version",
+                "config.network",
+                "configManager.networkSystem",
+                "configManager.virtualNicManager",
+                "runtime.networkRuntimeInfo",
+                "network",
+            ],
+            "HostNetworkSystem" => &["networkInfo"],
+            "HostVirtualNicManager" => &["info"],
+            "DistributedVirtualPortgroup" => &[
+                "name",
+                "key",
+                "config.distributedVirtualSwitch",
+                "config.defaultPortConfig",
+            ],
+            "VmwareDistributedVirtualSwitch" | "DistributedVirtualSwitch" => &["uuid", "name"],
+            _ => &[],
+        }
+    }
+}
+
+/// `HostNetworkInfo`: what `HostSystem.config.network` reports.
+pub(crate) fn network_info(host: &ObservedHost) -> Value {
+    json!({
+        "_typeName": "HostNetworkInfo",
+        "vswitch": host.switches.iter().map(|switch| virtual_switch(host, switch)).collect::<Vec<_>>(),
+        "proxySwitch": host.distributed_switches.iter().map(proxy_switch).collect::<Vec<_>>(),
+        "portgroup": host.port_groups.iter().map(|port_group| {
+            let policy = host
+                .switches
+                .iter()
+                .find(|switch| switch.name == port_group.switch)
+                .map(|switch| network_policy(&switch.teaming))
+                .unwrap_or_else(|| json!({"_typeName": "HostNetworkPolicy"}));
+            json!({
+                "_typeName": "HostPortGroup",
+                "key": port_group_key(&port_group.name),
+                "vswitch": switch_key(&port_group.switch),
+                "computedPolicy": policy,
+                "spec": {
+                    "_typeName": "HostPortGroupSpec",
+                    "name": port_group.name,
+                    "vlanId": port_group.vlan,
+                    "vswitchName": port_group.switch,
+                    // A port group that overrides nothing inherits its switch's policy.
+                    "policy": {"_typeName": "HostNetworkPolicy"},
+                },
+            })
+        }).collect::<Vec<_>>(),
+        "pnic": host.physical_nics.iter().enumerate().map(|(index, nic)| {
+            let link = nic.link_speed_mb.map(|speed| json!({
+                "_typeName": "PhysicalNicLinkInfo",
+                "speedMb": speed,
+                "duplex": true,
+            }));
+            let mut value = json!({
+                "_typeName": "PhysicalNic",
+                "key": pnic_key(&nic.device),
+                "device": nic.device,
+                "pci": format!("0000:{:02x}:00.0", 0x0b + index),
+                "driver": "nvmxnet3",
+                "spec": {"_typeName": "PhysicalNicSpec"},
+                "wakeOnLanSupported": false,
+                "mac": nic.mac,
+            });
+            if let Some(link) = link {
+                value["linkSpeed"] = link.clone();
+                value["spec"]["linkSpeed"] = link;
+            }
+            value
+        }).collect::<Vec<_>>(),
+        "vnic": host.adapters.iter().map(|adapter| virtual_nic(host, adapter)).collect::<Vec<_>>(),
+        "netStackInstance": host.stacks.iter().map(|stack| net_stack_instance(host, stack)).collect::<Vec<_>>(),
+        "ipV6Enabled": true,
+        "atBootIpV6Enabled": true,
+    })
+}
+
+fn network_policy(teaming: &Teaming) -> Value {
+    json!({
+        "_typeName": "HostNetworkPolicy",
+        "security": {
+            "_typeName": "HostNetworkSecurityPolicy",
+            "allowPromiscuous": false,
+            "macChanges": false,
+            "forgedTransmits": false,
+        },
+        "nicTeaming": {
+            "_typeName": "HostNicTeamingPolicy",
+            "policy": "loadbalance_srcid",
+            "reversePolicy": true,
+            "notifySwitches": true,
+            "rollingOrder": false,
+            "nicOrder": {
+                "_typeName": "HostNicOrderPolicy",
+                "activeNic": teaming.active,
+                "standbyNic": teaming.standby,
+            },
+        },
+        "offloadPolicy": {
+            "_typeName": "HostNetOffloadCapabilities",
+            "csumOffload": true,
+            "tcpSegmentation": true,
+            "zeroCopyXmit": true,
+        },
+        "shapingPolicy": {"_typeName": "HostNetworkTrafficShapingPolicy", "enabled": false},
+    })
+}
+
+fn virtual_switch(host: &ObservedHost, switch: &ObservedSwitch) -> Value {
+    let uplinks: Vec<&String> = switch.uplinks.iter().collect();
+    let port_groups: Vec<String> = host
+        .port_groups
+        .iter()
+        .filter(|port_group| port_group.switch == switch.name)
+        .map(|port_group| port_group_key(&port_group.name))
+        .collect();
+    let used_ports = host
+        .adapters
+        .iter()
+        .filter(|adapter| matches!(&adapter.connection, PortConnection::Standard { switch: name, .. } if *name == switch.name))
+        .count() as i64;
+    let mut spec = json!({
+        "_typeName": "HostVirtualSwitchSpec",
+        "numPorts": SWITCH_PORTS,
+        "policy": network_policy(&switch.teaming),
+        "mtu": switch.mtu,
+    });
+    // No uplinks means no bridge at all, as ESXi reports an internal-only switch.
+    if !uplinks.is_empty() {
+        spec["bridge"] = json!({"_typeName": "HostVirtualSwitchBondBridge", "nicDevice": uplinks});
+    }
+    json!({
+        "_typeName": "HostVirtualSwitch",
+        "name": switch.name,
+        "key": switch_key(&switch.name),
+        "numPorts": SWITCH_PORTS,
+        "numPortsAvailable": SWITCH_PORTS - used_ports - uplinks.len() as i64,
+        "mtu": switch.mtu,
+        "portgroup": port_groups,
+        "pnic": switch.uplinks.iter().map(|device| pnic_key(device)).collect::<Vec<_>>(),
+        "spec": spec,
+    })
+}
+
+fn proxy_switch(switch: &DistributedSwitchMembership) -> Value {
+    json!({
+        "_typeName": "HostProxySwitch",
+        "dvsUuid": switch.uuid,
+        "dvsName": switch.name,
+        "key": switch.uuid,
+        "numPorts": PROXY_SWITCH_PORTS,
+        "numPortsAvailable": PROXY_SWITCH_PORTS,
+        "mtu": switch.mtu,
+        "spec": {"_typeName": "HostProxySwitchSpec"},
+    })
+}
+
+fn ipv6_origin(origin: Ipv6Origin) -> &'static str {
+    match origin {
+        Ipv6Origin::Manual => "manual",
+        Ipv6Origin::Dhcp => "dhcp",
+        Ipv6Origin::Linklayer => "linklayer",
+        Ipv6Origin::Random => "random",
+        Ipv6Origin::Other => "other",
+    }
+}
+
+fn virtual_nic(host: &ObservedHost, adapter: &ObservedAdapter) -> Value {
+    let mut ip = json!({
+        "_typeName": "HostIpConfig",
+        "dhcp": adapter.ipv4.dhcp,
+        "ipV6Config": {
+            "_typeName": "HostIpConfigIpV6AddressConfiguration",
+            "autoConfigurationEnabled": adapter.ipv6.router_advertisement,
+            "dhcpV6Enabled": adapter.ipv6.dhcp,
+            "ipV6Address": adapter.ipv6.addresses.iter().map(|address| json!({
+                "_typeName": "HostIpConfigIpV6Address",
+                "ipAddress": address.address.addr().to_string(),
+                "prefixLength": address.address.prefix_len(),
+                "origin": ipv6_origin(address.origin),
+                "dadState": "preferred",
+            })).collect::<Vec<_>>(),
+        },
+    });
+    if let Some(address) = adapter.ipv4.address {
+        ip["ipAddress"] = json!(address.to_string());
+    }
+    if let Some(prefix_length) = adapter.ipv4.prefix_length {
+        ip["subnetMask"] = json!(subnet_mask(prefix_length).to_string());
+    }
+    let mut spec = json!({
+        "_typeName": "HostVirtualNicSpec",
+        "ip": ip,
+        "mac": adapter.mac,
+        "mtu": adapter.mtu,
+        "netStackInstanceKey": adapter.stack.api_key(),
+    });
+    let port_group = match &adapter.connection {
+        PortConnection::Standard { port_group, .. } => {
+            spec["portgroup"] = json!(port_group);
+            port_group.clone()
+        }
+        PortConnection::Distributed { switch, port_group } => {
+            let membership = host.distributed_switches.iter().find(|member| member.name == *switch);
+            let key = membership
+                .and_then(|member| {
+                    member
+                        .port_groups
+                        .iter()
+                        .find(|candidate| candidate.name == *port_group)
+                })
+                .map(|candidate| candidate.key.clone())
+                .unwrap_or_default();
+            spec["distributedVirtualPort"] = json!({
+                "_typeName": "DistributedVirtualSwitchPortConnection",
+                "switchUuid": membership.map(|member| member.uuid.clone()).unwrap_or_default(),
+                "portgroupKey": key,
+            });
+            // ESXi reports an empty port group name for an adapter on a distributed port.
+            String::new()
+        }
+    };
+    if adapter.ipv4.gateway_override.is_some() || adapter.ipv6.gateway_override.is_some() {
+        let mut route = json!({"_typeName": "HostIpRouteConfig"});
+        if let Some(gateway) = adapter.ipv4.gateway_override {
+            route["defaultGateway"] = json!(gateway.to_string());
+        }
+        if let Some(gateway) = adapter.ipv6.gateway_override {
+            route["ipV6DefaultGateway"] = json!(gateway.to_string());
+        }
+        spec["ipRouteSpec"] = json!({"_typeName": "HostVirtualNicIpRouteSpec", "ipRouteConfig": route});
+    }
+    json!({
+        "_typeName": "HostVirtualNic",
+        "device": adapter.device,
+        "key": vnic_key(&adapter.device),
+        "portgroup": port_group,
+        "spec": spec,
+    })
+}
+
+fn route_operation(route: &Route) -> Value {
+    json!({
+        "_typeName": "HostIpRouteOp",
+        "changeOperation": "ignore",
+        "route": {
+            "_typeName": "HostIpRouteEntry",
+            "network": route.destination.network().to_string(),
+            "prefixLength": route.destination.prefix_len(),
+            "gateway": route.gateway.to_string(),
+        },
+    })
+}
+
+/// The name a stack reports besides its key.
+fn stack_name(stack: StackKind) -> &'static str {
+    stack.api_key()
+}
+
+fn congestion_control_name(algorithm: CongestionControl) -> &'static str {
+    match algorithm {
+        CongestionControl::Newreno => "newreno",
+        CongestionControl::Cubic => "cubic",
+    }
+}
+
+fn net_stack_instance(host: &ObservedHost, stack: &ObservedStack) -> Value {
+    // The simulator keeps no host or domain name; ESXi reports the host's own.
+    let (host_name, domain_name) = host.name.split_once('.').unwrap_or((host.name.as_str(), ""));
+    let mut route_config = json!({"_typeName": "HostIpRouteConfig"});
+    if let Some(gateway) = stack.ipv4_gateway {
+        route_config["defaultGateway"] = json!(gateway.to_string());
+    }
+    if let Some(gateway) = stack.ipv6_gateway {
+        route_config["ipV6DefaultGateway"] = json!(gateway.to_string());
+    }
+    let (ipv4_routes, ipv6_routes): (Vec<&Route>, Vec<&Route>) = stack
+        .routes
+        .iter()
+        .partition(|route| matches!(route.gateway, IpAddr::V4(_)));
+    json!({
+        "_typeName": "HostNetStackInstance",
+        "key": stack.stack.api_key(),
+        "name": stack_name(stack.stack),
+        "dnsConfig": {
+            "_typeName": "HostDnsConfig",
+            "dhcp": false,
+            "hostName": host_name,
+            "domainName": domain_name,
+            "address": stack.dns.servers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "searchDomain": stack.dns.search_domains,
+        },
+        "ipRouteConfig": route_config,
+        "routeTableConfig": {
+            "_typeName": "HostIpRouteTableConfig",
+            "ipRoute": ipv4_routes.into_iter().map(route_operation).collect::<Vec<_>>(),
+            "ipv6Route": ipv6_routes.into_iter().map(route_operation).collect::<Vec<_>>(),
+        },
+        "requestedMaxNumberOfConnections": stack.requested_max_connections,
+        "congestionControlAlgorithm": congestion_control_name(stack.congestion_control),
+        "ipV6Enabled": true,
+    })
+}
+
+/// `HostRuntimeInfoNetworkRuntimeInfo`: the instantiated stacks and their adapters.
+pub(crate) fn network_runtime_info(host: &ObservedHost) -> Value {
+    json!({
+        "_typeName": "HostRuntimeInfoNetworkRuntimeInfo",
+        "netStackInstanceRuntimeInfo": host.stacks.iter().filter(|stack| stack.instantiated).map(|stack| json!({
+            "_typeName": "HostRuntimeInfoNetStackInstanceRuntimeInfo",
+            "netStackInstanceKey": stack.stack.api_key(),
+            "state": "active",
+            "vmknicKeys": host
+                .adapters
+                .iter()
+                .filter(|adapter| adapter.stack == stack.stack)
+                .map(|adapter| adapter.device.clone())
+                .collect::<Vec<_>>(),
+            "maxNumberOfConnections": stack.max_connections,
+            "currentIpV6Enabled": true,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `HostVirtualNicManagerInfo`: for every service, which adapters carry it.
+pub(crate) fn nic_manager_info(host: &ObservedHost) -> Value {
+    json!({
+        "_typeName": "HostVirtualNicManagerInfo",
+        "netConfig": ALL_SERVICES.iter().map(|service| {
+            let nic_type = service.api_name();
+            json!({
+                "_typeName": "VirtualNicManagerNetConfig",
+                "nicType": nic_type,
+                "multiSelectAllowed": true,
+                "selectedVnic": host
+                    .adapters
+                    .iter()
+                    .filter(|adapter| adapter.services.contains(service))
+                    .map(|adapter| format!("{nic_type}.{}", vnic_key(&adapter.device)))
+                    .collect::<Vec<_>>(),
+            })
+        }).collect::<Vec<_>>(),
+    })
+}

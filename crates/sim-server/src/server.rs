@@ -1,0 +1,331 @@
+//! The HTTPS server: a self-signed certificate, an accept loop on its own runtime thread, and the
+//! routing of VI JSON paths to the [`Simulator`].
+
+use std::convert::Infallible;
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::rustls;
+use tokio_rustls::TlsAcceptor;
+
+use crate::vim::{hello, Simulator, VimRequest};
+use crate::SimServerError;
+
+/// The header that carries the session token, both ways.
+const SESSION_HEADER: &str = "vmware-api-session-id";
+/// Request bodies above this are refused: no call esxnet makes comes near it.
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// How to serve a lab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// The lab directory (made with `esxnet sim init`); the server holds its writer lock.
+    pub lab_dir: PathBuf,
+    /// Where to listen; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The user name `SessionManager.Login` accepts.
+    pub user: String,
+    /// The password `SessionManager.Login` accepts.
+    pub password: String,
+    /// The server stops by itself after this long, so a forgotten server does not live forever.
+    pub max_duration: Duration,
+    /// Listen on an address other than loopback. Off by default: the simulator has no real
+    /// security and should not be reachable from other machines by accident.
+    pub allow_non_loopback: bool,
+}
+
+impl ServeOptions {
+    /// Options for serving `lab_dir` on a free loopback port for at most an hour.
+    pub fn new(lab_dir: impl Into<PathBuf>, user: impl Into<String>, password: impl Into<String>) -> Self {
+        ServeOptions {
+            lab_dir: lab_dir.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            user: user.into(),
+            password: password.into(),
+            max_duration: Duration::from_secs(3600),
+            allow_non_loopback: false,
+        }
+    }
+}
+
+/// A running server. Dropping it stops the server, as [`ServerHandle::stop`] does.
+#[derive(Debug)]
+pub struct ServerHandle {
+    address: SocketAddr,
+    url: String,
+    certificate_pem: String,
+    shutdown: Option<watch::Sender<bool>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on, with the port it got.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The SDK URL, `https://127.0.0.1:PORT/sdk`, as vSphere clients are pointed at.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `host:port`, what `vim_rs`'s `ClientBuilder::new` takes.
+    pub fn server_address(&self) -> String {
+        self.address.to_string()
+    }
+
+    /// The server's self-signed certificate (PEM), for clients that verify TLS by trusting it.
+    pub fn certificate_pem(&self) -> &str {
+        &self.certificate_pem
+    }
+
+    /// Stops the server and waits for it: in-flight calls are cut off and the lab lock released.
+    pub fn stop(mut self) -> Result<(), SimServerError> {
+        self.shut_down()
+    }
+
+    /// Waits until the server stops by itself (its maximum duration).
+    pub fn wait(mut self) -> Result<(), SimServerError> {
+        let thread = self.thread.take();
+        let outcome = match thread {
+            Some(thread) => thread.join().map_err(|_| SimServerError::Panicked),
+            None => Ok(()),
+        };
+        self.shutdown = None;
+        outcome
+    }
+
+    fn shut_down(&mut self) -> Result<(), SimServerError> {
+        if let Some(shutdown) = self.shutdown.take() {
+            // The server may have stopped already (maximum duration): nobody listens then.
+            let _ = shutdown.send(true);
+        }
+        match self.thread.take() {
+            Some(thread) => thread.join().map_err(|_| SimServerError::Panicked),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        let _ = self.shut_down();
+    }
+}
+
+/// Starts serving a lab over the VI JSON API and returns once the server listens.
+///
+/// The server runs on its own thread and runtime, so it may be started from synchronous code and
+/// from inside another tokio runtime alike. It stops on [`ServerHandle::stop`], when the handle is
+/// dropped, or after [`ServeOptions::max_duration`].
+pub fn serve(options: ServeOptions) -> Result<ServerHandle, SimServerError> {
+    if !options.listen.ip().is_loopback() && !options.allow_non_loopback {
+        return Err(SimServerError::NotLoopback {
+            address: options.listen,
+        });
+    }
+    let lab = esxnet_sim::Lab::open_writer(&options.lab_dir).map_err(|source| SimServerError::Lab {
+        dir: options.lab_dir.clone(),
+        source,
+    })?;
+    let (tls_config, certificate_pem) = tls_config()?;
+    let listener = StdTcpListener::bind(options.listen).map_err(|source| SimServerError::Bind {
+        address: options.listen,
+        source,
+    })?;
+    let address = listener.local_addr().map_err(|source| SimServerError::Bind {
+        address: options.listen,
+        source,
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| SimServerError::Bind { address, source })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("esxnet-sim-server")
+        .enable_all()
+        .build()
+        .map_err(|source| SimServerError::Runtime { source })?;
+    let simulator = Arc::new(Simulator::new(lab, options.user, options.password));
+    let acceptor = TlsAcceptor::from(Arc::new(tls_config));
+    let (shutdown, shutdown_receiver) = watch::channel(false);
+    let max_duration = options.max_duration;
+    let thread = std::thread::Builder::new()
+        .name("esxnet-sim-server".to_owned())
+        .spawn(move || {
+            runtime.block_on(accept_loop(
+                listener,
+                acceptor,
+                simulator,
+                shutdown_receiver,
+                max_duration,
+            ));
+            // Dropping the runtime here ends the connections still open.
+        })
+        .map_err(|source| SimServerError::Runtime { source })?;
+    Ok(ServerHandle {
+        address,
+        url: format!("https://{address}/sdk"),
+        certificate_pem,
+        shutdown: Some(shutdown),
+        thread: Some(thread),
+    })
+}
+
+/// Serves until the maximum duration passes, for a command that runs the server in the
+/// foreground. `on_listening` runs once the server listens (to print its URL); a signal that ends
+/// the process ends the server with it.
+pub fn serve_blocking(options: ServeOptions, on_listening: impl FnOnce(&ServerHandle)) -> Result<(), SimServerError> {
+    let handle = serve(options)?;
+    on_listening(&handle);
+    handle.wait()
+}
+
+/// A fresh self-signed certificate for `localhost` and `127.0.0.1`, and the TLS configuration
+/// that serves it with the ring provider.
+fn tls_config() -> Result<(rustls::ServerConfig, String), SimServerError> {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .map_err(|source| SimServerError::Certificate { source })?;
+    let certificate_pem = certified.cert.pem();
+    let certificate = certified.cert.der().clone();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|source| SimServerError::Tls { source })?
+        .with_no_client_auth()
+        .with_single_cert(vec![certificate], key)
+        .map_err(|source| SimServerError::Tls { source })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok((config, certificate_pem))
+}
+
+async fn accept_loop(
+    listener: StdTcpListener,
+    acceptor: TlsAcceptor,
+    simulator: Arc<Simulator>,
+    mut shutdown: watch::Receiver<bool>,
+    max_duration: Duration,
+) {
+    let Ok(listener) = TcpListener::from_std(listener) else {
+        return;
+    };
+    let deadline = tokio::time::sleep(max_duration);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => break,
+            // A stop request, or the handle dropped.
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _peer)) = accepted else {
+                    // Out of file descriptors and the like: wait a little instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                let simulator = simulator.clone();
+                tokio::spawn(async move {
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let service = service_fn(move |request| {
+                        let simulator = simulator.clone();
+                        async move { Ok::<_, Infallible>(route(simulator, request).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        }
+    }
+}
+
+fn response(status: u16, body: String, session: Option<&str>) -> Response<Full<Bytes>> {
+    let mut builder =
+        Response::builder().status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    if !body.is_empty() {
+        builder = builder.header("content-type", "application/json");
+    }
+    if let Some(session) = session {
+        builder = builder.header(SESSION_HEADER, session);
+    }
+    builder
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+fn not_found(path: &str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({
+        "error_type": "NOT_FOUND",
+        "messages": [{"default_message": format!("esxnet's simulator serves no {path}")}],
+    });
+    response(404, body.to_string(), None)
+}
+
+async fn route(simulator: Arc<Simulator>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    let session = request
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let body = match Limited::new(request.into_body(), MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return response(413, String::new(), None),
+    };
+    if method == Method::POST && path == "/api/vcenter/system" && query.split('&').any(|pair| pair == "action=hello") {
+        return response(200, hello(&body), None);
+    }
+    let Some(rest) = path.strip_prefix("/sdk/vim25/") else {
+        return not_found(&path);
+    };
+    let parts: Vec<&str> = rest.splitn(4, '/').collect();
+    let [release, mo_type, mo_id, name] = parts.as_slice() else {
+        return not_found(&path);
+    };
+    if !crate::vim::API_RELEASES.contains(release) {
+        return not_found(&path);
+    }
+    let is_property_read = match method {
+        Method::GET => true,
+        Method::POST => false,
+        _ => return response(405, String::new(), None),
+    };
+    let latency = simulator.latency_ms();
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    let vim_request = VimRequest {
+        is_property_read,
+        mo_type: (*mo_type).to_owned(),
+        mo_id: (*mo_id).to_owned(),
+        name: (*name).to_owned(),
+        session,
+        body: body.to_vec(),
+    };
+    // The lab is files behind locks: keep its IO off the async workers.
+    let reply = tokio::task::spawn_blocking(move || simulator.handle(&vim_request)).await;
+    match reply {
+        Ok(reply) => response(reply.status, reply.body, reply.session.as_deref()),
+        Err(_) => {
+            let fault = crate::fault::VimFault::new("SystemError", "the simulator failed while answering this call");
+            response(500, fault.to_wire(), None)
+        }
+    }
+}

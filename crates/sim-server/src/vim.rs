@@ -1,0 +1,692 @@
+//! The VI JSON API over a lab: sessions, views, the property collector and the networking
+//! methods, each answered from or applied to the simulator.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use esxnet_model::observed::ObservedHost;
+use esxnet_sim::{Lab, SimError, SimHost};
+use serde_json::{json, Value};
+use vim_rs::types::structs as vim;
+
+use crate::fault::{check_parameter, through_vim, VimFault};
+#[cfg(test)]
+use crate::inventory;
+use crate::inventory::{
+    index_from_id, moref, Inventory, PROPERTY_COLLECTOR, ROOT_FOLDER, SERVICE_INSTANCE, SESSION_MANAGER, VIEW_MANAGER,
+};
+use crate::specs;
+
+/// The API releases the server offers in release discovery, newest first.
+pub(crate) const API_RELEASES: [&str; 5] = ["9.1.0.0", "9.0.0.0", "8.0.3.0", "8.0.2.0", "8.0.1.0"];
+
+/// What the property collector answers per call when the client does not say.
+const DEFAULT_MAX_OBJECTS: usize = 100;
+
+/// One VI JSON call, as the HTTP layer hands it over.
+pub(crate) struct VimRequest {
+    /// `true` for a property read (`GET`), `false` for a method call (`POST`).
+    pub(crate) is_property_read: bool,
+    pub(crate) mo_type: String,
+    pub(crate) mo_id: String,
+    /// The method or the property path.
+    pub(crate) name: String,
+    /// The `vmware-api-session-id` header.
+    pub(crate) session: Option<String>,
+    pub(crate) body: Vec<u8>,
+}
+
+/// The answer to one call.
+pub(crate) struct VimReply {
+    pub(crate) status: u16,
+    /// JSON text; empty for a void method.
+    pub(crate) body: String,
+    /// A new session token, sent back in the `vmware-api-session-id` header.
+    pub(crate) session: Option<String>,
+}
+
+impl VimReply {
+    fn json(body: String) -> Self {
+        VimReply {
+            status: 200,
+            body,
+            session: None,
+        }
+    }
+
+    fn void() -> Self {
+        VimReply {
+            status: 204,
+            body: String::new(),
+            session: None,
+        }
+    }
+
+    fn fault(fault: &VimFault) -> Self {
+        VimReply {
+            status: 500,
+            body: fault.to_wire(),
+            session: None,
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Session token → user name.
+    sessions: HashMap<String, String>,
+    /// Container view id → the managed object types it holds.
+    views: BTreeMap<String, Vec<String>>,
+    next_view: u64,
+    /// Continuation token → the objects still to send.
+    pending_results: HashMap<String, Vec<Value>>,
+    next_token: u64,
+}
+
+/// The lab behind the API, and the server's session state.
+pub(crate) struct Simulator {
+    lab: Lab,
+    user: String,
+    password: String,
+    state: Mutex<State>,
+}
+
+fn fault_result<T>(error: SimError) -> Result<T, VimFault> {
+    Err(VimFault::from_sim(&error))
+}
+
+fn parse_body(body: &[u8]) -> Result<Value, VimFault> {
+    if body.is_empty() {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(body)
+        .map_err(|error| VimFault::invalid_request(format!("the request body is not JSON: {error}")))
+}
+
+/// RFC 3339 UTC time, as `UserSession.loginTime` carries it.
+fn now_rfc3339() -> String {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0);
+    let days = (seconds / 86_400) as i64;
+    let remainder = seconds % 86_400;
+    // Howard Hinnant's civil-from-days: days since 1970-01-01 → year, month, day.
+    let shifted = days + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        remainder / 3600,
+        remainder % 3600 / 60,
+        remainder % 60
+    )
+}
+
+impl Simulator {
+    pub(crate) fn new(lab: Lab, user: String, password: String) -> Self {
+        Simulator {
+            lab,
+            user,
+            password,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The simulated latency per API call the lab asks for.
+    pub(crate) fn latency_ms(&self) -> u64 {
+        self.lab.settings().latency_ms
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain maps behind: still usable.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Answers one call; never panics on bad input, every problem is a fault.
+    pub(crate) fn handle(&self, request: &VimRequest) -> VimReply {
+        match self.dispatch(request) {
+            Ok(reply) => reply,
+            Err(fault) => VimReply::fault(&fault),
+        }
+    }
+
+    fn dispatch(&self, request: &VimRequest) -> Result<VimReply, VimFault> {
+        let mo_type = request.mo_type.as_str();
+        let mo_id = request.mo_id.as_str();
+        let name = request.name.as_str();
+        // The two calls a client makes before it has a session.
+        if request.is_property_read && mo_type == "ServiceInstance" && mo_id == SERVICE_INSTANCE && name == "content" {
+            return Ok(VimReply::json(through_vim::<vim::ServiceContent>(&service_content())?));
+        }
+        if !request.is_property_read && mo_type == "SessionManager" && mo_id == SESSION_MANAGER && name == "Login" {
+            return self.login(&parse_body(&request.body)?);
+        }
+        self.require_session(request.session.as_deref())?;
+        if request.is_property_read {
+            return self.read_property(mo_type, mo_id, name);
+        }
+        let body = parse_body(&request.body)?;
+        match (mo_type, name) {
+            ("SessionManager", "Logout") if mo_id == SESSION_MANAGER => {
+                if let Some(session) = &request.session {
+                    self.state().sessions.remove(session);
+                }
+                Ok(VimReply::void())
+            }
+            ("ViewManager", "CreateContainerView") if mo_id == VIEW_MANAGER => self.create_container_view(&body),
+            ("ContainerView", "DestroyView") => {
+                if self.state().views.remove(mo_id).is_none() {
+                    return Err(VimFault::object_not_found(mo_type, mo_id));
+                }
+                Ok(VimReply::void())
+            }
+            ("PropertyCollector", "RetrievePropertiesEx") if mo_id == PROPERTY_COLLECTOR => {
+                self.retrieve_properties(&body)
+            }
+            ("PropertyCollector", "ContinueRetrievePropertiesEx") if mo_id == PROPERTY_COLLECTOR => {
+                let token = specs::required_string(&body, "token")?;
+                let objects = self.state().pending_results.remove(token).ok_or_else(|| {
+                    VimFault::invalid_argument(format!("token {token} is not a pending property collector result"))
+                })?;
+                self.retrieve_answer(objects, DEFAULT_MAX_OBJECTS)
+            }
+            ("HostNetworkSystem", _) => {
+                let host_name = self.host_name(mo_type, mo_id, "networkSystem")?;
+                self.network_system_call(&host_name, name, &body)
+            }
+            ("HostVirtualNicManager", "SelectVnicForNicType" | "DeselectVnicForNicType") => {
+                let host_name = self.host_name(mo_type, mo_id, "virtualNicManager")?;
+                let nic_type = specs::required_string(&body, "nicType")?;
+                let device = specs::required_string(&body, "device")?;
+                let select = name == "SelectVnicForNicType";
+                self.lab
+                    .modify_host(&host_name, |host| {
+                        if select {
+                            host.select_service_named(device, nic_type)
+                        } else {
+                            host.deselect_service_named(device, nic_type)
+                        }
+                    })
+                    .or_else(fault_result)?;
+                Ok(VimReply::void())
+            }
+            _ => Err(VimFault::method_not_found(mo_type, name)),
+        }
+    }
+
+    fn login(&self, body: &Value) -> Result<VimReply, VimFault> {
+        let user = specs::required_string(body, "userName")?;
+        let password = specs::required_string(body, "password")?;
+        if user != self.user || password != self.password {
+            return Err(VimFault::new(
+                "InvalidLogin",
+                "Cannot complete login due to an incorrect user name or password.",
+            ));
+        }
+        let token: String = (0..40).map(|_| fastrand::alphanumeric()).collect();
+        self.state().sessions.insert(token.clone(), user.to_owned());
+        let now = now_rfc3339();
+        let session = json!({
+            "_typeName": "UserSession",
+            "key": token,
+            "userName": user,
+            "fullName": user,
+            "loginTime": now,
+            "lastActiveTime": now,
+            "locale": body.get("locale").and_then(Value::as_str).unwrap_or("en"),
+            "messageLocale": "en",
+            "extensionSession": false,
+            "ipAddress": "127.0.0.1",
+            "userAgent": "",
+            "callCount": 0,
+        });
+        let mut reply = VimReply::json(through_vim::<vim::UserSession>(&session)?);
+        reply.session = Some(token);
+        Ok(reply)
+    }
+
+    fn require_session(&self, session: Option<&str>) -> Result<(), VimFault> {
+        match session {
+            Some(token) if self.state().sessions.contains_key(token) => Ok(()),
+            _ => Err(VimFault::new(
+                "NotAuthenticated",
+                "the session is not authenticated: log in with SessionManager.Login first",
+            )),
+        }
+    }
+
+    /// A fresh snapshot of every host, in host-name order.
+    fn inventory(&self) -> Result<Inventory, VimFault> {
+        let mut names = self.lab.host_names().or_else(fault_result)?;
+        names.sort();
+        let hosts = names
+            .iter()
+            .map(|name| self.lab.observe(name))
+            .collect::<Result<Vec<ObservedHost>, SimError>>()
+            .or_else(fault_result)?;
+        Ok(Inventory { hosts })
+    }
+
+    /// The host name behind a per-host managed object id.
+    fn host_name(&self, mo_type: &str, mo_id: &str, prefix: &str) -> Result<String, VimFault> {
+        let mut names = self.lab.host_names().or_else(fault_result)?;
+        names.sort();
+        index_from_id(mo_id, prefix)
+            .and_then(|index| names.get(index).cloned())
+            .ok_or_else(|| VimFault::object_not_found(mo_type, mo_id))
+    }
+
+    fn read_property(&self, mo_type: &str, mo_id: &str, path: &str) -> Result<VimReply, VimFault> {
+        let inventory = self.inventory()?;
+        let value = inventory
+            .property(mo_type, mo_id, path)
+            .map_err(|()| VimFault::object_not_found(mo_type, mo_id))?
+            .ok_or_else(|| {
+                VimFault::new(
+                    "InvalidProperty",
+                    format!("{mo_type} has no property {path} in esxnet's simulator"),
+                )
+            })?;
+        // A property read answers the bare value: unwrap a boxed primitive.
+        let value = match value.get("_value") {
+            Some(inner) => inner.clone(),
+            None => value,
+        };
+        let text = match (mo_type, path) {
+            ("HostSystem", "config.network") | ("HostNetworkSystem", "networkInfo") => {
+                through_vim::<vim::HostNetworkInfo>(&value)?
+            }
+            ("HostVirtualNicManager", "info") => through_vim::<vim::HostVirtualNicManagerInfo>(&value)?,
+            ("HostSystem", "runtime.networkRuntimeInfo") => {
+                through_vim::<vim::HostRuntimeInfoNetworkRuntimeInfo>(&value)?
+            }
+            _ => value.to_string(),
+        };
+        Ok(VimReply::json(text))
+    }
+
+    fn create_container_view(&self, body: &Value) -> Result<VimReply, VimFault> {
+        let container = specs::required_object(body, "container")?;
+        check_parameter::<vim::ManagedObjectReference>(container, "container")?;
+        let container_id = specs::required_string(container, "value")?;
+        if container_id != ROOT_FOLDER {
+            return Err(VimFault::object_not_found("Folder", container_id));
+        }
+        let types: Vec<String> = body
+            .get("type")
+            .and_then(Value::as_array)
+            .map(|types| types.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default();
+        let mut state = self.state();
+        state.next_view += 1;
+        let view_id = format!("session[esxnet]containerView-{}", state.next_view);
+        state.views.insert(view_id.clone(), types);
+        drop(state);
+        Ok(VimReply::json(through_vim::<vim::ManagedObjectReference>(&moref(
+            "ContainerView",
+            &view_id,
+        ))?))
+    }
+
+    /// The objects one `ObjectSpec` selects: the object itself unless skipped, and through a
+    /// container view's `view` traversal, the view's members.
+    fn selected_objects(&self, inventory: &Inventory, object_spec: &Value) -> Result<Vec<(String, String)>, VimFault> {
+        let object = specs::required_object(object_spec, "obj")?;
+        let mo_type = specs::required_string(object, "type")?;
+        let mo_id = specs::required_string(object, "value")?;
+        let mut selected = Vec::new();
+        if !object_spec.get("skip").and_then(Value::as_bool).unwrap_or(false) {
+            selected.push((mo_type.to_owned(), mo_id.to_owned()));
+        }
+        if mo_type == "ContainerView" {
+            let view_types = self
+                .state()
+                .views
+                .get(mo_id)
+                .cloned()
+                .ok_or_else(|| VimFault::object_not_found(mo_type, mo_id))?;
+            let traverses_view = object_spec
+                .get("selectSet")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|selection| selection.get("path").and_then(Value::as_str) == Some("view"));
+            if traverses_view && view_types.iter().any(|view_type| view_type == "HostSystem") {
+                selected.extend(inventory.host_objects());
+            }
+        }
+        Ok(selected)
+    }
+
+    fn retrieve_properties(&self, body: &Value) -> Result<VimReply, VimFault> {
+        let spec_set = body
+            .get("specSet")
+            .and_then(Value::as_array)
+            .ok_or_else(|| VimFault::invalid_request("parameter specSet is missing"))?;
+        for spec in spec_set {
+            check_parameter::<vim::PropertyFilterSpec>(spec, "specSet")?;
+        }
+        let max_objects = body
+            .get("options")
+            .and_then(|options| options.get("maxObjects"))
+            .and_then(Value::as_u64)
+            .filter(|maximum| *maximum > 0)
+            .map_or(DEFAULT_MAX_OBJECTS, |maximum| maximum as usize);
+        let inventory = self.inventory()?;
+        let mut objects = Vec::new();
+        for spec in spec_set {
+            let property_specs = spec
+                .get("propSet")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for object_spec in spec.get("objectSet").and_then(Value::as_array).into_iter().flatten() {
+                for (mo_type, mo_id) in self.selected_objects(&inventory, object_spec)? {
+                    let mut properties = Vec::new();
+                    for property_spec in property_specs.iter().filter(|property_spec| {
+                        property_spec.get("type").and_then(Value::as_str) == Some(mo_type.as_str())
+                    }) {
+                        let paths: Vec<String> = if property_spec.get("all").and_then(Value::as_bool) == Some(true) {
+                            Inventory::all_paths(&mo_type)
+                                .iter()
+                                .map(|path| (*path).to_owned())
+                                .collect()
+                        } else {
+                            property_spec
+                                .get("pathSet")
+                                .and_then(Value::as_array)
+                                .map(|paths| paths.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                                .unwrap_or_default()
+                        };
+                        for path in paths {
+                            let value = inventory
+                                .property(&mo_type, &mo_id, &path)
+                                .map_err(|()| VimFault::object_not_found(&mo_type, &mo_id))?;
+                            // Paths the simulator does not model are left out, as vSphere
+                            // leaves out unset properties.
+                            if let Some(value) = value {
+                                properties.push(json!({"_typeName": "DynamicProperty", "name": path, "val": value}));
+                            }
+                        }
+                    }
+                    let is_selected_type = property_specs.iter().any(|property_spec| {
+                        property_spec.get("type").and_then(Value::as_str) == Some(mo_type.as_str())
+                    });
+                    if is_selected_type {
+                        objects.push(json!({
+                            "_typeName": "ObjectContent",
+                            "obj": moref(&mo_type, &mo_id),
+                            "propSet": properties,
+                        }));
+                    }
+                }
+            }
+        }
+        self.retrieve_answer(objects, max_objects)
+    }
+
+    /// A `RetrieveResult` with at most `max_objects` objects and a token for the rest.
+    fn retrieve_answer(&self, mut objects: Vec<Value>, max_objects: usize) -> Result<VimReply, VimFault> {
+        let mut result = json!({"_typeName": "RetrieveResult"});
+        if objects.len() > max_objects {
+            let rest = objects.split_off(max_objects);
+            let mut state = self.state();
+            state.next_token += 1;
+            let token = format!("esxnet-retrieve-{}", state.next_token);
+            state.pending_results.insert(token.clone(), rest);
+            result["token"] = json!(token);
+        }
+        result["objects"] = Value::Array(objects);
+        Ok(VimReply::json(through_vim::<vim::RetrieveResult>(&result)?))
+    }
+
+    fn modify<T>(
+        &self,
+        host_name: &str,
+        change: impl FnOnce(&mut SimHost) -> Result<T, VimFault>,
+    ) -> Result<T, VimFault> {
+        // The closure's spec errors travel inside the simulator's Ok, so the host file is
+        // written only when the simulator accepted the change.
+        let mut spec_fault = None;
+        let outcome = self.lab.modify_host(host_name, |host| match change(host) {
+            Ok(value) => Ok(Some(value)),
+            Err(fault) => {
+                spec_fault = Some(fault);
+                Ok(None)
+            }
+        });
+        match outcome {
+            Ok(Some(value)) => Ok(value),
+            Ok(None) => Err(spec_fault.unwrap_or_else(|| VimFault::new("SystemError", "the change failed"))),
+            Err(error) => Err(VimFault::from_sim(&error)),
+        }
+    }
+
+    fn network_system_call(&self, host_name: &str, method: &str, body: &Value) -> Result<VimReply, VimFault> {
+        let sim = |error: SimError| VimFault::from_sim(&error);
+        match method {
+            "AddVirtualSwitch" | "UpdateVirtualSwitch" => {
+                let name = specs::required_string(body, "vswitchName")?;
+                let spec = body.get("spec").filter(|spec| !spec.is_null());
+                if let Some(spec) = spec {
+                    check_parameter::<vim::HostVirtualSwitchSpec>(spec, "spec")?;
+                } else if method == "UpdateVirtualSwitch" {
+                    return Err(VimFault::invalid_request("parameter spec is missing"));
+                }
+                let switch = specs::switch_spec(name, spec)?;
+                let adding = method == "AddVirtualSwitch";
+                self.modify(host_name, |host| {
+                    if adding {
+                        host.add_virtual_switch(&switch).map_err(sim)
+                    } else {
+                        host.update_virtual_switch(&switch).map_err(sim)
+                    }
+                })?;
+                Ok(VimReply::void())
+            }
+            "RemoveVirtualSwitch" => {
+                let name = specs::required_string(body, "vswitchName")?;
+                self.modify(host_name, |host| host.remove_virtual_switch(name).map_err(sim))?;
+                Ok(VimReply::void())
+            }
+            "AddPortGroup" => {
+                let spec = specs::required_object(body, "portgrp")?;
+                check_parameter::<vim::HostPortGroupSpec>(spec, "portgrp")?;
+                let (name, switch, vlan) = specs::port_group_spec(spec)?;
+                self.modify(host_name, |host| host.add_port_group(&name, &switch, vlan).map_err(sim))?;
+                Ok(VimReply::void())
+            }
+            "UpdatePortGroup" => {
+                let current_name = specs::required_string(body, "pgName")?;
+                let spec = specs::required_object(body, "portgrp")?;
+                check_parameter::<vim::HostPortGroupSpec>(spec, "portgrp")?;
+                let (name, switch, vlan) = specs::port_group_spec(spec)?;
+                if name != current_name {
+                    return Err(VimFault::not_supported(format!(
+                        "renaming port group {current_name} to {name} is not simulated"
+                    )));
+                }
+                self.modify(host_name, |host| {
+                    host.update_port_group(&name, &switch, vlan).map_err(sim)
+                })?;
+                Ok(VimReply::void())
+            }
+            "RemovePortGroup" => {
+                let name = specs::required_string(body, "pgName")?;
+                self.modify(host_name, |host| host.remove_port_group(name).map_err(sim))?;
+                Ok(VimReply::void())
+            }
+            "AddVirtualNic" => {
+                let port_group = body.get("portgroup").and_then(Value::as_str).unwrap_or_default();
+                let nic = specs::required_object(body, "nic")?;
+                check_parameter::<vim::HostVirtualNicSpec>(nic, "nic")?;
+                let device = self.modify(host_name, |host| {
+                    let adapter = specs::new_adapter(host.observed(), port_group, nic)?;
+                    host.add_virtual_nic(&adapter).map_err(sim)
+                })?;
+                Ok(VimReply::json(Value::String(device).to_string()))
+            }
+            "UpdateVirtualNic" => {
+                let device = specs::required_string(body, "device")?;
+                let nic = specs::required_object(body, "nic")?;
+                check_parameter::<vim::HostVirtualNicSpec>(nic, "nic")?;
+                self.modify(host_name, |host| {
+                    let current = host
+                        .observed()
+                        .adapters
+                        .iter()
+                        .find(|adapter| adapter.device == device)
+                        .cloned();
+                    match current {
+                        Some(adapter) => {
+                            let update = specs::adapter_update(&adapter, nic)?;
+                            host.update_virtual_nic(device, &update).map_err(sim)
+                        }
+                        // The simulator's own NotFound, with its message.
+                        None => host.remove_virtual_nic(device).map_err(sim),
+                    }
+                })?;
+                Ok(VimReply::void())
+            }
+            "RemoveVirtualNic" => {
+                let device = specs::required_string(body, "device")?;
+                self.modify(host_name, |host| host.remove_virtual_nic(device).map_err(sim))?;
+                Ok(VimReply::void())
+            }
+            "UpdateNetworkConfig" => self.update_network_config(host_name, body),
+            _ => Err(VimFault::method_not_found("HostNetworkSystem", method)),
+        }
+    }
+
+    fn update_network_config(&self, host_name: &str, body: &Value) -> Result<VimReply, VimFault> {
+        let config = specs::required_object(body, "config")?;
+        check_parameter::<vim::HostNetworkConfig>(config, "config")?;
+        let change_mode = specs::required_string(body, "changeMode")?;
+        if change_mode != "modify" {
+            return Err(VimFault::not_supported(format!(
+                "changeMode {change_mode} is not simulated: use modify"
+            )));
+        }
+        let unsupported: Vec<&String> = config
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(key, value)| *key != "_typeName" && *key != "netStackSpec" && !value.is_null())
+            .map(|(key, _)| key)
+            .collect();
+        if !unsupported.is_empty() {
+            return Err(VimFault::not_supported(format!(
+                "UpdateNetworkConfig is simulated for netStackSpec edits only, not {}",
+                unsupported
+                    .iter()
+                    .map(|key| key.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        for stack_spec in config
+            .get("netStackSpec")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let operation = stack_spec.get("operation").and_then(Value::as_str).unwrap_or("edit");
+            if operation != "edit" {
+                return Err(VimFault::not_supported(format!(
+                    "netStackSpec operation {operation} is not supported: only edit is"
+                )));
+            }
+            let instance = specs::required_object(stack_spec, "netStackInstance")?;
+            self.modify(host_name, |host| {
+                let key = instance.get("key").and_then(Value::as_str).unwrap_or_default();
+                let current = host
+                    .observed()
+                    .stacks
+                    .iter()
+                    .find(|stack| stack.stack.api_key() == key)
+                    .cloned();
+                let (stack, settings) = specs::stack_settings(instance, current.as_ref())?;
+                host.edit_stack(stack, &settings)
+                    .map_err(|error| VimFault::from_sim(&error))
+            })?;
+        }
+        let result = json!({"_typeName": "HostNetworkConfigResult", "vnicDevice": [], "consoleVnicDevice": []});
+        Ok(VimReply::json(through_vim::<vim::HostNetworkConfigResult>(&result)?))
+    }
+}
+
+/// `ServiceInstance.content`: the roots a client starts from.
+fn service_content() -> Value {
+    json!({
+        "_typeName": "ServiceContent",
+        "rootFolder": moref("Folder", ROOT_FOLDER),
+        "propertyCollector": moref("PropertyCollector", PROPERTY_COLLECTOR),
+        "viewManager": moref("ViewManager", VIEW_MANAGER),
+        "sessionManager": moref("SessionManager", SESSION_MANAGER),
+        "about": {
+            "_typeName": "AboutInfo",
+            "name": "VMware vCenter Server",
+            "fullName": "VMware vCenter Server 8.0.3 build-0 (esxnet simulator)",
+            "vendor": "VMware, Inc.",
+            "version": "8.0.3",
+            "build": "0",
+            "osType": "linux-x64",
+            "productLineId": "vpx",
+            "apiType": "VirtualCenter",
+            "apiVersion": "8.0.3.0",
+            "instanceUuid": "esxnet-sim",
+        },
+    })
+}
+
+/// Release discovery (`POST /api/vcenter/system?action=hello`): the first release the client
+/// offers that the server speaks, or an empty string when there is none (vCenter's answer).
+pub(crate) fn hello(body: &[u8]) -> String {
+    let offered: Vec<String> = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|body| body.get("api_releases").cloned())
+        .and_then(|releases| serde_json::from_value(releases).ok())
+        .unwrap_or_default();
+    let chosen = offered
+        .iter()
+        .find(|release| API_RELEASES.contains(&release.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    json!({"api_release": chosen}).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_times_are_rfc3339() {
+        let time = now_rfc3339();
+        assert_eq!(time.len(), 20, "{time}");
+        assert!(time.ends_with('Z') && time.as_bytes()[10] == b'T', "{time}");
+        assert!(time.as_str() > "2024-01-01T00:00:00Z", "{time}");
+    }
+
+    #[test]
+    fn hello_picks_the_first_common_release() {
+        assert_eq!(
+            hello(br#"{"api_releases":["10.0.0.0","8.0.3.0"]}"#),
+            r#"{"api_release":"8.0.3.0"}"#
+        );
+        assert_eq!(hello(br#"{"api_releases":["7.0.0.0"]}"#), r#"{"api_release":""}"#);
+        assert_eq!(inventory::host_id(0), "host-1");
+        assert_eq!(inventory::nic_manager_id(2), "virtualNicManager-3");
+    }
+}
