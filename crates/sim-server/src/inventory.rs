@@ -30,6 +30,21 @@ const SWITCH_PORTS: i64 = 128;
 /// Ports a host's proxy switch (its part of a distributed switch) reports.
 const PROXY_SWITCH_PORTS: i64 = 512;
 
+/// Ports a distributed port group reports.
+const DISTRIBUTED_PORT_GROUP_PORTS: i64 = 8;
+
+/// A distributed port group's default port setting: where its VLAN is read from.
+fn default_port_config(port_group: &DistributedPortGroup) -> Value {
+    json!({
+        "_typeName": "VMwareDVSPortSetting",
+        "vlan": {
+            "_typeName": "VmwareDistributedVirtualSwitchVlanIdSpec",
+            "inherited": false,
+            "vlanId": port_group.vlan,
+        },
+    })
+}
+
 /// A managed object reference as VI JSON writes it.
 pub(crate) fn moref(mo_type: &str, value: &str) -> Value {
     json!({"_typeName": "ManagedObjectReference", "type": mo_type, "value": value})
@@ -172,12 +187,24 @@ impl Inventory {
                     "config.distributedVirtualSwitch" => self
                         .distributed_switch_id(&switch.uuid)
                         .map(|id| moref("VmwareDistributedVirtualSwitch", &id)),
-                    "config.defaultPortConfig" => Some(json!({
-                        "_typeName": "VMwareDVSPortSetting",
-                        "vlan": {
-                            "_typeName": "VmwareDistributedVirtualSwitchVlanIdSpec",
-                            "inherited": false,
-                            "vlanId": port_group.vlan,
+                    "config.defaultPortConfig" => Some(default_port_config(port_group)),
+                    "config" => Some(json!({
+                        "_typeName": "DVPortgroupConfigInfo",
+                        "key": port_group.key,
+                        "name": port_group.name,
+                        "numPorts": DISTRIBUTED_PORT_GROUP_PORTS,
+                        "distributedVirtualSwitch": self
+                            .distributed_switch_id(&switch.uuid)
+                            .map(|id| moref("VmwareDistributedVirtualSwitch", &id)),
+                        "defaultPortConfig": default_port_config(port_group),
+                        "type": "earlyBinding",
+                        "policy": {
+                            "_typeName": "DVPortgroupPolicy",
+                            "blockOverrideAllowed": true,
+                            "shapingOverrideAllowed": false,
+                            "vendorConfigOverrideAllowed": false,
+                            "livePortMovingAllowed": false,
+                            "portConfigResetAtDisconnect": true,
                         },
                     })),
                     _ => None,

@@ -1,0 +1,243 @@
+//! esxnet's vSphere backend against the server gives what the simulator backend gives: the same
+//! observed hosts, the same outcomes and faults for the same operations, the same final state.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use esxnet_executor::backend::{Ipv4Settings, Ipv6Settings, StackSettings};
+use esxnet_executor::{Backend, Operation};
+use esxnet_model::common::{CongestionControl, Dns, Route, Service, StackKind};
+use esxnet_model::observed::{
+    DistributedPortGroup, DistributedSwitchMembership, ObservedHost, PortConnection, Teaming,
+};
+use esxnet_sim::{HostNames, InitOptions, Lab, SimBackend};
+use esxnet_sim_server::{serve, ServeOptions};
+use esxnet_vsphere::{Password, VsphereBackend, VsphereTarget};
+
+const USER: &str = "root";
+const PASSWORD: &str = "simulated-secret";
+
+fn new_lab(dir: &Path) {
+    let options = InitOptions {
+        hosts: HostNames::Count(2),
+        ..InitOptions::default()
+    };
+    let lab = Lab::init(dir, &options).expect("lab init");
+    // esx-1 is a member of a distributed switch, as vCenter would have made it.
+    lab.modify_host("esx-1", |host| {
+        host.join_distributed_switch(DistributedSwitchMembership {
+            name: "dvs-lab".into(),
+            uuid: "50 1a 2b 3c 4d 5e 6f 70-81 92 a3 b4 c5 d6 e7 f8".into(),
+            mtu: 9000,
+            port_groups: vec![
+                DistributedPortGroup {
+                    name: "dv-vmotion".into(),
+                    key: "dvportgroup-101".into(),
+                    vlan: 120,
+                },
+                DistributedPortGroup {
+                    name: "dv-storage".into(),
+                    key: "dvportgroup-102".into(),
+                    vlan: 0,
+                },
+            ],
+        })
+    })
+    .expect("join the distributed switch");
+    // Dropped at once: the server must be the lab's only writer.
+    drop(lab);
+}
+
+/// An adapter on a distributed port group of esx-1.
+fn distributed_adapter() -> Operation {
+    Operation::AddAdapter {
+        connection: PortConnection::Distributed {
+            switch: "dvs-lab".into(),
+            port_group: "dv-vmotion".into(),
+        },
+        stack: StackKind::Vmotion,
+        mtu: 9000,
+        ipv4: Ipv4Settings {
+            dhcp: false,
+            address: Some("10.1.20.11".parse().unwrap()),
+            prefix_length: Some(24),
+            gateway_override: None,
+        },
+        ipv6: None,
+    }
+}
+
+fn operations() -> Vec<Operation> {
+    let ipv4 = |address: &str, prefix_length: u8| Ipv4Settings {
+        dhcp: false,
+        address: Some(address.parse().unwrap()),
+        prefix_length: Some(prefix_length),
+        gateway_override: None,
+    };
+    vec![
+        Operation::AddSwitch {
+            name: "vSwitch1".into(),
+            mtu: 9000,
+            uplinks: BTreeSet::from(["vmnic1".into(), "vmnic2".into()]),
+            teaming: Teaming {
+                active: vec!["vmnic2".into()],
+                standby: vec!["vmnic1".into()],
+            },
+        },
+        Operation::AddPortGroup {
+            name: "vMotion".into(),
+            switch: "vSwitch1".into(),
+            vlan: 20,
+        },
+        Operation::AddPortGroup {
+            name: "Provisioning".into(),
+            switch: "vSwitch1".into(),
+            vlan: 30,
+        },
+        // A port group on a switch that does not exist: both backends refuse it alike.
+        Operation::AddPortGroup {
+            name: "Storage".into(),
+            switch: "vSwitch9".into(),
+            vlan: 40,
+        },
+        Operation::AddAdapter {
+            connection: PortConnection::Standard {
+                switch: "vSwitch1".into(),
+                port_group: "vMotion".into(),
+            },
+            stack: StackKind::Vmotion,
+            mtu: 9000,
+            ipv4: ipv4("10.0.20.11", 24),
+            ipv6: None,
+        },
+        Operation::AddAdapter {
+            connection: PortConnection::Standard {
+                switch: "vSwitch1".into(),
+                port_group: "Provisioning".into(),
+            },
+            stack: StackKind::Provisioning,
+            mtu: 1500,
+            ipv4: ipv4("10.0.30.11", 24),
+            ipv6: Some(Ipv6Settings {
+                dhcp: false,
+                router_advertisement: false,
+                addresses: BTreeSet::from(["fd00:30::11/64".parse().unwrap()]),
+                gateway_override: None,
+            }),
+        },
+        Operation::EditStack {
+            stack: StackKind::Provisioning,
+            settings: StackSettings {
+                ipv4_gateway: Some("10.0.30.1".parse().unwrap()),
+                ipv6_gateway: None,
+                dns: Dns {
+                    servers: vec!["10.0.0.53".parse().unwrap()],
+                    search_domains: vec!["lab.example".into()],
+                },
+                routes: vec![Route {
+                    destination: "10.99.0.0/16".parse().unwrap(),
+                    gateway: "10.0.30.254".parse().unwrap(),
+                }],
+                requested_max_connections: 22000,
+                congestion_control: CongestionControl::Cubic,
+            },
+        },
+        Operation::UpdateAdapter {
+            device: "vmk1".into(),
+            mtu: 8000,
+            ipv4: Ipv4Settings {
+                gateway_override: Some("10.0.20.1".parse().unwrap()),
+                ..ipv4("10.0.20.12", 24)
+            },
+            ipv6: None,
+        },
+        Operation::SelectService {
+            device: "vmk0".into(),
+            service: Service::Replication,
+        },
+        // Deselecting a service that is not selected is refused alike.
+        Operation::DeselectService {
+            device: "vmk0".into(),
+            service: Service::FaultToleranceLogging,
+        },
+        Operation::UpdatePortGroup {
+            name: "Management Network".into(),
+            switch: "vSwitch0".into(),
+            vlan: 5,
+        },
+        Operation::RemoveAdapter { device: "vmk9".into() },
+    ]
+}
+
+/// The vSphere backend sorts an adapter's IPv6 addresses and a distributed switch's port groups;
+/// the simulator keeps them in the order it made them. Both are the same state.
+fn normalized(mut host: ObservedHost) -> ObservedHost {
+    for adapter in &mut host.adapters {
+        adapter.ipv6.addresses.sort();
+    }
+    for switch in &mut host.distributed_switches {
+        switch.port_groups.sort_by(|left, right| left.name.cmp(&right.name));
+    }
+    host
+}
+
+#[test]
+fn the_vsphere_backend_sees_and_changes_the_served_lab_as_the_sim_backend_does() {
+    let served_dir = tempfile::tempdir().unwrap();
+    let direct_dir = tempfile::tempdir().unwrap();
+    new_lab(served_dir.path());
+    new_lab(direct_dir.path());
+    let server = serve(ServeOptions::new(served_dir.path(), USER, PASSWORD)).expect("server starts");
+    let target = VsphereTarget::parse(&format!(
+        "vsphere://{USER}@{}?insecure=true&transport=json",
+        server.server_address()
+    ))
+    .expect("target");
+    let vsphere = VsphereBackend::connect(&target, &Password::new(PASSWORD)).expect("vsphere backend connects");
+    let direct = SimBackend::open_writer(direct_dir.path()).expect("sim backend");
+    let hosts = ["esx-1".to_owned(), "esx-2".to_owned()];
+
+    for host in &hosts {
+        assert_eq!(
+            normalized(vsphere.observe(host).expect("observe over vSphere")),
+            normalized(direct.observe(host).expect("observe the lab")),
+            "a fresh {host} reads the same through the server"
+        );
+    }
+
+    for operation in operations() {
+        let over_vsphere = vsphere.execute("esx-2", &operation);
+        let on_sim = direct.execute("esx-2", &operation);
+        match (&over_vsphere, &on_sim) {
+            (Ok(left), Ok(right)) => assert_eq!(left, right, "{operation}"),
+            (Err(left), Err(right)) => {
+                assert_eq!(
+                    (left.fault, &left.message),
+                    (right.fault, &right.message),
+                    "{operation}"
+                )
+            }
+            _ => panic!("{operation}: over vSphere {over_vsphere:?}, on the simulator {on_sim:?}"),
+        }
+    }
+
+    assert_eq!(
+        vsphere
+            .execute("esx-1", &distributed_adapter())
+            .expect("distributed adapter over vSphere"),
+        direct
+            .execute("esx-1", &distributed_adapter())
+            .expect("distributed adapter on the simulator")
+    );
+
+    let fleet = vsphere.observe_many(&hosts).expect("observe both");
+    for host in &hosts {
+        assert_eq!(
+            normalized(fleet.hosts[host].clone()),
+            normalized(direct.observe(host).unwrap()),
+            "{host} after the changes"
+        );
+    }
+    vsphere.close().expect("logout");
+    server.stop().expect("server stops");
+}
