@@ -31,8 +31,41 @@ fn main() -> ExitCode {
         Ok(Outcome::ChangesPending) => ExitCode::from(2),
         Ok(Outcome::Failed) => ExitCode::from(1),
         Err(error) => {
-            output.error(&format!("{error:#}"));
+            output.error(&error_text(&error));
             ExitCode::from(1)
         }
+    }
+}
+
+/// An error and its causes on one line, leaving out causes whose text an outer message already
+/// quotes (library errors often carry their cause's text in their own message).
+fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+
+    #[test]
+    fn causes_already_quoted_are_not_repeated() {
+        let inner = anyhow::anyhow!("connection refused");
+        let middle = inner.context("could not reach vc: connection refused");
+        let outer = middle.context("cannot observe the hosts");
+        assert_eq!(
+            error_text(&outer),
+            "cannot observe the hosts: could not reach vc: connection refused"
+        );
     }
 }
