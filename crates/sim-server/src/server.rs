@@ -258,7 +258,12 @@ fn response(status: u16, body: String, session: Option<&str>) -> Response<Full<B
     let mut builder =
         Response::builder().status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
     if !body.is_empty() {
-        builder = builder.header("content-type", "application/json");
+        let content_type = if status == 503 {
+            "text/plain"
+        } else {
+            "application/json"
+        };
+        builder = builder.header("content-type", content_type);
     }
     if let Some(session) = session {
         builder = builder.header(SESSION_HEADER, session);

@@ -82,6 +82,8 @@ struct State {
     /// Continuation token → the objects still to send.
     pending_results: HashMap<String, Vec<Value>>,
     next_token: u64,
+    /// The fault-injection draws, seeded from the lab's settings on first use.
+    fault_draws: Option<fastrand::Rng>,
 }
 
 /// The lab behind the API, and the server's session state.
@@ -174,6 +176,9 @@ impl Simulator {
             return self.login(&parse_body(&request.body)?);
         }
         self.require_session(request.session.as_deref())?;
+        if let Some(reply) = self.injected_fault(request) {
+            return Ok(reply);
+        }
         if request.is_property_read {
             return self.read_property(mo_type, mo_id, name);
         }
@@ -224,6 +229,50 @@ impl Simulator {
             }
             _ => Err(VimFault::method_not_found(mo_type, name)),
         }
+    }
+
+    /// The lab's transient-fault injection, for the calls the simulator backend draws for: reads
+    /// and changes of hosts. A busy server answers HTTP 503 with a plain-text body, as a proxy in
+    /// front of vCenter does; a timed-out call answers `RequestCanceled`. Both are transient for
+    /// esxnet's vSphere backend, as the `sim:` target's injected faults are.
+    fn injected_fault(&self, request: &VimRequest) -> Option<VimReply> {
+        let settings = self.lab.settings();
+        let drawn_for = matches!(
+            (request.mo_type.as_str(), request.name.as_str()),
+            ("PropertyCollector", "RetrievePropertiesEx") | ("HostNetworkSystem", _) | ("HostVirtualNicManager", _)
+        );
+        if settings.transient_fault_rate <= 0.0 || !drawn_for {
+            return None;
+        }
+        let busy = {
+            let mut state = self.state();
+            let random = state
+                .fault_draws
+                .get_or_insert_with(|| fastrand::Rng::with_seed(settings.seed));
+            if random.f64() >= settings.transient_fault_rate {
+                return None;
+            }
+            random.bool()
+        };
+        let fault = if busy {
+            esxnet_executor::Fault::Busy
+        } else {
+            esxnet_executor::Fault::Timeout
+        };
+        let error = SimError::Transient {
+            fault,
+            host: request.mo_id.clone(),
+            method: request.name.clone(),
+        };
+        Some(if busy {
+            VimReply {
+                status: 503,
+                body: format!("HTTP 503 Service Unavailable: {error}"),
+                session: None,
+            }
+        } else {
+            VimReply::fault(&VimFault::from_sim(&error))
+        })
     }
 
     fn login(&self, body: &Value) -> Result<VimReply, VimFault> {

@@ -1,6 +1,7 @@
 //! The server against vim_rs's own VI JSON client: what a client reads matches the lab, what it
 //! changes lands in the lab, and faults arrive typed with the simulator's messages.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -515,6 +516,45 @@ async fn a_wrong_password_is_an_invalid_login() {
         .err()
         .expect("login refused");
     assert_eq!(fault_of(&error).0, Some(StructType::InvalidLogin));
+    server.stop().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_labs_transient_faults_are_injected() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = InitOptions {
+        hosts: HostNames::Count(1),
+        transient_fault_rate: 1.0,
+        ..InitOptions::default()
+    };
+    drop(Lab::init(dir.path(), &options).unwrap());
+    let server = start(dir.path());
+    // Logging in is never faulted, so a client can always connect.
+    let client = connect(&server, USER, PASSWORD).await.expect("login");
+    let network_system = HostNetworkSystem::new(vim(&client), "networkSystem-1");
+    let mut seen = BTreeSet::new();
+    for _ in 0..12 {
+        match network_system.add_virtual_switch("vSwitch1", None).await.unwrap_err() {
+            Error::MethodFault(fault) => {
+                assert_eq!(fault.type_, Some(StructType::RequestCanceled));
+                seen.insert("RequestCanceled");
+            }
+            Error::ParseError(text) => {
+                assert!(text.contains("HTTP 503"), "{text}");
+                seen.insert("503");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(seen.len(), 2, "both busy and timed-out calls are drawn: {seen:?}");
+    assert!(Lab::open(dir.path())
+        .unwrap()
+        .observe("esx-1")
+        .unwrap()
+        .switches
+        .iter()
+        .all(|switch| switch.name != "vSwitch1"));
+    client.close().await.unwrap();
     server.stop().unwrap();
 }
 

@@ -241,3 +241,27 @@ fn the_vsphere_backend_sees_and_changes_the_served_lab_as_the_sim_backend_does()
     vsphere.close().expect("logout");
     server.stop().expect("server stops");
 }
+
+#[test]
+fn injected_faults_are_transient_for_the_vsphere_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = InitOptions {
+        hosts: HostNames::Count(1),
+        transient_fault_rate: 1.0,
+        ..InitOptions::default()
+    };
+    drop(Lab::init(dir.path(), &options).unwrap());
+    let server = serve(ServeOptions::new(dir.path(), USER, PASSWORD)).expect("server starts");
+    let target = VsphereTarget::parse(&format!(
+        "vsphere://{USER}@{}?insecure=true&transport=json",
+        server.server_address()
+    ))
+    .unwrap();
+    let vsphere = VsphereBackend::connect(&target, &Password::new(PASSWORD)).expect("login is never faulted");
+    for _ in 0..6 {
+        let error = vsphere.execute("esx-1", &operations()[0]).unwrap_err();
+        assert!(error.is_transient(), "{error:?}");
+    }
+    vsphere.close().unwrap();
+    server.stop().unwrap();
+}
