@@ -194,6 +194,25 @@ pub struct SchemaArgs {
 pub enum SimCommand {
     /// Make a simulated lab.
     Init(SimInitArgs),
+    /// Serve a lab over the vSphere API (VI JSON over HTTPS with a self-signed certificate), so
+    /// `--target vsphere://…` works without a vCenter. Prints the URL as its first line.
+    Serve(SimServeArgs),
+}
+
+/// `sim serve`.
+#[derive(Debug, Args)]
+pub struct SimServeArgs {
+    /// The lab directory (made with `esxnet sim init`).
+    pub dir: PathBuf,
+    /// Where to listen; loopback only, port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+    /// The user name the server accepts; the password is ESXNET_PASSWORD.
+    #[arg(long, default_value = "root")]
+    pub user: String,
+    /// Stop by itself after this many seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub max_seconds: u64,
 }
 
 /// `sim init`.

@@ -3,14 +3,38 @@
 use anyhow::{Context, Result};
 use esxnet_sim::{HostNames, InitOptions, Lab};
 
-use crate::cli::{SimCommand, SimInitArgs};
+use crate::cli::{SimCommand, SimInitArgs, SimServeArgs};
 use crate::output::Output;
 use crate::Outcome;
 
 pub fn run(command: SimCommand, output: &Output) -> Result<Outcome> {
     match command {
         SimCommand::Init(arguments) => init(&arguments, output),
+        SimCommand::Serve(arguments) => serve(&arguments, output),
     }
+}
+
+fn serve(arguments: &SimServeArgs, output: &Output) -> Result<Outcome> {
+    let Some(password) = std::env::var_os("ESXNET_PASSWORD").filter(|password| !password.is_empty()) else {
+        anyhow::bail!("set ESXNET_PASSWORD to the password the server should accept");
+    };
+    let mut options =
+        esxnet_sim_server::ServeOptions::new(&arguments.dir, &arguments.user, password.to_string_lossy().into_owned());
+    options.listen = arguments.listen;
+    options.max_duration = std::time::Duration::from_secs(arguments.max_seconds);
+    esxnet_sim_server::serve_blocking(options, |server| {
+        // The first stdout line is the URL, for scripts and tests.
+        output.result(&server.url());
+        output.status(&format!(
+            "serving the lab at {} over the vSphere API; use --target 'vsphere://{}@{}?insecure=true' with the same ESXNET_PASSWORD; stops after {} s",
+            arguments.dir.display(),
+            arguments.user,
+            server.server_address(),
+            arguments.max_seconds
+        ));
+    })
+    .with_context(|| format!("cannot serve the lab at {}", arguments.dir.display()))?;
+    Ok(Outcome::Success)
 }
 
 fn init(arguments: &SimInitArgs, output: &Output) -> Result<Outcome> {

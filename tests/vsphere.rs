@@ -1,0 +1,284 @@
+//! The vSphere backend end to end, with the real binary against `esxnet sim serve` (the simulator
+//! behind the vSphere API): apply converges, errors are clear and exit 1, and credentials never
+//! appear in anything a run writes.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use support::{esxnet, examples, Run};
+
+const EXAMPLE_HOSTS: &str = "esx-01.lab.example,esx-02.lab.example,esx-03.lab.example";
+
+/// A running `esxnet sim serve`, stopped when dropped.
+struct Server {
+    child: Child,
+    /// `127.0.0.1:PORT`.
+    address: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(scratch: &Path, lab: &str, password: &str) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_esxnet"))
+        .args(["sim", "serve", lab, "--max-seconds", "300"])
+        .current_dir(scratch)
+        .env("ESXNET_PASSWORD", password)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sim serve starts");
+    let mut first_line = String::new();
+    BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut first_line)
+        .expect("the URL line");
+    let address = first_line
+        .trim()
+        .strip_prefix("https://")
+        .and_then(|rest| rest.strip_suffix("/sdk"))
+        .unwrap_or_else(|| panic!("sim serve printed {first_line:?} instead of its URL"))
+        .to_owned();
+    Server { child, address }
+}
+
+fn with_password(scratch: &Path, password: &str, arguments: &[&str]) -> Run {
+    let output = support::command(scratch, arguments)
+        .env("ESXNET_PASSWORD", password)
+        .output()
+        .expect("esxnet runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn target(server: &Server, options: &str) -> String {
+    format!("vsphere://root@{}?insecure=true{options}", server.address)
+}
+
+fn files_below(directory: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(directory).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_below(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn apply_through_the_vsphere_api_converges_and_never_writes_the_password() {
+    let scratch = tempfile::tempdir().unwrap();
+    let password = format!("pw-{:08x}-secret", std::process::id());
+    assert_eq!(
+        esxnet(scratch.path(), &["sim", "init", "lab", "--hosts", EXAMPLE_HOSTS]).code,
+        0
+    );
+    let server = serve(scratch.path(), "lab", &password);
+    let target = target(&server, "");
+    let examples = examples();
+    let examples = examples.to_str().unwrap();
+    let mut runs = Vec::new();
+    let applied = with_password(
+        scratch.path(),
+        &password,
+        &["apply", examples, "--target", &target, "--auto-approve"],
+    );
+    assert_eq!(applied.code, 0, "{}", applied.all());
+    assert!(
+        applied.stdout.contains("Apply complete: 15 steps applied"),
+        "{}",
+        applied.stdout
+    );
+    runs.push(applied);
+    let planned = with_password(
+        scratch.path(),
+        &password,
+        &[
+            "plan",
+            examples,
+            "--target",
+            &target,
+            "--detailed-exitcode",
+            "--out",
+            "plan.json",
+        ],
+    );
+    assert_eq!(planned.code, 0, "the plan after apply is empty: {}", planned.all());
+    runs.push(planned);
+    let drift = with_password(
+        scratch.path(),
+        &password,
+        &["drift", examples, "--target", &target, "--output", "json"],
+    );
+    assert_eq!(drift.code, 0, "{}", drift.all());
+    runs.push(drift);
+    let observed = with_password(
+        scratch.path(),
+        &password,
+        &["observe", "--target", &target, "--output", "json"],
+    );
+    assert_eq!(observed.code, 0, "{}", observed.all());
+    runs.push(observed);
+    let wrong = with_password(
+        scratch.path(),
+        &format!("{password}-wrong"),
+        &["observe", "--target", &target],
+    );
+    assert_eq!(wrong.code, 1);
+    runs.push(wrong);
+    // Everything the runs printed or wrote: outputs, the journal, the saved plan, the lab.
+    for run in &runs {
+        assert!(
+            !run.all().contains(&password),
+            "a run printed the password: {}",
+            run.all()
+        );
+    }
+    let written = files_below(scratch.path());
+    assert!(
+        written.iter().any(|file| file.ends_with(".esxnet/journal.jsonl")),
+        "{written:?}"
+    );
+    assert!(written.iter().any(|file| file.ends_with("plan.json")), "{written:?}");
+    for file in written {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(&password),
+            "{} holds the password",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn a_wrong_password_exits_1_with_a_clear_error() {
+    let scratch = tempfile::tempdir().unwrap();
+    assert_eq!(esxnet(scratch.path(), &["sim", "init", "lab", "--hosts", "2"]).code, 0);
+    let server = serve(scratch.path(), "lab", "right");
+    let run = with_password(scratch.path(), "wrong", &["observe", "--target", &target(&server, "")]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("refused the user name or password"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_untrusted_certificate_without_insecure_exits_1_saying_what_to_do() {
+    let scratch = tempfile::tempdir().unwrap();
+    assert_eq!(esxnet(scratch.path(), &["sim", "init", "lab", "--hosts", "2"]).code, 0);
+    let server = serve(scratch.path(), "lab", "right");
+    let target = format!("vsphere://root@{}", server.address);
+    let run = with_password(scratch.path(), "right", &["observe", "--target", &target]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("certificate"), "{}", run.stderr);
+    assert!(run.stderr.contains("insecure=true"), "{}", run.stderr);
+}
+
+#[test]
+fn a_refused_connection_exits_1_with_a_clear_error() {
+    let scratch = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bind one, then let it go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let target = format!("vsphere://root@127.0.0.1:{port}?insecure=true");
+    let run = with_password(
+        scratch.path(),
+        "any",
+        &["plan", examples().to_str().unwrap(), "--target", &target],
+    );
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("could not reach 127.0.0.1"), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
+#[test]
+fn a_server_that_stops_mid_apply_exits_1_and_the_journal_says_what_was_applied() {
+    let scratch = tempfile::tempdir().unwrap();
+    let init = esxnet(
+        scratch.path(),
+        &["sim", "init", "lab", "--hosts", "40", "--latency-ms", "15"],
+    );
+    assert_eq!(init.code, 0, "{}", init.all());
+    let manifests = support::fleet_manifests(scratch.path(), 40);
+    let mut server = serve(scratch.path(), "lab", "right");
+    let target = target(&server, "");
+    let mut apply = support::command(
+        scratch.path(),
+        &[
+            "apply",
+            manifests.to_str().unwrap(),
+            "--target",
+            &target,
+            "--auto-approve",
+            "--parallelism",
+            "4",
+        ],
+    )
+    .env("ESXNET_PASSWORD", "right")
+    .spawn()
+    .expect("apply starts");
+    // Let some hosts finish, then take the server away.
+    std::thread::sleep(Duration::from_millis(2500));
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    use std::io::Read;
+    apply.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    apply.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let status = apply.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("Apply incomplete"), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("could not reach") || stdout.contains("retries ran out"),
+        "{stdout}"
+    );
+    let journal = std::fs::read_to_string(scratch.path().join(".esxnet/journal.jsonl")).expect("a journal");
+    let applied = journal
+        .lines()
+        .filter(|line| line.contains("\"step_finished\"") && line.contains("\"applied\""))
+        .count();
+    let failed = journal
+        .lines()
+        .filter(|line| line.contains("\"step_finished\"") && line.contains("\"failed\""))
+        .count();
+    assert!(
+        applied > 0,
+        "the journal records what was applied before the server went away:\n{journal}"
+    );
+    assert!(failed > 0, "and what failed after:\n{journal}");
+    // The lab itself is intact: a new server over it, and apply again converges.
+    let server = serve(scratch.path(), "lab", "right");
+    let target = format!("vsphere://root@{}?insecure=true", server.address);
+    let resumed = with_password(
+        scratch.path(),
+        "right",
+        &[
+            "apply",
+            manifests.to_str().unwrap(),
+            "--target",
+            &target,
+            "--auto-approve",
+        ],
+    );
+    assert_eq!(resumed.code, 0, "{}", resumed.all());
+}
