@@ -24,7 +24,7 @@ fn serve(arguments: &SimServeArgs, output: &Output) -> Result<Outcome> {
     options.max_duration = std::time::Duration::from_secs(arguments.max_seconds);
     esxnet_sim_server::serve_blocking(options, |server| {
         // The first stdout line is the URL, for scripts and tests.
-        output.result(&server.url());
+        output.result(server.url());
         output.status(&format!(
             "serving the lab at {} over the vSphere API; use --target 'vsphere://{}@{}?insecure=true' with the same ESXNET_PASSWORD; stops after {} s",
             arguments.dir.display(),
