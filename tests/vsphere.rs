@@ -282,3 +282,87 @@ fn a_server_that_stops_mid_apply_exits_1_and_the_journal_says_what_was_applied()
     );
     assert_eq!(resumed.code, 0, "{}", resumed.all());
 }
+
+/// vcsim's URL and credentials when CI (or a developer) started it: `scripts/vcsim/vcsim.sh start`.
+fn vcsim() -> Option<(String, String, String)> {
+    let Ok(url) = std::env::var("ESXNET_VCSIM_URL") else {
+        assert!(
+            std::env::var("ESXNET_REQUIRE_VCSIM").as_deref() != Ok("1"),
+            "ESXNET_REQUIRE_VCSIM=1 but ESXNET_VCSIM_URL is not set: eval \"$(bash scripts/vcsim/vcsim.sh start)\""
+        );
+        eprintln!("note: ESXNET_VCSIM_URL is not set, skipping the vcsim test");
+        return None;
+    };
+    let address = url.trim_start_matches("https://").trim_end_matches("/sdk").to_owned();
+    let user = std::env::var("ESXNET_VCSIM_USERNAME").unwrap_or_else(|_| "user".to_owned());
+    let password = std::env::var("ESXNET_VCSIM_PASSWORD").unwrap_or_else(|_| "pass".to_owned());
+    Some((address, user, password))
+}
+
+#[test]
+fn against_vcsim_a_switch_and_port_group_apply_and_replan_empty_and_adapters_are_not_implemented() {
+    let Some((address, user, password)) = vcsim() else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    // vcsim's standalone host; a switch name of this test's own, since other tests share the server.
+    let switch = format!("vSwitchE2e{}", std::process::id() % 10_000);
+    std::fs::write(
+        scratch.path().join("switch.yaml"),
+        format!(
+            "apiVersion: esxnet/v1\nkind: Host\nmetadata: {{name: localhost.localdomain}}\n---\n\
+apiVersion: esxnet/v1\nkind: StandardSwitch\nmetadata: {{name: {switch}}}\nspec:\n  hosts: {{names: [localhost.localdomain]}}\n  portGroups:\n    - {{name: {switch}-pg, vlan: 42}}\n"
+        ),
+    )
+    .unwrap();
+    let target = format!("vsphere://{user}@{address}?insecure=true&transport=soap");
+    let applied = with_password(
+        scratch.path(),
+        &password,
+        &["apply", "switch.yaml", "--target", &target, "--auto-approve"],
+    );
+    assert_eq!(applied.code, 0, "{}", applied.all());
+    assert!(
+        applied.stdout.contains("Apply complete: 2 steps applied"),
+        "{}",
+        applied.stdout
+    );
+    let replanned = with_password(
+        scratch.path(),
+        &password,
+        &["plan", "switch.yaml", "--target", &target, "--detailed-exitcode"],
+    );
+    assert_eq!(
+        replanned.code,
+        0,
+        "re-planning against vcsim is empty: {}",
+        replanned.all()
+    );
+    // vcsim has no AddVirtualNic: apply fails clearly, exit 1, no panic.
+    std::fs::write(
+        scratch.path().join("adapter.yaml"),
+        format!(
+            "apiVersion: esxnet/v1\nkind: VmkernelAdapter\nmetadata: {{name: extra}}\nspec:\n  hosts: {{names: [localhost.localdomain]}}\n  portGroup: {{standardSwitch: {switch}, name: {switch}-pg}}\n  ipv4: {{mode: dhcp}}\n"
+        ),
+    )
+    .unwrap();
+    let adapter = with_password(
+        scratch.path(),
+        &password,
+        &[
+            "apply",
+            "switch.yaml",
+            "adapter.yaml",
+            "--target",
+            &target,
+            "--auto-approve",
+        ],
+    );
+    assert_eq!(adapter.code, 1, "{}", adapter.all());
+    assert!(
+        adapter.stdout.contains("not implemented by this server"),
+        "{}",
+        adapter.all()
+    );
+    assert!(!adapter.all().contains("panicked"), "{}", adapter.all());
+}
