@@ -167,6 +167,7 @@ pub fn new_change(
         fields,
         reason: None,
         replace_paths: Vec::new(),
+        touches_management: false,
     }
 }
 
@@ -253,7 +254,7 @@ fn diff_switch(
         uplinks,
         teaming,
     };
-    let change = new_change(
+    let mut change = new_change(
         host,
         ObjectKind::StandardSwitch,
         &switch.name,
@@ -263,7 +264,7 @@ fn diff_switch(
         before.clone().map(ObjectState::StandardSwitch),
         Some(ObjectState::StandardSwitch(after.clone())),
     );
-    if change.action == Action::Update && !options.allow_management_changes {
+    if change.action == Action::Update {
         let carries_management = observed
             .management_adapters()
             .any(|adapter| matches!(&adapter.connection, PortConnection::Standard { switch: name, .. } if *name == switch.name));
@@ -271,15 +272,11 @@ fn diff_switch(
             .as_ref()
             .is_some_and(|before| !before.uplinks.is_subset(&after.uplinks));
         if carries_management && removes_uplinks {
-            diff.diagnostics.push(lockout(
-                host,
-                &switch.source,
-                "spec.uplinks",
-                format!(
-                    "removing uplinks from {} could cut off the management network of {host}",
-                    switch.name
-                ),
-            ));
+            let what = format!(
+                "removing uplinks from {} could cut off the management network of {host}",
+                switch.name
+            );
+            guard_management(diff, &mut change, options, host, &switch.source, "spec.uplinks", what);
         }
     }
     diff.changes.push(change);
@@ -297,6 +294,23 @@ fn computed_teaming(observed: Option<&Teaming>, uplinks: &BTreeSet<String>) -> T
         }
     }
     teaming
+}
+
+/// A change that could cut the host off (ESX015): marked so it runs after the host's other
+/// changes, and refused unless `--allow-management-changes`.
+fn guard_management(
+    diff: &mut HostDiff,
+    change: &mut Change,
+    options: &PlanOptions,
+    host: &str,
+    source: &esxnet_model::source::Source,
+    field: &str,
+    what: String,
+) {
+    change.touches_management = true;
+    if !options.allow_management_changes {
+        diff.diagnostics.push(lockout(host, source, field, what));
+    }
 }
 
 fn lockout(host: &str, source: &esxnet_model::source::Source, field: &str, what: String) -> Diagnostic {
@@ -442,7 +456,7 @@ fn diff_adapter(
         }
     }
     let carries_management = existing.is_some_and(|existing| existing.services.contains(&Service::Management));
-    if carries_management && !options.allow_management_changes {
+    if carries_management {
         let readdressed = before.as_ref().is_some_and(|before| before.ipv4 != after.ipv4);
         let what = match change.action {
             Action::Replace => Some(format!(
@@ -456,7 +470,7 @@ fn diff_adapter(
             _ => None,
         };
         if let Some(what) = what {
-            diff.diagnostics.push(lockout(host, &adapter.source, "spec.ipv4", what));
+            guard_management(diff, &mut change, options, host, &adapter.source, "spec.ipv4", what);
         }
     }
     diff.changes.push(change);
@@ -501,7 +515,7 @@ fn diff_services(
         device: adapter.device.clone(),
         connection: adapter.connection.clone(),
     };
-    let change = new_change(
+    let mut change = new_change(
         host,
         ObjectKind::Services,
         &adapter.name,
@@ -515,16 +529,12 @@ fn diff_services(
         .as_ref()
         .is_some_and(|before| before.services.contains(&Service::Management))
         && !wanted.contains(&Service::Management);
-    if drops_management && !options.allow_management_changes {
-        diff.diagnostics.push(lockout(
-            host,
-            &adapter.source,
-            "spec.services",
-            format!(
-                "removing the management service from {} could cut off {host}",
-                adapter.name
-            ),
-        ));
+    if drops_management {
+        let what = format!(
+            "removing the management service from {} could cut off {host}",
+            adapter.name
+        );
+        guard_management(diff, &mut change, options, host, &adapter.source, "spec.services", what);
     }
     diff.changes.push(change);
 }
@@ -571,32 +581,35 @@ fn diff_stack(
         max_connections: stack.max_connections.unwrap_or(before.max_connections),
         congestion_control: stack.congestion_control.unwrap_or(before.congestion_control),
     };
-    if stack.stack == StackKind::Default
-        && before.ipv4_gateway.is_some()
-        && before.ipv4_gateway != after.ipv4_gateway
-        && !options.allow_management_changes
-    {
-        diff.diagnostics.push(lockout(
-            host,
-            &stack.source,
-            "spec.ipv4Gateway",
-            format!("changing the default stack's gateway of {host} could cut off its management network"),
-        ));
-    }
+    let gateway_moves =
+        stack.stack == StackKind::Default && before.ipv4_gateway.is_some() && before.ipv4_gateway != after.ipv4_gateway;
     if after.max_connections != existing.max_connections {
         diff.notes.push(format!(
             "the {} stack's connection limit becomes {} after {host} reboots (now {})",
             stack.stack, after.max_connections, existing.max_connections
         ));
     }
-    diff.changes.push(new_change(
+    let mut change = new_change(
         host,
         ObjectKind::NetStack,
         stack.stack.as_str(),
         Identity::NetStack { stack: stack.stack },
         Some(ObjectState::NetStack(before)),
         Some(ObjectState::NetStack(after)),
-    ));
+    );
+    if gateway_moves {
+        let what = format!("changing the default stack's gateway of {host} could cut off its management network");
+        guard_management(
+            diff,
+            &mut change,
+            options,
+            host,
+            &stack.source,
+            "spec.ipv4Gateway",
+            what,
+        );
+    }
+    diff.changes.push(change);
 }
 
 /// Notes for what ESXi does by itself when a first adapter lands on the vMotion or Provisioning

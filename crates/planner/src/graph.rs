@@ -96,7 +96,14 @@ fn add_nodes<'a>(graph: &mut DiGraph<Node<'a>, ()>, changes: &'a [Change]) {
         }
     }
     deletes.sort_by_key(|node| (Reverse(kind_rank(node.change.kind)), node.change.address.clone()));
-    others.sort_by_key(|node| (kind_rank(node.change.kind), node.change.address.clone()));
+    // What could cut the host off goes last, so that losing the host then loses nothing else.
+    others.sort_by_key(|node| {
+        (
+            node.change.touches_management,
+            kind_rank(node.change.kind),
+            node.change.address.clone(),
+        )
+    });
     for node in deletes.into_iter().chain(others) {
         graph.add_node(node);
     }

@@ -93,6 +93,10 @@ pub struct Change {
     /// The fields that force a replace.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replace_paths: Vec<String>,
+    /// Whether the change could cut the host off (ESX015, allowed with
+    /// `--allow-management-changes`): it runs after the host's other changes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub touches_management: bool,
 }
 
 /// A half of a change as the executor runs it: a replace is a delete step then a create step.

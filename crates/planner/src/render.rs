@@ -152,6 +152,9 @@ fn change_heading(change: &Change) -> String {
     if let Some(reason) = &change.reason {
         let _ = write!(heading, "  ({reason})");
     }
+    if change.touches_management {
+        heading.push_str("  (management traffic depends on this: it runs last on its host)");
+    }
     heading
 }
 
