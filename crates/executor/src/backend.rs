@@ -254,6 +254,26 @@ pub enum Operation {
     },
 }
 
+impl Operation {
+    /// The vSphere method this operation stands for, such as `AddVirtualNic`.
+    pub fn method_name(&self) -> &'static str {
+        match self {
+            Operation::AddSwitch { .. } => "AddVirtualSwitch",
+            Operation::UpdateSwitch { .. } => "UpdateVirtualSwitch",
+            Operation::RemoveSwitch { .. } => "RemoveVirtualSwitch",
+            Operation::AddPortGroup { .. } => "AddPortGroup",
+            Operation::UpdatePortGroup { .. } => "UpdatePortGroup",
+            Operation::RemovePortGroup { .. } => "RemovePortGroup",
+            Operation::AddAdapter { .. } => "AddVirtualNic",
+            Operation::UpdateAdapter { .. } => "UpdateVirtualNic",
+            Operation::RemoveAdapter { .. } => "RemoveVirtualNic",
+            Operation::EditStack { .. } => "UpdateNetworkConfig",
+            Operation::SelectService { .. } => "SelectVnicForNicType",
+            Operation::DeselectService { .. } => "DeselectVnicForNicType",
+        }
+    }
+}
+
 impl fmt::Display for Operation {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -105,6 +105,26 @@ pub enum Service {
 }
 
 impl Service {
+    /// Every service the vSphere API knows, in a stable order.
+    pub const ALL: [Service; 11] = [
+        Service::Management,
+        Service::Vmotion,
+        Service::FaultToleranceLogging,
+        Service::Replication,
+        Service::ReplicationNfc,
+        Service::Provisioning,
+        Service::Vsan,
+        Service::BackupNfc,
+        Service::Ptp,
+        Service::NvmeTcp,
+        Service::NvmeRdma,
+    ];
+
+    /// The service for a vSphere nicType string (`vmotion`, `vSphereProvisioning`, …).
+    pub fn from_api_name(name: &str) -> Option<Service> {
+        Service::ALL.into_iter().find(|service| service.api_name() == name)
+    }
+
     /// The nicType string of the vSphere API.
     pub fn api_name(self) -> &'static str {
         match self {

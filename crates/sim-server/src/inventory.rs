@@ -6,12 +6,11 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use esxnet_model::common::{CongestionControl, Route, StackKind};
+use esxnet_model::common::{CongestionControl, Route, Service, StackKind};
 use esxnet_model::observed::{
     DistributedPortGroup, DistributedSwitchMembership, Ipv6Origin, ObservedAdapter, ObservedHost, ObservedStack,
     ObservedSwitch, PortConnection, Teaming,
 };
-use esxnet_sim::host::ALL_SERVICES;
 use serde_json::{json, Value};
 
 /// The root folder every container view starts from.
@@ -584,7 +583,7 @@ pub(crate) fn network_runtime_info(host: &ObservedHost) -> Value {
 pub(crate) fn nic_manager_info(host: &ObservedHost) -> Value {
     json!({
         "_typeName": "HostVirtualNicManagerInfo",
-        "netConfig": ALL_SERVICES.iter().map(|service| {
+        "netConfig": Service::ALL.iter().map(|service| {
             let nic_type = service.api_name();
             json!({
                 "_typeName": "VirtualNicManagerNetConfig",

@@ -11,7 +11,6 @@ use esxnet_model::observed::{ObservedFleet, ObservedHost};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SimError;
-use crate::host::method_name;
 use crate::lab::{write_atomically, Lab, COUNTERS_FILE};
 
 /// The method name counted for reading a host's state (a property-collector retrieval).
@@ -258,7 +257,7 @@ impl Backend for SimBackend {
             }
             .into());
         }
-        self.enter_call(host, method_name(operation))?;
+        self.enter_call(host, operation.method_name())?;
         Ok(self.lab.modify_host(host, |simulated| simulated.apply(operation))?)
     }
 

@@ -46,26 +46,6 @@ const FIRST_MANAGEMENT_HOST_OFFSET: u32 = 10;
 const PHYSICAL_NIC_COUNT: u32 = 4;
 const PHYSICAL_LINK_SPEED_MB: u32 = 10_000;
 
-/// Every service the vSphere API knows, to read nicType strings.
-pub const ALL_SERVICES: [Service; 11] = [
-    Service::Management,
-    Service::Vmotion,
-    Service::FaultToleranceLogging,
-    Service::Replication,
-    Service::ReplicationNfc,
-    Service::Provisioning,
-    Service::Vsan,
-    Service::BackupNfc,
-    Service::Ptp,
-    Service::NvmeTcp,
-    Service::NvmeRdma,
-];
-
-/// A service by its vSphere nicType string (`vmotion`, `vSphereProvisioning`, …).
-pub fn service_from_api_name(name: &str) -> Option<Service> {
-    ALL_SERVICES.into_iter().find(|service| service.api_name() == name)
-}
-
 /// State the simulator keeps about a host beyond what ESXi reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -1066,8 +1046,8 @@ impl SimHost {
     }
 
     fn parse_service(name: &str) -> Result<Service, SimError> {
-        service_from_api_name(name).ok_or_else(|| {
-            let known: Vec<&str> = ALL_SERVICES.iter().map(|service| service.api_name()).collect();
+        Service::from_api_name(name).ok_or_else(|| {
+            let known: Vec<&str> = Service::ALL.iter().map(|service| service.api_name()).collect();
             SimError::invalid_argument(format!("unknown service \"{name}\": use one of {}", known.join(", ")))
         })
     }
@@ -1221,23 +1201,5 @@ impl SimHost {
             Operation::DeselectService { device, service } => self.deselect_service(device, *service)?,
         }
         Ok(outcome)
-    }
-}
-
-/// The vSphere method an operation stands for, as counted by the simulator.
-pub fn method_name(operation: &Operation) -> &'static str {
-    match operation {
-        Operation::AddSwitch { .. } => "AddVirtualSwitch",
-        Operation::UpdateSwitch { .. } => "UpdateVirtualSwitch",
-        Operation::RemoveSwitch { .. } => "RemoveVirtualSwitch",
-        Operation::AddPortGroup { .. } => "AddPortGroup",
-        Operation::UpdatePortGroup { .. } => "UpdatePortGroup",
-        Operation::RemovePortGroup { .. } => "RemovePortGroup",
-        Operation::AddAdapter { .. } => "AddVirtualNic",
-        Operation::UpdateAdapter { .. } => "UpdateVirtualNic",
-        Operation::RemoveAdapter { .. } => "RemoveVirtualNic",
-        Operation::EditStack { .. } => "UpdateNetworkConfig",
-        Operation::SelectService { .. } => "SelectVnicForNicType",
-        Operation::DeselectService { .. } => "DeselectVnicForNicType",
     }
 }

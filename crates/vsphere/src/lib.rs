@@ -552,7 +552,7 @@ impl VsphereBackend {
     /// Performs one operation; see [`Backend::execute`].
     pub fn execute_operation(&self, host: &str, operation: &Operation) -> Result<OperationOutcome, VsphereError> {
         let server = self.server();
-        let method = method_name(operation);
+        let method = operation.method_name();
         let classify = |error| error::classify(error, method, &server);
         match operation {
             Operation::AddSwitch {
@@ -749,24 +749,6 @@ impl Backend for VsphereBackend {
 
     fn execute(&self, host: &str, operation: &Operation) -> Result<OperationOutcome, BackendError> {
         Ok(self.execute_operation(host, operation)?)
-    }
-}
-
-/// The vSphere method an operation calls.
-pub fn method_name(operation: &Operation) -> &'static str {
-    match operation {
-        Operation::AddSwitch { .. } => "AddVirtualSwitch",
-        Operation::UpdateSwitch { .. } => "UpdateVirtualSwitch",
-        Operation::RemoveSwitch { .. } => "RemoveVirtualSwitch",
-        Operation::AddPortGroup { .. } => "AddPortGroup",
-        Operation::UpdatePortGroup { .. } => "UpdatePortGroup",
-        Operation::RemovePortGroup { .. } => "RemovePortGroup",
-        Operation::AddAdapter { .. } => "AddVirtualNic",
-        Operation::UpdateAdapter { .. } => "UpdateVirtualNic",
-        Operation::RemoveAdapter { .. } => "RemoveVirtualNic",
-        Operation::EditStack { .. } => "UpdateNetworkConfig",
-        Operation::SelectService { .. } => "SelectVnicForNicType",
-        Operation::DeselectService { .. } => "DeselectVnicForNicType",
     }
 }
 

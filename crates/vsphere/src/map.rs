@@ -34,26 +34,6 @@ pub const DEFAULT_MTU: u32 = 1500;
 /// ESXi's default connection limit of a stack.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 11000;
 
-/// Every service esxnet knows, to read nicType strings back.
-const ALL_SERVICES: [Service; 11] = [
-    Service::Management,
-    Service::Vmotion,
-    Service::FaultToleranceLogging,
-    Service::Replication,
-    Service::ReplicationNfc,
-    Service::Provisioning,
-    Service::Vsan,
-    Service::BackupNfc,
-    Service::Ptp,
-    Service::NvmeTcp,
-    Service::NvmeRdma,
-];
-
-/// A service by its nicType string.
-pub fn service_from_api_name(name: &str) -> Option<Service> {
-    ALL_SERVICES.into_iter().find(|service| service.api_name() == name)
-}
-
 /// A distributed port group as read from its `config`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DistributedPortGroupInfo {
@@ -293,7 +273,7 @@ fn selected_services(
 ) -> BTreeMap<String, BTreeSet<Service>> {
     let mut services: BTreeMap<String, BTreeSet<Service>> = BTreeMap::new();
     for config in info.net_config.iter().flatten() {
-        let Some(service) = service_from_api_name(&config.nic_type) else {
+        let Some(service) = Service::from_api_name(&config.nic_type) else {
             continue;
         };
         for selected in config.selected_vnic.iter().flatten() {
