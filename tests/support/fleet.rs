@@ -81,3 +81,13 @@ pub fn peak_memory_mib() -> Option<f64> {
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
+
+/// The benchmark's positional argument `index` (1 = first), or `default`. Flags that cargo bench
+/// passes (`--bench`) are skipped.
+pub fn argument(index: usize, default: usize) -> usize {
+    std::env::args()
+        .filter(|argument| !argument.starts_with('-'))
+        .nth(index)
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(default)
+}

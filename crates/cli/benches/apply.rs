@@ -15,19 +15,11 @@ use esxnet_model::analysis;
 use esxnet_planner::PlanOptions;
 use esxnet_sim::{HostNames, InitOptions, Lab, SimBackend};
 
-fn argument(index: usize, default: usize) -> usize {
-    std::env::args()
-        .filter(|argument| !argument.starts_with('-'))
-        .nth(index)
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    let hosts = argument(1, 200);
-    let parallelism = argument(2, 20);
-    let latency_ms = argument(3, 10) as u64;
-    let rounds = argument(4, 3);
+    let hosts = fleet::argument(1, 200);
+    let parallelism = fleet::argument(2, 20);
+    let latency_ms = fleet::argument(3, 10) as u64;
+    let rounds = fleet::argument(4, 3);
     println!(
         "apply benchmark: {hosts} hosts, parallelism {parallelism}, {latency_ms} ms per API call, {rounds} rounds"
     );

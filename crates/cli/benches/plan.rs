@@ -16,17 +16,9 @@ use esxnet_model::EsxiVersion;
 use esxnet_planner::PlanOptions;
 use esxnet_sim::SimHost;
 
-fn argument(index: usize, default: usize) -> usize {
-    std::env::args()
-        .filter(|argument| !argument.starts_with('-'))
-        .nth(index)
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    let hosts = argument(1, 10_000);
-    let rounds = argument(2, 3);
+    let hosts = fleet::argument(1, 10_000);
+    let rounds = fleet::argument(2, 3);
     let scratch = tempfile::tempdir().expect("scratch directory");
     let (manifests, names) = fleet::write_fleet(scratch.path(), hosts);
     let observed = ObservedFleet {
