@@ -10,7 +10,6 @@ use esxnet_planner::render::{self, TextStyle};
 use esxnet_planner::Plan;
 
 use crate::cli::{ApplyArgs, ApplyFormat};
-use crate::commands::plan::options;
 use crate::commands::{make_plan, PlanInputs};
 use crate::output::Output;
 use crate::target::Target;
@@ -48,13 +47,7 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
             (plan, backend)
         }
         None => {
-            let inputs = PlanInputs {
-                paths: &arguments.paths,
-                target: &arguments.target.target,
-                options: options(&arguments.planning),
-                parallelism,
-                writable: true,
-            };
+            let inputs = PlanInputs::from_flags(&arguments.paths, &arguments.target.target, &arguments.planning, true);
             let Some(planned) = make_plan(&inputs, output)? else {
                 return Ok(Outcome::Failed);
             };

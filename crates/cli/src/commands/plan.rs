@@ -46,21 +46,24 @@ pub fn make_plan(
     Ok(Some((plan, backend)))
 }
 
-pub fn options(planning: &PlanningArgs) -> PlanOptions {
-    PlanOptions {
-        prune: planning.prune,
-        allow_management_changes: planning.allow_management_changes,
+impl<'a> PlanInputs<'a> {
+    /// The inputs of a command that plans with the shared planning flags (plan, graph, apply).
+    pub fn from_flags(paths: &'a [PathBuf], target: &'a str, planning: &PlanningArgs, writable: bool) -> Self {
+        PlanInputs {
+            paths,
+            target,
+            options: PlanOptions {
+                prune: planning.prune,
+                allow_management_changes: planning.allow_management_changes,
+            },
+            parallelism: planning.parallelism as usize,
+            writable,
+        }
     }
 }
 
 pub fn run(arguments: &PlanArgs, output: &Output) -> Result<Outcome> {
-    let inputs = PlanInputs {
-        paths: &arguments.paths,
-        target: &arguments.target.target,
-        options: options(&arguments.planning),
-        parallelism: arguments.planning.parallelism as usize,
-        writable: false,
-    };
+    let inputs = PlanInputs::from_flags(&arguments.paths, &arguments.target.target, &arguments.planning, false);
     let Some((plan, _backend)) = make_plan(&inputs, output)? else {
         return Ok(Outcome::Failed);
     };
@@ -97,13 +100,7 @@ pub fn run(arguments: &PlanArgs, output: &Output) -> Result<Outcome> {
 }
 
 pub fn graph(arguments: &GraphArgs, output: &Output) -> Result<Outcome> {
-    let inputs = PlanInputs {
-        paths: &arguments.paths,
-        target: &arguments.target.target,
-        options: options(&arguments.planning),
-        parallelism: arguments.planning.parallelism as usize,
-        writable: false,
-    };
+    let inputs = PlanInputs::from_flags(&arguments.paths, &arguments.target.target, &arguments.planning, false);
     let Some((plan, _backend)) = make_plan(&inputs, output)? else {
         return Ok(Outcome::Failed);
     };
