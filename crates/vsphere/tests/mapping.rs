@@ -5,9 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use esxnet_executor::backend::{Ipv4Settings, Ipv6Settings, StackSettings};
 use esxnet_model::common::{CongestionControl, Dns, Route, Service, StackKind};
-use esxnet_model::observed::{DistributedPortGroup, Ipv6Origin, PortConnection, Teaming};
+use esxnet_model::observed::{
+    DistributedPortGroup, Ipv6Origin, ObservedAdapter, ObservedIpv4, ObservedIpv6, ObservedIpv6Address, ObservedStack,
+    PortConnection, Teaming,
+};
 use esxnet_vsphere::map::{self, DistributedPortGroupInfo, RawHost};
-use esxnet_vsphere::spec::{self, AdapterPort, CurrentStack};
+use esxnet_vsphere::spec::{self, AdapterPort};
 use vim_rs::core::client::{unmarshal, Transport};
 use vim_rs::types::structs::{
     HostIpConfig, HostIpRouteConfig, HostNetworkInfo, HostRuntimeInfoNetStackInstanceRuntimeInfo,
@@ -21,6 +24,7 @@ fn fixture() -> HostNetworkInfo {
 
 fn raw_host(runtime: Option<HostRuntimeInfoNetworkRuntimeInfo>) -> RawHost {
     RawHost {
+        host_system: "host-1".to_owned(),
         name: "esx01".to_owned(),
         version: Some("8.0.3".to_owned()),
         network: Some(fixture()),
@@ -378,8 +382,38 @@ fn new_adapters_carry_stack_addresses_and_overrides() {
 
 #[test]
 fn adapter_updates_diff_ipv6_addresses_and_keep_or_clear_overrides() {
-    let current: BTreeSet<ipnet::Ipv6Net> =
-        BTreeSet::from(["2001:db8::1/64".parse().unwrap(), "2001:db8::2/64".parse().unwrap()]);
+    let manual = |address: &str| ObservedIpv6Address {
+        address: address.parse().unwrap(),
+        origin: Ipv6Origin::Manual,
+    };
+    let mut current = ObservedAdapter {
+        device: "vmk1".to_owned(),
+        connection: PortConnection::Standard {
+            switch: "vSwitch0".to_owned(),
+            port_group: "Mgmt".to_owned(),
+        },
+        stack: StackKind::Default,
+        mac: "00:50:56:00:00:01".to_owned(),
+        mtu: 1500,
+        ipv4: ObservedIpv4::default(),
+        ipv6: ObservedIpv6 {
+            dhcp: false,
+            router_advertisement: false,
+            addresses: vec![
+                manual("2001:db8::1/64"),
+                manual("2001:db8::2/64"),
+                // Computed addresses are never removed.
+                ObservedIpv6Address {
+                    address: "fe80::250:56ff:fe00:1/64".parse().unwrap(),
+                    origin: Ipv6Origin::Linklayer,
+                },
+            ],
+            gateway_override: None,
+        },
+        services: BTreeSet::new(),
+        system_owned: false,
+        storage_bindings: BTreeSet::new(),
+    };
     let ipv6 = Ipv6Settings {
         dhcp: true,
         router_advertisement: true,
@@ -388,7 +422,7 @@ fn adapter_updates_diff_ipv6_addresses_and_keep_or_clear_overrides() {
     };
     let mut ipv4 = static_ipv4();
     ipv4.gateway_override = None;
-    let nic = spec::update_adapter_spec(1500, &ipv4, Some(&ipv6), &current, None);
+    let nic = spec::update_adapter_spec(1500, &ipv4, Some(&ipv6), Some(&current));
     let operations: BTreeSet<(String, String)> = ip_of(&nic)
         .ip_v_6_config
         .as_ref()
@@ -410,7 +444,8 @@ fn adapter_updates_diff_ipv6_addresses_and_keep_or_clear_overrides() {
     assert_eq!(route_of(&nic).default_gateway, None);
     assert_eq!(route_of(&nic).ip_v_6_default_gateway.as_deref(), Some("2001:db8::fe"));
     // Without IPv6 settings, IPv6 is left alone and its override kept.
-    let kept = spec::update_adapter_spec(1500, &ipv4, None, &current, Some("2001:db8::fe".parse().unwrap()));
+    current.ipv6.gateway_override = Some("2001:db8::fe".parse().unwrap());
+    let kept = spec::update_adapter_spec(1500, &ipv4, None, Some(&current));
     assert!(ip_of(&kept).ip_v_6_config.is_none());
     assert_eq!(route_of(&kept).ip_v_6_default_gateway.as_deref(), Some("2001:db8::fe"));
 }
@@ -440,12 +475,21 @@ fn stack_edits_diff_routes_and_keep_the_dns_names() {
         requested_max_connections: 20000,
         congestion_control: CongestionControl::Cubic,
     };
-    let current = CurrentStack {
-        host_name: "esx01".to_owned(),
-        domain_name: "lab".to_owned(),
+    let current = ObservedStack {
+        stack: StackKind::Provisioning,
+        instantiated: true,
+        ipv4_gateway: None,
+        ipv6_gateway: None,
+        dns: Dns::default(),
+        dns_from_dhcp: false,
+        dns_host_name: "esx01".to_owned(),
+        dns_domain_name: "lab".to_owned(),
         routes: vec![kept, dropped],
+        max_connections: 11000,
+        requested_max_connections: 11000,
+        congestion_control: CongestionControl::Newreno,
     };
-    let config = spec::stack_config(StackKind::Provisioning, &settings, &current);
+    let config = spec::stack_config(StackKind::Provisioning, &settings, Some(&current));
     let stack_spec = &config.net_stack_spec.as_ref().unwrap()[0];
     assert_eq!(stack_spec.operation.as_deref(), Some("edit"));
     let instance = &stack_spec.net_stack_instance;
