@@ -90,6 +90,9 @@ pub enum Service {
     /// vSAN.
     #[serde(rename = "vsan")]
     Vsan,
+    /// vSAN witness traffic (stretched and two-node clusters).
+    #[serde(rename = "vsanWitness")]
+    VsanWitness,
     /// vSphere Backup NFC.
     #[serde(rename = "vSphereBackupNFC")]
     BackupNfc,
@@ -102,11 +105,17 @@ pub enum Service {
     /// NVMe over RDMA.
     #[serde(rename = "nvmeRdma")]
     NvmeRdma,
+    /// External vSAN traffic (a vSAN cluster mounting another cluster's datastore).
+    #[serde(rename = "vsanExternal")]
+    VsanExternal,
+    /// Tunnel endpoint (TEP) of an overlay network.
+    #[serde(rename = "vnetworking")]
+    Vnetworking,
 }
 
 impl Service {
     /// Every service the vSphere API knows, in a stable order.
-    pub const ALL: [Service; 11] = [
+    pub const ALL: [Service; 14] = [
         Service::Management,
         Service::Vmotion,
         Service::FaultToleranceLogging,
@@ -114,10 +123,13 @@ impl Service {
         Service::ReplicationNfc,
         Service::Provisioning,
         Service::Vsan,
+        Service::VsanWitness,
         Service::BackupNfc,
         Service::Ptp,
         Service::NvmeTcp,
         Service::NvmeRdma,
+        Service::VsanExternal,
+        Service::Vnetworking,
     ];
 
     /// The service for a vSphere nicType string (`vmotion`, `vSphereProvisioning`, …).
@@ -135,10 +147,32 @@ impl Service {
             Service::ReplicationNfc => "vSphereReplicationNFC",
             Service::Provisioning => "vSphereProvisioning",
             Service::Vsan => "vsan",
+            Service::VsanWitness => "vsanWitness",
             Service::BackupNfc => "vSphereBackupNFC",
             Service::Ptp => "ptp",
             Service::NvmeTcp => "nvmeTcp",
             Service::NvmeRdma => "nvmeRdma",
+            Service::VsanExternal => "vsanExternal",
+            Service::Vnetworking => "vnetworking",
+        }
+    }
+
+    /// The first ESXi release whose API knows this nicType; older hosts refuse to select it (ESX024).
+    ///
+    /// From the vSphere API reference ("Since" of each `HostVirtualNicManagerNicType` value) and the
+    /// history of the API bindings: management, vMotion and Fault Tolerance logging are as old as
+    /// the virtual NIC manager (4.0).
+    pub fn minimum_version(self) -> EsxiVersion {
+        match self {
+            Service::Management | Service::Vmotion | Service::FaultToleranceLogging => EsxiVersion::new(4, 0, 0),
+            Service::Replication => EsxiVersion::new(5, 1, 0),
+            Service::Vsan => EsxiVersion::new(5, 5, 0),
+            Service::Provisioning | Service::ReplicationNfc => EsxiVersion::new(6, 0, 0),
+            Service::VsanWitness => EsxiVersion::new(6, 5, 0),
+            Service::BackupNfc | Service::Ptp => EsxiVersion::new(7, 0, 0),
+            Service::NvmeTcp | Service::NvmeRdma => EsxiVersion::new(7, 0, 3),
+            Service::VsanExternal => EsxiVersion::new(9, 0, 0),
+            Service::Vnetworking => EsxiVersion::new(9, 1, 0),
         }
     }
 }
@@ -285,6 +319,16 @@ mod tests {
         assert!("5.5.0".parse::<EsxiVersion>().unwrap() < EsxiVersion::PROVISIONING_STACK);
         assert!(!EsxiVersion::new(6, 0, 0).router_advertisement_default());
         assert!(EsxiVersion::new(6, 5, 0).router_advertisement_default());
+    }
+
+    #[test]
+    fn services_round_trip_and_know_their_first_release() {
+        for service in Service::ALL {
+            assert_eq!(Service::from_api_name(service.api_name()), Some(service));
+        }
+        assert_eq!(Service::VsanWitness.minimum_version(), EsxiVersion::new(6, 5, 0));
+        assert_eq!(Service::NvmeTcp.minimum_version(), EsxiVersion::new(7, 0, 3));
+        assert!(Service::Provisioning.minimum_version() == EsxiVersion::PROVISIONING_STACK);
     }
 
     #[test]

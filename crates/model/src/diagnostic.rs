@@ -22,7 +22,8 @@ pub enum Severity {
 ///
 /// `ESX000` covers manifests that are not valid YAML or do not match the schema; `ESX001`–`ESX019`
 /// are the domain rules of the design; the planner adds `ESX020` (stack settings declared where no
-/// adapter instantiates the stack) and `ESX021` (a host's changes depend on each other in a cycle).
+/// adapter instantiates the stack) and `ESX021` (a host's changes depend on each other in a cycle);
+/// `ESX022`–`ESX024` are values a host refuses: names, stack settings, services newer than the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[allow(missing_docs)]
 pub enum RuleId {
@@ -70,6 +71,12 @@ pub enum RuleId {
     Esx020,
     #[serde(rename = "ESX021")]
     Esx021,
+    #[serde(rename = "ESX022")]
+    Esx022,
+    #[serde(rename = "ESX023")]
+    Esx023,
+    #[serde(rename = "ESX024")]
+    Esx024,
 }
 
 impl RuleId {
@@ -98,6 +105,9 @@ impl RuleId {
             RuleId::Esx019 => "ESX019",
             RuleId::Esx020 => "ESX020",
             RuleId::Esx021 => "ESX021",
+            RuleId::Esx022 => "ESX022",
+            RuleId::Esx023 => "ESX023",
+            RuleId::Esx024 => "ESX024",
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Rules about TCP/IP stacks and the services their adapters carry (ESX001–ESX005).
+//! Rules about TCP/IP stacks and the services their adapters carry (ESX001–ESX005, ESX024).
 
 use std::net::IpAddr;
 
@@ -15,6 +15,7 @@ pub(super) fn check_host(context: &HostContext<'_>, diagnostics: &mut Vec<Diagno
     check_services_on_dedicated_stacks(context, diagnostics);
     check_default_stack_adapters_lose_moved_services(context, diagnostics);
     check_static_adapters_have_a_stack_gateway(context, diagnostics);
+    check_services_exist_on_the_host_version(context, diagnostics);
 }
 
 /// ESX001 (seed prerequisite): the Provisioning stack exists from ESXi 6.0 on. Only the observed
@@ -211,6 +212,34 @@ fn relies_on_stack_ipv4_gateway(adapter: &DesiredAdapter) -> bool {
             ..
         }
     )
+}
+
+/// ESX024: a host refuses to select an adapter for a service its ESXi release does not know
+/// (`InvalidArgument`), after the apply has already changed the objects before it. Only the
+/// observed version can tell, so this runs only with a target. The services the vMotion and
+/// Provisioning stacks imply are left to ESX001 and ESX003.
+fn check_services_exist_on_the_host_version(context: &HostContext<'_>, diagnostics: &mut Vec<Diagnostic>) {
+    let Some(observed) = context.observed else { return };
+    for adapter in context.host.adapters.values() {
+        let Some(services) = &adapter.services else { continue };
+        for service in services {
+            let minimum = service.minimum_version();
+            if observed.version >= minimum {
+                continue;
+            }
+            let field = service_field(adapter, *service);
+            diagnostics.push(context.adapter_error(
+                RuleId::Esx024,
+                adapter,
+                &field,
+                format!(
+                    "{service} needs ESXi {minimum} or later but host {} runs ESXi {}: remove {service} from services or upgrade the host",
+                    context.name(),
+                    observed.version
+                ),
+            ));
+        }
+    }
 }
 
 /// The field of a service in an adapter's `spec.services` list.
