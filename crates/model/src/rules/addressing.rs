@@ -11,7 +11,7 @@ use crate::diagnostic::{Diagnostic, RuleId};
 use crate::observed::{ObservedAdapter, ObservedFleet};
 use crate::source::Source;
 
-use super::{fields, HostContext};
+use super::{fields, values, HostContext};
 
 /// The prefix lengths a static IPv4 address may have.
 const IPV4_PREFIX_LENGTHS: std::ops::RangeInclusive<u8> = 1..=32;
@@ -21,13 +21,15 @@ pub(super) fn check_host(context: &HostContext<'_>, diagnostics: &mut Vec<Diagno
     check_ipv4_settings_match_their_mode(context, diagnostics);
     check_gateway_overrides_lie_in_the_adapter_subnet(context, diagnostics);
     check_ipv6_settings(context, diagnostics);
+    check_no_ipv6_on_hosts_without_ipv6(context, diagnostics);
     check_no_multihoming_within_a_stack(context, diagnostics);
     check_routes(context, diagnostics);
 }
 
 /// ESX006 (seed): static IPv4 needs an address and a prefix on every selected host; DHCP takes
 /// everything from the server, so an address, pool, prefix or gateway override next to it is a
-/// mistake the user should hear about rather than a value silently ignored.
+/// mistake the user should hear about rather than a value silently ignored. The address is a
+/// unicast host address: ESXi refuses the others (`InvalidArgument`) halfway through an apply.
 fn check_ipv4_settings_match_their_mode(context: &HostContext<'_>, diagnostics: &mut Vec<Diagnostic>) {
     for adapter in context.host.adapters.values() {
         match &adapter.ipv4 {
@@ -40,7 +42,10 @@ fn check_ipv4_settings_match_their_mode(context: &HostContext<'_>, diagnostics: 
                 if address.is_none() {
                     diagnostics.push(missing_static_address(context, adapter, pool.as_ref()));
                 }
-                if let Some(problem) = reserved_address_in_subnet(&adapter.ipv4) {
+                if let Some(diagnostic) = address.and_then(|address| refused_adapter_address(context, adapter, address))
+                {
+                    diagnostics.push(diagnostic);
+                } else if let Some(problem) = reserved_address_in_subnet(&adapter.ipv4) {
                     diagnostics.push(context.adapter_error(
                         RuleId::Esx006,
                         adapter,
@@ -103,6 +108,38 @@ fn check_ipv4_settings_match_their_mode(context: &HostContext<'_>, diagnostics: 
     }
 }
 
+/// A static address ESXi refuses for an adapter (an error), or one it accepts that is rarely meant:
+/// link-local 169.254.0.0/16, which routers do not forward (a warning).
+fn refused_adapter_address(
+    context: &HostContext<'_>,
+    adapter: &DesiredAdapter,
+    address: std::net::Ipv4Addr,
+) -> Option<Diagnostic> {
+    let field = ipv4_address_field(adapter, context.name());
+    if let Some(problem) = values::non_unicast_ipv4(address) {
+        return Some(context.adapter_error(
+            RuleId::Esx006,
+            adapter,
+            &field,
+            format!(
+                "{address} {problem}, which ESXi refuses for an adapter on host {}: give the adapter a unicast host address",
+                context.name()
+            ),
+        ));
+    }
+    address.is_link_local().then(|| {
+        context.warning(
+            RuleId::Esx006,
+            &adapter.source,
+            &field,
+            format!(
+                "{address} is link-local (169.254.0.0/16) on host {}, which routers do not forward: use a routable address unless the network is link-local by design",
+                context.name()
+            ),
+        )
+    })
+}
+
 /// A static address that is its subnet's network or broadcast address cannot be an adapter's.
 /// /31 and /32 have no such addresses (RFC 3021 point-to-point and single-host subnets).
 fn reserved_address_in_subnet(ipv4: &DesiredIpv4) -> Option<String> {
@@ -154,18 +191,45 @@ fn missing_static_address(
     }
 }
 
-/// ESX007 (seed): an adapter reaches its gateway override directly, so the override lies inside
-/// the adapter's own subnet, and it cannot be the adapter itself.
+/// ESX007 (seed): an adapter reaches its gateway override directly, so the override is a router's
+/// unicast address inside the adapter's own subnet (not its network or broadcast address), and it
+/// cannot be the adapter itself.
 fn check_gateway_overrides_lie_in_the_adapter_subnet(context: &HostContext<'_>, diagnostics: &mut Vec<Diagnostic>) {
     for adapter in context.host.adapters.values() {
-        if let (Some(gateway), Some(network)) = (adapter.ipv4.gateway_override(), adapter.ipv4.network()) {
+        let ipv4_override = adapter.ipv4.gateway_override().filter(|_| !adapter.ipv4.is_dhcp());
+        let refused =
+            ipv4_override.and_then(|gateway| values::non_unicast_ipv4(gateway).map(|problem| (gateway, problem)));
+        if let Some((gateway, problem)) = refused {
+            diagnostics.push(context.adapter_error(
+                RuleId::Esx007,
+                adapter,
+                "spec.ipv4.gatewayOverride",
+                format!("the gateway override {gateway} {problem}, which ESXi refuses as a gateway: give the router's unicast address"),
+            ));
+        } else if let (Some(gateway), Some(network)) = (ipv4_override, adapter.ipv4.network()) {
             let field = "spec.ipv4.gatewayOverride";
+            let subnet = network.trunc();
+            let has_reserved_addresses = network.prefix_len() < 31;
             if gateway == network.addr() {
                 diagnostics.push(context.adapter_error(
                     RuleId::Esx007,
                     adapter,
                     field,
                     format!("the gateway override {gateway} is the adapter's own address: give the router's address"),
+                ));
+            } else if has_reserved_addresses && (gateway == subnet.network() || gateway == subnet.broadcast()) {
+                let which = if gateway == subnet.network() {
+                    "network"
+                } else {
+                    "broadcast"
+                };
+                diagnostics.push(context.adapter_error(
+                    RuleId::Esx007,
+                    adapter,
+                    field,
+                    format!(
+                        "the gateway override {gateway} is the {which} address of {subnet}: give the router's address"
+                    ),
                 ));
             } else if !network.trunc().contains(&gateway) {
                 diagnostics.push(context.adapter_error(
@@ -184,7 +248,14 @@ fn check_gateway_overrides_lie_in_the_adapter_subnet(context: &HostContext<'_>, 
         let Some(ipv6) = &adapter.ipv6 else { continue };
         let Some(gateway) = ipv6.gateway_override else { continue };
         let field = "spec.ipv6.gatewayOverride";
-        if ipv6.addresses.is_empty() {
+        if let Some(problem) = values::non_unicast_ipv6(gateway) {
+            diagnostics.push(context.adapter_error(
+                RuleId::Esx007,
+                adapter,
+                field,
+                format!("the IPv6 gateway override {gateway} {problem}, which ESXi refuses as a gateway: give the router's unicast address"),
+            ));
+        } else if ipv6.addresses.is_empty() {
             diagnostics.push(context.adapter_error(
                 RuleId::Esx007,
                 adapter,
@@ -250,6 +321,57 @@ fn check_ipv6_settings(context: &HostContext<'_>, diagnostics: &mut Vec<Diagnost
                     EsxiVersion::ROUTER_ADVERTISEMENT_DEFAULT
                 ),
             ));
+        }
+    }
+}
+
+/// ESX008: a host with IPv6 disabled (`config.network.ipV6Enabled: false`) refuses IPv6 settings
+/// with `InvalidState`, and turning IPv6 on takes a reboot, so esxnet cannot fix it on the way.
+/// An adapter's `ipv6` block that turns everything off asks for what the host already has and is
+/// fine. Only the observed state can tell, so this runs only with a target.
+fn check_no_ipv6_on_hosts_without_ipv6(context: &HostContext<'_>, diagnostics: &mut Vec<Diagnostic>) {
+    let Some(observed) = context.observed.filter(|observed| !observed.ipv6_enabled) else {
+        return;
+    };
+    let advice = |field: &str| {
+        format!(
+            "host {} has IPv6 disabled and refuses IPv6 settings: remove {field}, or enable IPv6 on the host (it takes a reboot) and plan again",
+            observed.name
+        )
+    };
+    for adapter in context.host.adapters.values() {
+        let Some(ipv6) = &adapter.ipv6 else { continue };
+        let mut fields_asking_for_ipv6: Vec<String> = Vec::new();
+        if ipv6.dhcp {
+            fields_asking_for_ipv6.push("spec.ipv6.dhcp".to_owned());
+        }
+        if ipv6.router_advertisement == Some(true) {
+            fields_asking_for_ipv6.push("spec.ipv6.routerAdvertisement".to_owned());
+        }
+        if !ipv6.addresses.is_empty() {
+            fields_asking_for_ipv6.push(fields::host_entry("spec.ipv6.addresses", context.name()));
+        }
+        if ipv6.gateway_override.is_some() {
+            fields_asking_for_ipv6.push("spec.ipv6.gatewayOverride".to_owned());
+        }
+        for field in fields_asking_for_ipv6 {
+            diagnostics.push(context.adapter_error(RuleId::Esx008, adapter, &field, advice(&field)));
+        }
+    }
+    for stack in context.host.stacks.values() {
+        if stack.ipv6_gateway.is_some() {
+            diagnostics.push(context.error(
+                RuleId::Esx008,
+                &stack.source,
+                "spec.ipv6Gateway",
+                advice("spec.ipv6Gateway"),
+            ));
+        }
+        let routes = stack.routes.as_deref().unwrap_or_default();
+        for (field, route) in locate_routes(stack, routes) {
+            if matches!(route.destination, IpNet::V6(_)) {
+                diagnostics.push(context.error(RuleId::Esx008, &stack.source, &field, advice(&field)));
+            }
         }
     }
 }
@@ -556,8 +678,8 @@ fn check_no_multihoming_within_a_stack(context: &HostContext<'_>, diagnostics: &
     }
 }
 
-/// ESX019: a route's destination is a network (no host bits), its gateway has the destination's
-/// family and is reachable from a static subnet of the stack on this host, and no destination is
+/// ESX019: a route's destination is a network (no host bits), its gateway is a unicast address of
+/// the destination's family reachable from a static subnet of the stack on this host, and no destination is
 /// routed twice. Reachability is skipped when an adapter of the stack gets that family's address
 /// dynamically: its subnet is unknown until it has one, and might hold the gateway.
 fn check_routes(context: &HostContext<'_>, diagnostics: &mut Vec<Diagnostic>) {
@@ -612,6 +734,18 @@ fn check_routes(context: &HostContext<'_>, diagnostics: &mut Vec<Diagnostic>) {
                     format!(
                         "route gateway {} and destination {} are of different IP families: use a gateway of the destination's family",
                         route.gateway, route.destination
+                    ),
+                ));
+                continue;
+            }
+            if let Some(problem) = values::non_unicast(route.gateway) {
+                diagnostics.push(context.error(
+                    RuleId::Esx019,
+                    &stack.source,
+                    &gateway_field,
+                    format!(
+                        "route gateway {} {problem}, which ESXi refuses as a next hop: give the unicast address of a router in a subnet of the {} stack",
+                        route.gateway, stack.stack
                     ),
                 ));
                 continue;

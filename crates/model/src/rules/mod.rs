@@ -1,4 +1,4 @@
-//! The domain rules (ESX001–ESX019) as diagnostics.
+//! The domain rules (ESX001–ESX019, ESX022–ESX024) as diagnostics.
 //!
 //! Every rule is a small function over one host's desired state (and its observed state when a
 //! target is known), except ESX013, which looks at the whole fleet. Rules never stop at the first
@@ -12,6 +12,7 @@ mod addressing;
 mod fields;
 mod stacks;
 mod switching;
+mod values;
 
 use crate::desired::{DesiredAdapter, DesiredFleet, DesiredHost};
 use crate::diagnostic::{Diagnostic, RuleId};
@@ -33,6 +34,7 @@ pub fn check(fleet: &DesiredFleet, observed: Option<&ObservedFleet>) -> Vec<Diag
         stacks::check_host(&context, &mut diagnostics);
         addressing::check_host(&context, &mut diagnostics);
         switching::check_host(&context, &mut diagnostics);
+        values::check_host(&context, &mut diagnostics);
     }
     addressing::check_addresses_are_unique_across_the_fleet(fleet, observed, &mut diagnostics);
     diagnostics
