@@ -20,6 +20,9 @@ pub enum Target {
     Vsphere(VsphereTarget),
 }
 
+/// How many hosts a command without `--parallelism` works on at once.
+pub const DEFAULT_PARALLELISM: usize = 16;
+
 /// ESXi release of hosts made for a new default lab.
 const DEFAULT_LAB_VERSION: EsxiVersion = EsxiVersion::new(8, 0, 3);
 
@@ -46,7 +49,9 @@ impl Target {
 
     /// Opens the backend. A `sim:` lab that does not exist yet is made with one host per declared
     /// host; `writable` takes the lab's writer lock (held until the backend is dropped).
-    pub fn open(&self, declared_hosts: &[String], writable: bool) -> Result<Box<dyn Backend>> {
+    /// `parallelism` is how many hosts the command works on at once: a vSphere backend allows as
+    /// many calls in flight against its server (up to its ceiling).
+    pub fn open(&self, declared_hosts: &[String], writable: bool, parallelism: usize) -> Result<Box<dyn Backend>> {
         match self {
             Target::Sim(dir) => {
                 if !Lab::exists(dir) {
@@ -78,7 +83,13 @@ impl Target {
             Target::Snapshot(file) => Ok(Box::new(SnapshotBackend::open(file)?)),
             Target::Vsphere(target) => {
                 let password = password(target)?;
-                Ok(Box::new(esxnet_vsphere::VsphereBackend::connect(target, &password)?))
+                let options = esxnet_vsphere::ConnectOptions {
+                    max_concurrent_calls: parallelism,
+                    ..esxnet_vsphere::ConnectOptions::default()
+                };
+                Ok(Box::new(esxnet_vsphere::VsphereBackend::connect_with(
+                    target, &password, options,
+                )?))
             }
         }
     }

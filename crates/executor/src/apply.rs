@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use esxnet_model::observed::ObservedHost;
+use esxnet_model::observed::{ObservedFleet, ObservedHost};
 use esxnet_planner::state::{self, ObjectState};
 use esxnet_planner::{Action, Change, HostPlan, HostStatus, Phase, Plan};
 
@@ -33,6 +33,12 @@ pub struct ApplyOptions {
     pub journal: Option<Arc<Journal>>,
     /// Who hears progress events.
     pub observer: Arc<dyn Observer>,
+    /// The hosts as observed moments ago, when the plan was made in the same process
+    /// (`apply --auto-approve` from manifests). A host whose state here still has the plan's
+    /// fingerprint starts its chain from it instead of being observed again, so a fresh apply
+    /// costs one observation per host in all. `None` (a saved plan, a prompt that waited for an
+    /// answer): every host is observed at the start of its chain.
+    pub observed: Option<Arc<ObservedFleet>>,
 }
 
 impl Default for ApplyOptions {
@@ -43,6 +49,7 @@ impl Default for ApplyOptions {
             run_id: None,
             journal: None,
             observer: Arc::new(IgnoreEvents),
+            observed: None,
         }
     }
 }
@@ -252,8 +259,22 @@ impl<'run> Walker<'run> {
 
     fn run_planned_host(&self, host_plan: &'run HostPlan) -> HostReport {
         let host = host_plan.host.as_str();
+        let planned_state = self
+            .options
+            .observed
+            .as_ref()
+            .and_then(|fleet| fleet.hosts.get(host))
+            .filter(|observed| esxnet_planner::fingerprint(observed) == host_plan.fingerprint);
+        if let Some(carried) = planned_state {
+            let run = HostRun {
+                host,
+                carried: carried.clone(),
+                observations: 0,
+            };
+            return self.run_steps(host_plan, run);
+        }
         let (observed, _) = self.observe(host, None);
-        let mut run = match observed {
+        let run = match observed {
             Ok(carried) => HostRun {
                 host,
                 carried,
@@ -267,6 +288,11 @@ impl<'run> Walker<'run> {
                 return self.host_report(host, HostOutcome::Failed, Some(reason), steps, 1);
             }
         };
+        self.run_steps(host_plan, run)
+    }
+
+    fn run_steps(&self, host_plan: &'run HostPlan, mut run: HostRun<'run>) -> HostReport {
+        let host = host_plan.host.as_str();
 
         let mut blocked_by: Vec<Option<String>> = vec![None; host_plan.steps.len()];
         let mut stopped: Option<String> = None;
@@ -447,7 +473,7 @@ impl<'run> Walker<'run> {
         let mut created_device = None;
         for operation in &planned {
             let (result, attempts) = self.options.retry.run(
-                || self.backend.execute(run.host, operation),
+                || self.backend.execute_with_state(&run.carried, operation),
                 |attempt, delay, error| {
                     self.emit(Event::Retrying {
                         host: run.host.to_owned(),

@@ -335,6 +335,22 @@ pub trait Backend: Send + Sync {
     /// Performs one operation on one host.
     fn execute(&self, host: &str, operation: &Operation) -> Result<OperationOutcome, BackendError>;
 
+    /// Performs one operation on a host whose current state the caller carries: observed at the
+    /// start of the host's chain and carried forward over every earlier step with
+    /// `planner::state::record`. The executor always calls this one.
+    ///
+    /// A backend that must read before it writes (the vSphere backend sends switch and port-group
+    /// specs read-modify-write, and diffs routes and IPv6 addresses) takes what it needs from
+    /// `current` instead of reading the host again, so every operation stays one API call. The
+    /// default ignores `current`.
+    fn execute_with_state(
+        &self,
+        current: &ObservedHost,
+        operation: &Operation,
+    ) -> Result<OperationOutcome, BackendError> {
+        self.execute(&current.name, operation)
+    }
+
     /// Whether this backend can change hosts (`snapshot:` cannot).
     fn is_writable(&self) -> bool {
         true

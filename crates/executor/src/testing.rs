@@ -342,6 +342,8 @@ fn perform(host: &mut ObservedHost, operation: &Operation) -> Result<OperationOu
                     gateway_override: ipv6.gateway_override,
                 },
                 services: stack.implied_service().into_iter().collect(),
+                system_owned: false,
+                storage_bindings: Default::default(),
             });
             if first_on_stack {
                 esxnet_planner::state::apply_first_adapter_effects(host, *stack);
@@ -428,6 +430,10 @@ pub fn fresh_host(name: &str, management_address: std::net::Ipv4Addr) -> Observe
         max_connections: 11_000,
         requested_max_connections: 11_000,
         congestion_control: CongestionControl::Newreno,
+        ipv6_gateway_from_router_advertisement: false,
+        dns_from_dhcp: false,
+        dns_host_name: String::new(),
+        dns_domain_name: String::new(),
     };
     ObservedHost {
         name: name.to_owned(),
@@ -475,10 +481,13 @@ pub fn fresh_host(name: &str, management_address: std::net::Ipv4Addr) -> Observe
                 gateway_override: None,
             },
             services: BTreeSet::from([Service::Management, Service::Provisioning]),
+            system_owned: false,
+            storage_bindings: Default::default(),
         }],
         stacks: StackKind::ALL.into_iter().map(stack).collect(),
         distributed_switches: Vec::new(),
         active_migrations: Vec::new(),
+        ipv6_enabled: true,
     }
 }
 

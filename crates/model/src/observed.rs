@@ -49,6 +49,14 @@ pub struct ObservedHost {
     /// Migrations in flight on this host.
     #[serde(default)]
     pub active_migrations: Vec<ActiveMigration>,
+    /// Whether IPv6 is enabled on the host (`config.network.ipV6Enabled`). With IPv6 disabled,
+    /// adapters report no IPv6 configuration and refuse IPv6 settings (`InvalidState`).
+    #[serde(default = "enabled")]
+    pub ipv6_enabled: bool,
+}
+
+fn enabled() -> bool {
+    true
 }
 
 /// A physical NIC.
@@ -248,6 +256,36 @@ pub struct ObservedAdapter {
     /// Services the adapter is selected for.
     #[serde(default)]
     pub services: BTreeSet<Service>,
+    /// Owned by the system (`HostVirtualNicSpec.systemOwned`, or an owner such as NSX or vSAN):
+    /// never deleted by esxnet.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub system_owned: bool,
+    /// Storage that depends on this adapter (software iSCSI port binding, vSAN, NFS): deleting the
+    /// adapter would take datastores down, so esxnet never prunes it.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub storage_bindings: BTreeSet<StorageBinding>,
+}
+
+/// Storage traffic bound to a VMkernel adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum StorageBinding {
+    /// Bound to the software iSCSI adapter (`IscsiManager.QueryBoundVnics`).
+    Iscsi,
+    /// Listed in the host's vSAN network configuration (`config.vsanHostConfig.networkInfo`).
+    Vsan,
+    /// An NFS datastore mounted through this adapter (`HostMountInfo.vmknicName`).
+    Nfs,
+}
+
+impl std::fmt::Display for StorageBinding {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(match self {
+            StorageBinding::Iscsi => "bound to software iSCSI",
+            StorageBinding::Vsan => "carries vSAN traffic",
+            StorageBinding::Nfs => "carries an NFS datastore",
+        })
+    }
 }
 
 /// A TCP/IP stack instance.
@@ -264,10 +302,24 @@ pub struct ObservedStack {
     /// IPv6 default gateway.
     #[schemars(with = "Option<String>")]
     pub ipv6_gateway: Option<Ipv6Addr>,
+    /// Whether the IPv6 default gateway was learned from router advertisement rather than set:
+    /// ESXi keeps such a gateway by itself, so it is never sent back as a static one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ipv6_gateway_from_router_advertisement: bool,
     /// DNS settings.
     #[serde(default)]
     pub dns: Dns,
-    /// Static routes, sorted.
+    /// Whether the DNS settings were learned through DHCP (`HostDnsConfig.dhcp`) rather than set.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dns_from_dhcp: bool,
+    /// The stack's DNS host name (`HostDnsConfig.hostName`): not managed, sent back unchanged.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub dns_host_name: String,
+    /// The stack's DNS domain name (`HostDnsConfig.domainName`): not managed, sent back unchanged.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub dns_domain_name: String,
+    /// Static routes, sorted. Routes ESXi computes (connected subnets, default routes, link-local
+    /// and multicast routes, routes over the loopback interface) are never listed here.
     #[serde(default)]
     pub routes: Vec<Route>,
     /// The connection limit in effect now.

@@ -38,6 +38,10 @@ fn base_host() -> ObservedHost {
         max_connections: 11000,
         requested_max_connections: 11000,
         congestion_control: CongestionControl::Newreno,
+        ipv6_gateway_from_router_advertisement: false,
+        dns_from_dhcp: false,
+        dns_host_name: String::new(),
+        dns_domain_name: String::new(),
     };
     ObservedHost {
         name: "esx-01".to_owned(),
@@ -80,6 +84,8 @@ fn base_host() -> ObservedHost {
             },
             ipv6: ObservedIpv6::default(),
             services: BTreeSet::from([Service::Management]),
+            system_owned: false,
+            storage_bindings: Default::default(),
         }],
         stacks: vec![
             stack(StackKind::Default, true, Some("10.10.0.1")),
@@ -88,6 +94,7 @@ fn base_host() -> ObservedHost {
         ],
         distributed_switches: Vec::new(),
         active_migrations: Vec::new(),
+        ipv6_enabled: true,
     }
 }
 
@@ -293,6 +300,8 @@ fn build(switches: &[GeneratedSwitch], declared_stacks: &BTreeSet<StackKind>) ->
                     },
                     ipv6: ObservedIpv6::default(),
                     services: stack.implied_service().into_iter().collect(),
+                    system_owned: false,
+                    storage_bindings: Default::default(),
                 });
                 if let Some(observed_stack) = observed.stacks.iter_mut().find(|observed| observed.stack == stack) {
                     observed_stack.instantiated = true;

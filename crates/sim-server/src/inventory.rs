@@ -4,13 +4,14 @@
 //! host's `HostNetworkSystem` and `HostVirtualNicManager` carry the host's number. Distributed
 //! switches are numbered in UUID order (`dvs-1`, …); a distributed port group's id is its key.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
-use esxnet_model::common::{CongestionControl, Route, Service, StackKind};
+use esxnet_model::common::{CongestionControl, Service};
 use esxnet_model::observed::{
     DistributedPortGroup, DistributedSwitchMembership, Ipv6Origin, ObservedAdapter, ObservedHost, ObservedStack,
     ObservedSwitch, PortConnection, Teaming,
 };
+use esxnet_sim::routing::{self, RouteTableEntry};
 use serde_json::{json, Value};
 
 /// The root folder every container view starts from.
@@ -99,7 +100,7 @@ pub(crate) fn subnet_mask(prefix_length: u8) -> Ipv4Addr {
 
 /// A snapshot of the lab for one read, hosts in host-name order.
 pub(crate) struct Inventory {
-    pub(crate) hosts: Vec<ObservedHost>,
+    pub(crate) hosts: Vec<std::sync::Arc<ObservedHost>>,
 }
 
 impl Inventory {
@@ -151,7 +152,7 @@ impl Inventory {
             "HostVirtualNicManager" => "virtualNicManager",
             _ => return None,
         };
-        self.hosts.get(index_from_id(mo_id, prefix)?)
+        self.hosts.get(index_from_id(mo_id, prefix)?).map(|host| &**host)
     }
 
     /// The value of one property of one object; `Ok(None)` when the object has no such property
@@ -326,9 +327,10 @@ pub(crate) fn network_info(host: &ObservedHost) -> Value {
             value
         }).collect::<Vec<_>>(),
         "vnic": host.adapters.iter().map(|adapter| virtual_nic(host, adapter)).collect::<Vec<_>>(),
-        "netStackInstance": host.stacks.iter().map(|stack| net_stack_instance(host, stack)).collect::<Vec<_>>(),
-        "ipV6Enabled": true,
-        "atBootIpV6Enabled": true,
+        // ESXi lists vSphereProvisioning, vmotion, then defaultTcpipStack (D67, G65).
+        "netStackInstance": host.stacks.iter().rev().map(|stack| net_stack_instance(host, stack)).collect::<Vec<_>>(),
+        "ipV6Enabled": host.ipv6_enabled,
+        "atBootIpV6Enabled": host.ipv6_enabled,
     })
 }
 
@@ -426,7 +428,10 @@ fn virtual_nic(host: &ObservedHost, adapter: &ObservedAdapter) -> Value {
     let mut ip = json!({
         "_typeName": "HostIpConfig",
         "dhcp": adapter.ipv4.dhcp,
-        "ipV6Config": {
+    });
+    // With IPv6 disabled on the host, adapters report no IPv6 configuration at all.
+    if host.ipv6_enabled {
+        ip["ipV6Config"] = json!({
             "_typeName": "HostIpConfigIpV6AddressConfiguration",
             "autoConfigurationEnabled": adapter.ipv6.router_advertisement,
             "dhcpV6Enabled": adapter.ipv6.dhcp,
@@ -437,8 +442,8 @@ fn virtual_nic(host: &ObservedHost, adapter: &ObservedAdapter) -> Value {
                 "origin": ipv6_origin(address.origin),
                 "dadState": "preferred",
             })).collect::<Vec<_>>(),
-        },
-    });
+        });
+    }
     if let Some(address) = adapter.ipv4.address {
         ip["ipAddress"] = json!(address.to_string());
     }
@@ -496,22 +501,18 @@ fn virtual_nic(host: &ObservedHost, adapter: &ObservedAdapter) -> Value {
     })
 }
 
-fn route_operation(route: &Route) -> Value {
+fn route_operation(entry: &RouteTableEntry) -> Value {
     json!({
         "_typeName": "HostIpRouteOp",
         "changeOperation": "ignore",
         "route": {
             "_typeName": "HostIpRouteEntry",
-            "network": route.destination.network().to_string(),
-            "prefixLength": route.destination.prefix_len(),
-            "gateway": route.gateway.to_string(),
+            "network": entry.destination.network().to_string(),
+            "prefixLength": entry.destination.prefix_len(),
+            "gateway": entry.gateway.to_string(),
+            "deviceName": entry.device,
         },
     })
-}
-
-/// The name a stack reports besides its key.
-fn stack_name(stack: StackKind) -> &'static str {
-    stack.api_key()
 }
 
 fn congestion_control_name(algorithm: CongestionControl) -> &'static str {
@@ -521,42 +522,69 @@ fn congestion_control_name(algorithm: CongestionControl) -> &'static str {
     }
 }
 
+/// The adapter that learned the stack's IPv6 gateway from router advertisement.
+fn router_advertisement_device(host: &ObservedHost, stack: &ObservedStack) -> Option<String> {
+    host.adapters
+        .iter()
+        .find(|adapter| adapter.stack == stack.stack && adapter.ipv6.router_advertisement)
+        .map(|adapter| adapter.device.clone())
+}
+
+/// One `HostNetStackInstance`. A stack that is not instantiated yet is listed as on a fresh host:
+/// no name, empty DNS names, an empty `ipRouteConfig` and no `routeTableConfig`. The routing table
+/// holds the static routes and the routes ESXi computes ([`esxnet_sim::routing`]).
 fn net_stack_instance(host: &ObservedHost, stack: &ObservedStack) -> Value {
-    // The simulator keeps no host or domain name; ESXi reports the host's own.
-    let (host_name, domain_name) = host.name.split_once('.').unwrap_or((host.name.as_str(), ""));
     let mut route_config = json!({"_typeName": "HostIpRouteConfig"});
     if let Some(gateway) = stack.ipv4_gateway {
         route_config["defaultGateway"] = json!(gateway.to_string());
     }
-    if let Some(gateway) = stack.ipv6_gateway {
+    if let Some(gateway) = stack.ipv6_gateway.filter(|_| host.ipv6_enabled) {
         route_config["ipV6DefaultGateway"] = json!(gateway.to_string());
+        // ESXi names the interface of a gateway it learned (D67); esxnet never sets one.
+        if stack.ipv6_gateway_from_router_advertisement {
+            if let Some(device) = router_advertisement_device(host, stack) {
+                route_config["ipV6GatewayDevice"] = json!(device);
+            }
+        }
     }
-    let (ipv4_routes, ipv6_routes): (Vec<&Route>, Vec<&Route>) = stack
-        .routes
-        .iter()
-        .partition(|route| matches!(route.gateway, IpAddr::V4(_)));
-    json!({
+    let mut dns = json!({
+        "_typeName": "HostDnsConfig",
+        "dhcp": stack.dns_from_dhcp,
+        "hostName": stack.dns_host_name,
+        "domainName": stack.dns_domain_name,
+    });
+    if !stack.dns.servers.is_empty() {
+        dns["address"] = json!(stack.dns.servers.iter().map(ToString::to_string).collect::<Vec<_>>());
+    }
+    if !stack.dns.search_domains.is_empty() {
+        dns["searchDomain"] = json!(stack.dns.search_domains);
+    }
+    if stack.dns_from_dhcp {
+        // The adapter DHCP answers on: the stack's first, as G65's vmk0.
+        if let Some(adapter) = host.adapters.iter().find(|adapter| adapter.stack == stack.stack) {
+            dns["virtualNicDevice"] = json!(adapter.device);
+        }
+    }
+    let mut instance = json!({
         "_typeName": "HostNetStackInstance",
         "key": stack.stack.api_key(),
-        "name": stack_name(stack.stack),
-        "dnsConfig": {
-            "_typeName": "HostDnsConfig",
-            "dhcp": false,
-            "hostName": host_name,
-            "domainName": domain_name,
-            "address": stack.dns.servers.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "searchDomain": stack.dns.search_domains,
-        },
+        "dnsConfig": dns,
         "ipRouteConfig": route_config,
-        "routeTableConfig": {
-            "_typeName": "HostIpRouteTableConfig",
-            "ipRoute": ipv4_routes.into_iter().map(route_operation).collect::<Vec<_>>(),
-            "ipv6Route": ipv6_routes.into_iter().map(route_operation).collect::<Vec<_>>(),
-        },
         "requestedMaxNumberOfConnections": stack.requested_max_connections,
         "congestionControlAlgorithm": congestion_control_name(stack.congestion_control),
         "ipV6Enabled": true,
-    })
+    });
+    if let Some(table) = routing::route_table(host, stack) {
+        let (ipv4_routes, ipv6_routes): (Vec<&RouteTableEntry>, Vec<&RouteTableEntry>) =
+            table.iter().partition(|entry| entry.gateway.is_ipv4());
+        instance["name"] = json!(stack.stack.api_key());
+        instance["routeTableConfig"] = json!({
+            "_typeName": "HostIpRouteTableConfig",
+            "ipRoute": ipv4_routes.into_iter().map(route_operation).collect::<Vec<_>>(),
+            "ipv6Route": ipv6_routes.into_iter().map(route_operation).collect::<Vec<_>>(),
+        });
+    }
+    instance
 }
 
 /// `HostRuntimeInfoNetworkRuntimeInfo`: the instantiated stacks and their adapters.
@@ -574,7 +602,7 @@ pub(crate) fn network_runtime_info(host: &ObservedHost) -> Value {
                 .map(|adapter| adapter.device.clone())
                 .collect::<Vec<_>>(),
             "maxNumberOfConnections": stack.max_connections,
-            "currentIpV6Enabled": true,
+            "currentIpV6Enabled": host.ipv6_enabled,
         })).collect::<Vec<_>>(),
     })
 }

@@ -30,7 +30,8 @@ mod vim;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-pub use server::{serve, serve_blocking, ServeOptions, ServerHandle};
+pub use server::{serve, serve_blocking, ServeOptions, ServerHandle, COUNTERS_PATH};
+pub use vim::ServerCounters;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]

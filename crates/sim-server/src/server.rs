@@ -19,11 +19,13 @@ use tokio::sync::watch;
 use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
 
-use crate::vim::{hello, Simulator, VimRequest};
+use crate::vim::{hello, ServerCounters, Simulator, VimRequest};
 use crate::SimServerError;
 
 /// The header that carries the session token, both ways.
 const SESSION_HEADER: &str = "vmware-api-session-id";
+/// Where the simulator's call counters are read (`GET`) and reset (`DELETE`).
+pub const COUNTERS_PATH: &str = "/esxnet/counters";
 /// Request bodies above this are refused: no call esxnet makes comes near it.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
@@ -60,13 +62,22 @@ impl ServeOptions {
 }
 
 /// A running server. Dropping it stops the server, as [`ServerHandle::stop`] does.
-#[derive(Debug)]
 pub struct ServerHandle {
     address: SocketAddr,
     url: String,
     certificate_pem: String,
     shutdown: Option<watch::Sender<bool>>,
     thread: Option<JoinHandle<()>>,
+    simulator: Arc<Simulator>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ServerHandle")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ServerHandle {
@@ -83,6 +94,16 @@ impl ServerHandle {
     /// `host:port`, what `vim_rs`'s `ClientBuilder::new` takes.
     pub fn server_address(&self) -> String {
         self.address.to_string()
+    }
+
+    /// The calls answered so far, in all, by method and per host (see [`ServerCounters`]).
+    pub fn counters(&self) -> ServerCounters {
+        self.simulator.counters()
+    }
+
+    /// Forgets the calls counted so far.
+    pub fn reset_counters(&self) {
+        self.simulator.reset_counters()
     }
 
     /// The server's self-signed certificate (PEM), for clients that verify TLS by trusting it.
@@ -157,8 +178,14 @@ pub fn serve(options: ServeOptions) -> Result<ServerHandle, SimServerError> {
         .enable_all()
         .build()
         .map_err(|source| SimServerError::Runtime { source })?;
-    let simulator = Arc::new(Simulator::new(lab, options.user, options.password));
+    let simulator = Arc::new(
+        Simulator::new(lab, options.user, options.password).map_err(|source| SimServerError::Lab {
+            dir: options.lab_dir.clone(),
+            source,
+        })?,
+    );
     let acceptor = TlsAcceptor::from(Arc::new(tls_config));
+    let handle_simulator = simulator.clone();
     let (shutdown, shutdown_receiver) = watch::channel(false);
     let max_duration = options.max_duration;
     let thread = std::thread::Builder::new()
@@ -180,6 +207,7 @@ pub fn serve(options: ServeOptions) -> Result<ServerHandle, SimServerError> {
         certificate_pem,
         shutdown: Some(shutdown),
         thread: Some(thread),
+        simulator: handle_simulator,
     })
 }
 
@@ -273,6 +301,10 @@ fn response(status: u16, body: String, session: Option<&str>) -> Response<Full<B
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 
+fn counters_json(counters: &ServerCounters) -> String {
+    serde_json::to_string(counters).unwrap_or_default()
+}
+
 fn not_found(path: &str) -> Response<Full<Bytes>> {
     let body = serde_json::json!({
         "error_type": "NOT_FOUND",
@@ -296,6 +328,18 @@ async fn route(simulator: Arc<Simulator>, request: Request<Incoming>) -> Respons
     };
     if method == Method::POST && path == "/api/vcenter/system" && query.split('&').any(|pair| pair == "action=hello") {
         return response(200, hello(&body), None);
+    }
+    // Not part of the vSphere API: the simulator's call counters, for benchmarks and tests that
+    // run `esxnet sim serve` as a process.
+    if path == COUNTERS_PATH {
+        return match method {
+            Method::GET => response(200, counters_json(&simulator.counters()), None),
+            Method::DELETE => {
+                simulator.reset_counters();
+                response(204, String::new(), None)
+            }
+            _ => response(405, String::new(), None),
+        };
     }
     let Some(rest) = path.strip_prefix("/sdk/vim25/") else {
         return not_found(&path);

@@ -1,8 +1,8 @@
 //! The VI JSON API over a lab: sessions, views, the property collector and the networking
 //! methods, each answered from or applied to the simulator.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use esxnet_model::observed::ObservedHost;
@@ -86,17 +86,52 @@ struct State {
     fault_draws: Option<fastrand::Rng>,
 }
 
+/// The API calls a server answered: in all, by method, and per host.
+///
+/// A call counts for a host when it is addressed to one of the host's managed objects (its
+/// `HostNetworkSystem` or `HostVirtualNicManager`), or when it is a property-collector
+/// retrieval whose answer reads one of them (the host's own properties included). So a host's
+/// count is its changes plus the round trips that observed it; a retrieval that reads the whole
+/// inventory counts once for every host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerCounters {
+    /// Every call, including login, release discovery and property reads.
+    pub total_calls: u64,
+    /// Calls by method name (`GET` property reads count as `PropertyRead`).
+    pub methods: BTreeMap<String, u64>,
+    /// Calls per host name, by method name.
+    pub hosts: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+impl ServerCounters {
+    /// Calls that read or changed one host, by method; empty when the host was never touched.
+    pub fn host(&self, name: &str) -> BTreeMap<String, u64> {
+        self.hosts.get(name).cloned().unwrap_or_default()
+    }
+
+    /// How many times a method was called, over all hosts.
+    pub fn method(&self, name: &str) -> u64 {
+        self.methods.get(name).copied().unwrap_or(0)
+    }
+}
+
 /// The lab behind the API, and the server's session state.
+///
+/// The server is the lab's only writer (it holds the writer lock), so it keeps every host in
+/// memory and reads no file per call: a call costs the same with 10 hosts as with 10,000. Each
+/// change goes through the simulator, is written to the host's file, and then replaces the
+/// host's copy here.
 pub(crate) struct Simulator {
     lab: Lab,
     user: String,
     password: String,
     state: Mutex<State>,
+    /// Every host, in host-name order; a host's position is its managed object number.
+    hosts: Mutex<Vec<Arc<ObservedHost>>>,
+    counters: Mutex<ServerCounters>,
 }
 
-fn fault_result<T>(error: SimError) -> Result<T, VimFault> {
-    Err(VimFault::from_sim(&error))
-}
 
 fn parse_body(body: &[u8]) -> Result<Value, VimFault> {
     if body.is_empty() {
@@ -137,13 +172,46 @@ fn now_rfc3339() -> String {
 }
 
 impl Simulator {
-    pub(crate) fn new(lab: Lab, user: String, password: String) -> Self {
-        Simulator {
+    pub(crate) fn new(lab: Lab, user: String, password: String) -> Result<Self, SimError> {
+        let hosts = lab.observe_all()?.hosts.into_values().map(Arc::new).collect();
+        Ok(Simulator {
             lab,
             user,
             password,
             state: Mutex::new(State::default()),
+            hosts: Mutex::new(hosts),
+            counters: Mutex::new(ServerCounters::default()),
+        })
+    }
+
+    /// The calls answered so far.
+    pub(crate) fn counters(&self) -> ServerCounters {
+        self.lock_counters().clone()
+    }
+
+    /// Forgets the calls counted so far.
+    pub(crate) fn reset_counters(&self) {
+        *self.lock_counters() = ServerCounters::default();
+    }
+
+    fn lock_counters(&self) -> std::sync::MutexGuard<'_, ServerCounters> {
+        self.counters.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn count_for_hosts<'a>(&self, method: &str, hosts: impl IntoIterator<Item = &'a str>) {
+        let mut counters = self.lock_counters();
+        for host in hosts {
+            *counters
+                .hosts
+                .entry(host.to_owned())
+                .or_default()
+                .entry(method.to_owned())
+                .or_insert(0) += 1;
         }
+    }
+
+    fn lock_hosts(&self) -> std::sync::MutexGuard<'_, Vec<Arc<ObservedHost>>> {
+        self.hosts.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The simulated latency per API call the lab asks for.
@@ -158,6 +226,16 @@ impl Simulator {
 
     /// Answers one call; never panics on bad input, every problem is a fault.
     pub(crate) fn handle(&self, request: &VimRequest) -> VimReply {
+        {
+            let method = if request.is_property_read {
+                "PropertyRead"
+            } else {
+                request.name.as_str()
+            };
+            let mut counters = self.lock_counters();
+            counters.total_calls += 1;
+            *counters.methods.entry(method.to_owned()).or_insert(0) += 1;
+        }
         match self.dispatch(request) {
             Ok(reply) => reply,
             Err(fault) => VimReply::fault(&fault),
@@ -209,22 +287,23 @@ impl Simulator {
             }
             ("HostNetworkSystem", _) => {
                 let host_name = self.host_name(mo_type, mo_id, "networkSystem")?;
+                self.count_for_hosts(name, [host_name.as_str()]);
                 self.network_system_call(&host_name, name, &body)
             }
             ("HostVirtualNicManager", "SelectVnicForNicType" | "DeselectVnicForNicType") => {
                 let host_name = self.host_name(mo_type, mo_id, "virtualNicManager")?;
+                self.count_for_hosts(name, [host_name.as_str()]);
                 let nic_type = specs::required_string(&body, "nicType")?;
                 let device = specs::required_string(&body, "device")?;
                 let select = name == "SelectVnicForNicType";
-                self.lab
-                    .modify_host(&host_name, |host| {
-                        if select {
-                            host.select_service_named(device, nic_type)
-                        } else {
-                            host.deselect_service_named(device, nic_type)
-                        }
-                    })
-                    .or_else(fault_result)?;
+                self.modify(&host_name, |host| {
+                    if select {
+                        host.select_service_named(device, nic_type)
+                    } else {
+                        host.deselect_service_named(device, nic_type)
+                    }
+                    .map_err(|error| VimFault::from_sim(&error))
+                })?;
                 Ok(VimReply::void())
             }
             _ => Err(VimFault::method_not_found(mo_type, name)),
@@ -316,24 +395,17 @@ impl Simulator {
         }
     }
 
-    /// A fresh snapshot of every host, in host-name order.
+    /// A snapshot of every host, in host-name order (shared copies: no host is read or copied).
     fn inventory(&self) -> Result<Inventory, VimFault> {
-        let mut names = self.lab.host_names().or_else(fault_result)?;
-        names.sort();
-        let hosts = names
-            .iter()
-            .map(|name| self.lab.observe(name))
-            .collect::<Result<Vec<ObservedHost>, SimError>>()
-            .or_else(fault_result)?;
-        Ok(Inventory { hosts })
+        Ok(Inventory {
+            hosts: self.lock_hosts().clone(),
+        })
     }
 
     /// The host name behind a per-host managed object id.
     fn host_name(&self, mo_type: &str, mo_id: &str, prefix: &str) -> Result<String, VimFault> {
-        let mut names = self.lab.host_names().or_else(fault_result)?;
-        names.sort();
         index_from_id(mo_id, prefix)
-            .and_then(|index| names.get(index).cloned())
+            .and_then(|index| self.lock_hosts().get(index).map(|host| host.name.clone()))
             .ok_or_else(|| VimFault::object_not_found(mo_type, mo_id))
     }
 
@@ -435,7 +507,12 @@ impl Simulator {
             .map_or(DEFAULT_MAX_OBJECTS, |maximum| maximum as usize);
         let inventory = self.inventory()?;
         let mut objects = Vec::new();
+        let mut hosts_read: BTreeSet<String> = BTreeSet::new();
         for spec in spec_set {
+            let report_missing = spec
+                .get("reportMissingObjectsInResults")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             let property_specs = spec
                 .get("propSet")
                 .and_then(Value::as_array)
@@ -443,47 +520,84 @@ impl Simulator {
                 .unwrap_or_default();
             for object_spec in spec.get("objectSet").and_then(Value::as_array).into_iter().flatten() {
                 for (mo_type, mo_id) in self.selected_objects(&inventory, object_spec)? {
-                    let mut properties = Vec::new();
-                    for property_spec in property_specs.iter().filter(|property_spec| {
-                        property_spec.get("type").and_then(Value::as_str) == Some(mo_type.as_str())
-                    }) {
-                        let paths: Vec<String> = if property_spec.get("all").and_then(Value::as_bool) == Some(true) {
-                            Inventory::all_paths(&mo_type)
-                                .iter()
-                                .map(|path| (*path).to_owned())
-                                .collect()
-                        } else {
-                            property_spec
-                                .get("pathSet")
-                                .and_then(Value::as_array)
-                                .map(|paths| paths.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-                                .unwrap_or_default()
-                        };
-                        for path in paths {
-                            let value = inventory
-                                .property(&mo_type, &mo_id, &path)
-                                .map_err(|()| VimFault::object_not_found(&mo_type, &mo_id))?;
-                            // Paths the simulator does not model are left out, as vSphere
-                            // leaves out unset properties.
-                            if let Some(value) = value {
-                                properties.push(json!({"_typeName": "DynamicProperty", "name": path, "val": value}));
-                            }
-                        }
-                    }
                     let is_selected_type = property_specs.iter().any(|property_spec| {
                         property_spec.get("type").and_then(Value::as_str) == Some(mo_type.as_str())
                     });
-                    if is_selected_type {
-                        objects.push(json!({
+                    if !is_selected_type {
+                        continue;
+                    }
+                    match self.object_content(&inventory, &property_specs, &mo_type, &mo_id) {
+                        Ok(content) => {
+                            if let Some(host) = inventory.host_of(&mo_type, &mo_id) {
+                                hosts_read.insert(host.name.clone());
+                            }
+                            objects.push(content);
+                        }
+                        // With reportMissingObjectsInResults, an object that does not exist is
+                        // reported in the answer instead of failing the whole call.
+                        Err(_) if report_missing => objects.push(json!({
                             "_typeName": "ObjectContent",
                             "obj": moref(&mo_type, &mo_id),
-                            "propSet": properties,
-                        }));
+                            "missingSet": [{
+                                "_typeName": "MissingProperty",
+                                "path": "",
+                                "fault": {"_typeName": "ManagedObjectNotFound", "obj": moref(&mo_type, &mo_id)},
+                            }],
+                        })),
+                        Err(fault) => return Err(fault),
                     }
                 }
             }
         }
+        self.count_for_hosts("RetrievePropertiesEx", hosts_read.iter().map(String::as_str));
         self.retrieve_answer(objects, max_objects)
+    }
+
+    /// The `ObjectContent` of one object with the paths its type's property specs ask for.
+    fn object_content(
+        &self,
+        inventory: &Inventory,
+        property_specs: &[Value],
+        mo_type: &str,
+        mo_id: &str,
+    ) -> Result<Value, VimFault> {
+        let mut properties = Vec::new();
+        for property_spec in property_specs
+            .iter()
+            .filter(|property_spec| property_spec.get("type").and_then(Value::as_str) == Some(mo_type))
+        {
+            let paths: Vec<String> = if property_spec.get("all").and_then(Value::as_bool) == Some(true) {
+                Inventory::all_paths(mo_type)
+                    .iter()
+                    .map(|path| (*path).to_owned())
+                    .collect()
+            } else {
+                property_spec
+                    .get("pathSet")
+                    .and_then(Value::as_array)
+                    .map(|paths| paths.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                    .unwrap_or_default()
+            };
+            for path in paths {
+                let value = inventory
+                    .property(mo_type, mo_id, &path)
+                    .map_err(|()| VimFault::object_not_found(mo_type, mo_id))?;
+                // Paths the simulator does not model are left out, as vSphere leaves out unset
+                // properties.
+                if let Some(value) = value {
+                    properties.push(json!({"_typeName": "DynamicProperty", "name": path, "val": value}));
+                }
+            }
+        }
+        // An object that does not exist is missing even when no path was asked for.
+        if inventory.property(mo_type, mo_id, "").is_err() {
+            return Err(VimFault::object_not_found(mo_type, mo_id));
+        }
+        Ok(json!({
+            "_typeName": "ObjectContent",
+            "obj": moref(mo_type, mo_id),
+            "propSet": properties,
+        }))
     }
 
     /// A `RetrieveResult` with at most `max_objects` objects and a token for the rest.
@@ -509,15 +623,27 @@ impl Simulator {
         // The closure's spec errors travel inside the simulator's Ok, so the host file is
         // written only when the simulator accepted the change.
         let mut spec_fault = None;
+        let mut changed_host = None;
         let outcome = self.lab.modify_host(host_name, |host| match change(host) {
-            Ok(value) => Ok(Some(value)),
+            Ok(value) => {
+                changed_host = Some(host.observed().clone());
+                Ok(Some(value))
+            }
             Err(fault) => {
                 spec_fault = Some(fault);
                 Ok(None)
             }
         });
         match outcome {
-            Ok(Some(value)) => Ok(value),
+            Ok(Some(value)) => {
+                if let Some(changed) = changed_host {
+                    let mut hosts = self.lock_hosts();
+                    if let Some(slot) = hosts.iter_mut().find(|host| host.name == changed.name) {
+                        *slot = Arc::new(changed);
+                    }
+                }
+                Ok(value)
+            }
             Ok(None) => Err(spec_fault.unwrap_or_else(|| VimFault::new("SystemError", "the change failed"))),
             Err(error) => Err(VimFault::from_sim(&error)),
         }
@@ -659,15 +785,8 @@ impl Simulator {
             }
             let instance = specs::required_object(stack_spec, "netStackInstance")?;
             self.modify(host_name, |host| {
-                let key = instance.get("key").and_then(Value::as_str).unwrap_or_default();
-                let current = host
-                    .observed()
-                    .stacks
-                    .iter()
-                    .find(|stack| stack.stack.api_key() == key)
-                    .cloned();
-                let (stack, settings) = specs::stack_settings(instance, current.as_ref())?;
-                host.edit_stack(stack, &settings)
+                let (stack, edit) = specs::stack_edit(instance)?;
+                host.update_stack(stack, &edit)
                     .map_err(|error| VimFault::from_sim(&error))
             })?;
         }

@@ -28,7 +28,8 @@ use vim_rs::core::client::{Client, ClientBuilder, TransportMode, VimClient};
 use vim_rs::mo::{HostNetworkSystem, HostVirtualNicManager, PropertyCollector, ViewManager};
 use vim_rs::types::structs::{
     HostNetworkInfo, HostRuntimeInfoNetworkRuntimeInfo, HostVirtualNicManagerInfo, ManagedObjectReference,
-    ObjectContent, ObjectSpec, PropertyFilterSpec, PropertySpec, RetrieveOptions, SelectionSpec, TraversalSpec,
+    HostPortGroupSpec, HostVirtualSwitchSpec, ObjectContent, ObjectSpec, PropertyFilterSpec, PropertySpec,
+    RetrieveOptions, SelectionSpec, TraversalSpec,
     VMwareDvsPortSetting, VmwareDistributedVirtualSwitchVlanIdSpec,
 };
 use vim_rs::types::vim_any::VimAny;
@@ -37,10 +38,19 @@ pub use error::VsphereError;
 pub use target::{Password, Transport, VsphereTarget};
 
 use map::{DistributedPortGroupInfo, RawHost};
-use spec::{AdapterPort, CurrentStack};
+use spec::AdapterPort;
 
 /// How many calls run against one server at once unless told otherwise.
-pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 8;
+pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 16;
+
+/// The most calls esxnet runs against one server at once, whatever `--parallelism` asks for.
+///
+/// vCenter serves API calls from a bounded pool of worker threads and queues the rest; its
+/// session limit (3,000 by default on 8.0U3, shared by SOAP and REST) is far away, but a client
+/// that opens hundreds of connections slows every other user of the vCenter. 64 calls in flight
+/// keeps 64 hosts changing at once, each host's calls in order. A standalone ESXi host is only
+/// ever asked about itself, so it never sees more than one call at a time from an apply.
+pub const MAX_CONCURRENT_CALLS_CEILING: usize = 64;
 
 /// The host properties read in one property-collector round trip (see `PROTOCOL.md`).
 const HOST_PROPERTIES: [&str; 7] = [
@@ -56,7 +66,8 @@ const HOST_PROPERTIES: [&str; 7] = [
 /// Tuning for [`VsphereBackend::connect_with`].
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
-    /// Calls in flight against the server at once.
+    /// Calls in flight against the server at once (the CLI passes `--parallelism`), at most
+    /// [`MAX_CONCURRENT_CALLS_CEILING`].
     pub max_concurrent_calls: usize,
     /// How long to wait for a TCP and TLS connection.
     pub connect_timeout: Duration,
@@ -74,19 +85,31 @@ impl Default for ConnectOptions {
     }
 }
 
-/// The managed objects of one host that changes go to.
+/// The managed objects of one host, resolved once per run from the first observation.
 #[derive(Debug, Clone)]
 struct HostObjects {
+    host_system: String,
     network_system: Option<String>,
     virtual_nic_manager: Option<String>,
+    distributed_port_group_ids: Vec<String>,
+}
+
+/// The switch and port-group specs a host reported, kept so that updates are read-modify-write:
+/// every setting esxnet does not manage (security, teaming policy, beacon probing, link
+/// discovery, shaping, offload, port-group overrides) is sent back exactly as it was read.
+#[derive(Default)]
+struct HostSpecs {
+    switches: BTreeMap<String, HostVirtualSwitchSpec>,
+    port_groups: BTreeMap<String, HostPortGroupSpec>,
 }
 
 /// Everything one observation read: the raw hosts, their service selections and distributed
 /// port groups.
 struct Observation {
     hosts: Vec<RawHost>,
-    /// `HostVirtualNicManager.info` by manager id; `None` when the server has no such manager.
-    nic_managers: Option<BTreeMap<String, HostVirtualNicManagerInfo>>,
+    /// `HostVirtualNicManager.info` by manager id; a host whose manager is missing (vcsim has
+    /// none) is observed with the services its stacks imply.
+    nic_managers: BTreeMap<String, HostVirtualNicManagerInfo>,
     distributed_port_groups: Vec<DistributedPortGroupInfo>,
 }
 
@@ -105,6 +128,9 @@ pub struct VsphereBackend {
     client: Arc<Client>,
     limit: Arc<tokio::sync::Semaphore>,
     hosts: Mutex<BTreeMap<String, HostObjects>>,
+    /// `uuid` of each distributed switch by managed object id: it never changes.
+    switch_uuids: Mutex<BTreeMap<String, String>>,
+    specs: Mutex<BTreeMap<String, HostSpecs>>,
     closed: AtomicBool,
     // Last, so it is dropped after everything that may hold tasks on it.
     runtime: tokio::runtime::Runtime,
@@ -175,8 +201,12 @@ impl VsphereBackend {
         Ok(VsphereBackend {
             target: target.clone(),
             client,
-            limit: Arc::new(tokio::sync::Semaphore::new(options.max_concurrent_calls.max(1))),
+            limit: Arc::new(tokio::sync::Semaphore::new(
+                options.max_concurrent_calls.clamp(1, MAX_CONCURRENT_CALLS_CEILING),
+            )),
             hosts: Mutex::new(BTreeMap::new()),
+            switch_uuids: Mutex::new(BTreeMap::new()),
+            specs: Mutex::new(BTreeMap::new()),
             closed: AtomicBool::new(false),
             runtime,
         })
@@ -301,19 +331,57 @@ impl VsphereBackend {
     }
 
     /// Reads the named hosts (all hosts when `names` is `None`) with everything observation needs.
+    ///
+    /// Hosts whose managed objects are known from an earlier observation of this run are read in
+    /// one property-collector round trip, listed by reference: their properties, their network
+    /// system's `networkInfo`, their virtual NIC manager's `info` and their distributed port
+    /// groups together. Other hosts are found through a container view first (the first
+    /// observation of a run), which costs a second round trip. Nothing reads the whole inventory
+    /// once the hosts are known.
     async fn observe_raw(&self, names: Option<&BTreeSet<String>>) -> Result<Observation, VsphereError> {
         let server = self.server();
-        let objects = self.retrieve_hosts(&HOST_PROPERTIES).await?;
-        let mut hosts = Vec::new();
-        for object in objects {
-            let raw = raw_host(object);
-            if raw.name.is_empty() || names.is_some_and(|names| !names.contains(&raw.name)) {
-                continue;
+        let known: Option<Vec<HostObjects>> = names.and_then(|names| {
+            let cache = self.hosts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            names.iter().map(|name| cache.get(name).cloned()).collect()
+        });
+        let (mut hosts, objects) = match known {
+            Some(known) => {
+                let host_ids: BTreeSet<String> = known.iter().map(|objects| objects.host_system.clone()).collect();
+                let mut specs = vec![direct_spec("HostSystem", &host_ids, &HOST_PROPERTIES)];
+                specs.extend(related_specs(&known));
+                let objects = self.retrieve_tolerating_missing_managers(specs).await?;
+                let (host_objects, related): (Vec<ObjectContent>, Vec<ObjectContent>) = objects
+                    .into_iter()
+                    .partition(|object| object.obj.r#type.as_str() == "HostSystem");
+                (host_objects.into_iter().map(raw_host).collect::<Vec<RawHost>>(), related)
             }
-            hosts.push(raw);
-        }
+            None => {
+                let mut hosts = Vec::new();
+                for object in self.retrieve_hosts(&HOST_PROPERTIES).await? {
+                    let raw = raw_host(object);
+                    if raw.name.is_empty() || names.is_some_and(|names| !names.contains(&raw.name)) {
+                        continue;
+                    }
+                    hosts.push(raw);
+                }
+                let known: Vec<HostObjects> = hosts.iter().map(host_objects).collect();
+                let specs = related_specs(&known);
+                let related = if specs.is_empty() {
+                    Vec::new()
+                } else {
+                    self.retrieve_tolerating_missing_managers(specs).await?
+                };
+                (hosts, related)
+            }
+        };
+        hosts.retain(|raw| !raw.name.is_empty());
         if let Some(names) = names {
             if let Some(missing) = names.iter().find(|name| !hosts.iter().any(|host| &host.name == *name)) {
+                // A host known earlier in the run may have been removed from the inventory.
+                self.hosts
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .remove(missing);
                 return Err(VsphereError::UnknownHost {
                     host: missing.clone(),
                     server,
@@ -323,116 +391,104 @@ impl VsphereBackend {
         {
             let mut cache = self.hosts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             for host in &hosts {
-                cache.insert(
-                    host.name.clone(),
-                    HostObjects {
-                        network_system: host.network_system.clone(),
-                        virtual_nic_manager: host.virtual_nic_manager.clone(),
-                    },
-                );
+                cache.insert(host.name.clone(), host_objects(host));
             }
         }
 
-        // Second round trip: service selections and distributed port groups, for all hosts at once.
-        let mut manager_ids: BTreeSet<String> = hosts
-            .iter()
-            .filter_map(|host| host.virtual_nic_manager.clone())
-            .collect();
-        let port_group_ids: BTreeSet<String> = hosts
-            .iter()
-            .flat_map(|host| host.distributed_port_group_ids.iter().cloned())
-            .collect();
-        let network_system_ids: BTreeSet<String> =
-            hosts.iter().filter_map(|host| host.network_system.clone()).collect();
-        let mut specs = Vec::new();
-        if !network_system_ids.is_empty() {
-            specs.push(direct_spec("HostNetworkSystem", &network_system_ids, &["networkInfo"]));
-        }
-        if !manager_ids.is_empty() {
-            specs.push(direct_spec("HostVirtualNicManager", &manager_ids, &["info"]));
-        }
-        if !port_group_ids.is_empty() {
-            specs.push(direct_spec("DistributedVirtualPortgroup", &port_group_ids, &["config"]));
-        }
-        let mut nic_managers = None;
-        let mut port_group_configs = Vec::new();
         let mut network_infos = BTreeMap::new();
-        if !specs.is_empty() {
-            let mut answer = self.retrieve(&specs).await;
-            if matches!(&answer, Err(error) if error.fault() == Fault::NotImplemented) && !manager_ids.is_empty() {
-                // vcsim has no HostVirtualNicManager and fails the whole call for it: read the
-                // rest again without it, and observe the services the stacks imply.
-                specs.retain(|spec| spec.prop_set.iter().all(|set| set.r#type != "HostVirtualNicManager"));
-                manager_ids.clear();
-                answer = if specs.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    self.retrieve(&specs).await
-                };
-            }
-            match answer {
-                Ok(objects) => {
-                    let mut managers = BTreeMap::new();
-                    for object in objects {
-                        let id = object.obj.value.clone();
-                        let kind = object.obj.r#type.as_str().to_owned();
-                        for property in object.prop_set.into_iter().flatten() {
-                            match (kind.as_str(), property.name.as_str()) {
-                                ("HostNetworkSystem", "networkInfo") => {
-                                    if let Some(info) = take::<HostNetworkInfo>(property.val) {
-                                        network_infos.insert(id.clone(), info);
-                                    }
-                                }
-                                ("HostVirtualNicManager", "info") => {
-                                    if let Some(info) = take::<HostVirtualNicManagerInfo>(property.val) {
-                                        managers.insert(id.clone(), info);
-                                    }
-                                }
-                                ("DistributedVirtualPortgroup", "config") => {
-                                    if let Some(config) =
-                                        take::<vim_rs::types::structs::DvPortgroupConfigInfo>(property.val)
-                                    {
-                                        port_group_configs.push(config);
-                                    }
-                                }
-                                _ => {}
-                            }
+        let mut managers = BTreeMap::new();
+        let mut port_group_configs = Vec::new();
+        for object in objects {
+            let id = object.obj.value.clone();
+            let kind = object.obj.r#type.as_str().to_owned();
+            for property in object.prop_set.into_iter().flatten() {
+                match (kind.as_str(), property.name.as_str()) {
+                    ("HostNetworkSystem", "networkInfo") => {
+                        if let Some(info) = take::<HostNetworkInfo>(property.val) {
+                            network_infos.insert(id.clone(), info);
                         }
                     }
-                    if !manager_ids.is_empty() {
-                        nic_managers = Some(managers);
+                    ("HostVirtualNicManager", "info") => {
+                        if let Some(info) = take::<HostVirtualNicManagerInfo>(property.val) {
+                            managers.insert(id.clone(), info);
+                        }
                     }
+                    ("DistributedVirtualPortgroup", "config") => {
+                        if let Some(config) = take::<vim_rs::types::structs::DvPortgroupConfigInfo>(property.val) {
+                            port_group_configs.push(config);
+                        }
+                    }
+                    _ => {}
                 }
-                // vcsim has no HostVirtualNicManager: observe what is implied and go on.
-                Err(error) if error.fault() == Fault::NotImplemented => {}
-                Err(error) => return Err(error),
             }
         }
-
         for host in &mut hosts {
             if let Some(info) = host.network_system.as_ref().and_then(|id| network_infos.remove(id)) {
                 host.network = Some(map::merge_network_info(info, host.network.take()));
             }
         }
+        let distributed_port_groups = self.distributed_port_groups(port_group_configs).await?;
+        Ok(Observation {
+            hosts,
+            nic_managers: managers,
+            distributed_port_groups,
+        })
+    }
 
-        // Third round trip, only with distributed port groups: their switches' UUIDs.
-        let mut distributed_port_groups = Vec::new();
-        if !port_group_configs.is_empty() {
-            let mut switches_by_type: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-            for config in &port_group_configs {
-                if let Some(switch) = &config.distributed_virtual_switch {
-                    switches_by_type
+    /// One `RetrievePropertiesEx` (and its pages). vcsim has no `HostVirtualNicManager` and fails
+    /// the whole call for it: then the call is made again without those objects, and the hosts
+    /// are observed with the services their stacks imply. Objects that went missing meanwhile
+    /// (a host removed mid-run) are left out of the answer by the server instead of failing it
+    /// (`reportMissingObjectsInResults`), so one host never costs the others their services.
+    async fn retrieve_tolerating_missing_managers(
+        &self,
+        mut specs: Vec<PropertyFilterSpec>,
+    ) -> Result<Vec<ObjectContent>, VsphereError> {
+        let answer = self.retrieve(&specs).await;
+        let asks_for_managers = specs
+            .iter()
+            .any(|spec| spec.prop_set.iter().any(|set| set.r#type == "HostVirtualNicManager"));
+        match answer {
+            Err(error) if error.fault() == Fault::NotImplemented && asks_for_managers => {
+                specs.retain(|spec| spec.prop_set.iter().all(|set| set.r#type != "HostVirtualNicManager"));
+                if specs.is_empty() {
+                    return Ok(Vec::new());
+                }
+                self.retrieve(&specs).await
+            }
+            answer => answer,
+        }
+    }
+
+    /// Files each distributed port group under its switch's UUID. UUIDs are read once per switch
+    /// and run (one more round trip, only for switches not seen before).
+    async fn distributed_port_groups(
+        &self,
+        configs: Vec<vim_rs::types::structs::DvPortgroupConfigInfo>,
+    ) -> Result<Vec<DistributedPortGroupInfo>, VsphereError> {
+        if configs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut unknown_by_type: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        {
+            let uuids = self.switch_uuids.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for switch in configs.iter().filter_map(|config| config.distributed_virtual_switch.as_ref()) {
+                if !uuids.contains_key(&switch.value) {
+                    unknown_by_type
                         .entry(switch.r#type.as_str().to_owned())
                         .or_default()
                         .insert(switch.value.clone());
                 }
             }
-            let specs: Vec<PropertyFilterSpec> = switches_by_type
+        }
+        if !unknown_by_type.is_empty() {
+            let specs: Vec<PropertyFilterSpec> = unknown_by_type
                 .iter()
                 .map(|(kind, ids)| direct_spec(kind, ids, &["uuid"]))
                 .collect();
-            let mut uuids = BTreeMap::new();
-            for object in self.retrieve(&specs).await? {
+            let objects = self.retrieve(&specs).await?;
+            let mut uuids = self.switch_uuids.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for object in objects {
                 for property in object.prop_set.into_iter().flatten() {
                     if property.name == "uuid" {
                         if let Some(uuid) = take::<String>(property.val) {
@@ -441,58 +497,75 @@ impl VsphereBackend {
                     }
                 }
             }
-            for config in port_group_configs {
-                let Some(uuid) = config
-                    .distributed_virtual_switch
-                    .as_ref()
-                    .and_then(|switch| uuids.get(&switch.value))
-                else {
-                    continue;
-                };
-                distributed_port_groups.push(DistributedPortGroupInfo {
-                    switch_uuid: uuid.clone(),
+        }
+        let uuids = self.switch_uuids.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(configs
+            .into_iter()
+            .filter_map(|config| {
+                let uuid = uuids.get(&config.distributed_virtual_switch.as_ref()?.value)?.clone();
+                Some(DistributedPortGroupInfo {
+                    switch_uuid: uuid,
                     port_group: esxnet_model::observed::DistributedPortGroup {
                         vlan: port_group_vlan(&config),
                         name: config.name,
                         key: config.key,
                     },
-                });
-            }
-        }
-        Ok(Observation {
-            hosts,
-            nic_managers,
-            distributed_port_groups,
-        })
+                })
+            })
+            .collect())
     }
 
-    fn lower(&self, observation: &Observation) -> Result<ObservedFleet, VsphereError> {
+    /// Lowers an observation and keeps its switch and port-group specs for read-modify-write.
+    fn lower(&self, mut observation: Observation) -> Result<ObservedFleet, VsphereError> {
         let server = self.server();
         let mut fleet = ObservedFleet::default();
         for raw in &observation.hosts {
-            let services = match (&observation.nic_managers, &raw.virtual_nic_manager) {
-                (Some(managers), Some(id)) => managers.get(id),
-                _ => None,
-            };
+            let services = raw
+                .virtual_nic_manager
+                .as_ref()
+                .and_then(|id| observation.nic_managers.get(id));
             let host = map::observed_host(raw, services, &observation.distributed_port_groups).map_err(|message| {
                 VsphereError::unexpected("RetrievePropertiesEx", &server, Fault::HostConfig, message)
             })?;
             fleet.hosts.insert(host.name.clone(), host);
         }
+        let mut specs = self.specs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for raw in &mut observation.hosts {
+            let Some(network) = raw.network.as_mut() else {
+                continue;
+            };
+            let host_specs = HostSpecs {
+                switches: network
+                    .vswitch
+                    .take()
+                    .into_iter()
+                    .flatten()
+                    .map(|switch| (switch.name, switch.spec))
+                    .collect(),
+                port_groups: network
+                    .portgroup
+                    .take()
+                    .into_iter()
+                    .flatten()
+                    .map(|port_group| (port_group.spec.name.clone(), port_group.spec))
+                    .collect(),
+            };
+            specs.insert(raw.name.clone(), host_specs);
+        }
         Ok(fleet)
     }
 
-    fn observe_one(&self, host: &str) -> Result<(Observation, ObservedHost), VsphereError> {
+    fn observe_one(&self, host: &str) -> Result<ObservedHost, VsphereError> {
         let names = BTreeSet::from([host.to_owned()]);
         let observation = self.run(self.observe_raw(Some(&names)))?;
-        let mut fleet = self.lower(&observation)?;
-        let observed = fleet.hosts.remove(host).ok_or_else(|| VsphereError::UnknownHost {
+        let mut fleet = self.lower(observation)?;
+        fleet.hosts.remove(host).ok_or_else(|| VsphereError::UnknownHost {
             host: host.to_owned(),
             server: self.server(),
-        })?;
-        Ok((observation, observed))
+        })
     }
 
+    /// The host's managed objects, observing it first when this run has not seen it yet.
     fn objects_of(&self, host: &str) -> Result<HostObjects, VsphereError> {
         let cached = self
             .hosts
@@ -503,20 +576,16 @@ impl VsphereBackend {
         match cached {
             Some(objects) => Ok(objects),
             None => {
-                let names = BTreeSet::from([host.to_owned()]);
-                let observation = self.run(self.observe_raw(Some(&names)))?;
-                let raw = observation
-                    .hosts
-                    .into_iter()
-                    .next()
+                self.observe_one(host)?;
+                self.hosts
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .get(host)
+                    .cloned()
                     .ok_or_else(|| VsphereError::UnknownHost {
                         host: host.to_owned(),
                         server: self.server(),
-                    })?;
-                Ok(HostObjects {
-                    network_system: raw.network_system,
-                    virtual_nic_manager: raw.virtual_nic_manager,
-                })
+                    })
             }
         }
     }
@@ -549,8 +618,100 @@ impl VsphereBackend {
         Ok(HostVirtualNicManager::new(self.handle(), &id))
     }
 
-    /// Performs one operation; see [`Backend::execute`].
-    pub fn execute_operation(&self, host: &str, operation: &Operation) -> Result<OperationOutcome, VsphereError> {
+    /// The spec an update starts from: the one this run read or sent last, else read now (once).
+    /// An object the host does not have is ESXi's `NotFound`.
+    fn observed_spec<T>(
+        &self,
+        host: &str,
+        method: &str,
+        take: impl Fn(&VsphereBackend) -> Option<T>,
+    ) -> Result<T, VsphereError> {
+        if let Some(spec) = take(self) {
+            return Ok(spec);
+        }
+        self.observe_one(host)?;
+        take(self).ok_or_else(|| {
+            let server = self.server();
+            VsphereError::unexpected(
+                method,
+                &server,
+                Fault::NotFound,
+                format!("{method}: host {host} has no such object (read from {server})"),
+            )
+        })
+    }
+
+    /// The spec a switch was last read or written with on this host, taken out of the cache.
+    fn take_switch_spec(&self, host: &str, switch: &str) -> Option<HostVirtualSwitchSpec> {
+        self.specs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get_mut(host)
+            .and_then(|specs| specs.switches.remove(switch))
+    }
+
+    fn take_port_group_spec(&self, host: &str, port_group: &str) -> Option<HostPortGroupSpec> {
+        self.specs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get_mut(host)
+            .and_then(|specs| specs.port_groups.remove(port_group))
+    }
+
+    /// Keeps a spec just sent, so the next update of the object starts from it.
+    fn remember_switch_spec(&self, host: &str, switch: &str, spec: HostVirtualSwitchSpec) {
+        self.specs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(host.to_owned())
+            .or_default()
+            .switches
+            .insert(switch.to_owned(), spec);
+    }
+
+    fn remember_port_group_spec(&self, host: &str, spec: HostPortGroupSpec) {
+        self.specs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(host.to_owned())
+            .or_default()
+            .port_groups
+            .insert(spec.name.clone(), spec);
+    }
+
+    fn forget_specs(&self, host: &str, switch: Option<&str>, port_group: Option<&str>) {
+        let mut specs = self.specs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(host_specs) = specs.get_mut(host) {
+            if let Some(switch) = switch {
+                host_specs.switches.remove(switch);
+            }
+            if let Some(port_group) = port_group {
+                host_specs.port_groups.remove(port_group);
+            }
+        }
+    }
+
+    /// Performs one operation; see [`Backend::execute_with_state`].
+    ///
+    /// `current` is the host as the executor carries it. Every operation is one API call: what a
+    /// call needs of the host's state (current IPv6 addresses and routes to diff against, the
+    /// distributed switch's UUID, the switch and port-group specs to send back) comes from
+    /// `current` and from this run's observations. Without `current` (a direct call), the host is
+    /// observed first.
+    pub fn execute_operation(
+        &self,
+        host: &str,
+        current: Option<&ObservedHost>,
+        operation: &Operation,
+    ) -> Result<OperationOutcome, VsphereError> {
+        let observed;
+        let current = match current {
+            Some(current) => current,
+            None => {
+                observed = self.observe_one(host)?;
+                &observed
+            }
+        };
         let server = self.server();
         let method = operation.method_name();
         let classify = |error| error::classify(error, method, &server);
@@ -562,9 +723,10 @@ impl VsphereBackend {
                 teaming,
             } => {
                 let system = self.network_system(host, method)?;
-                let spec = spec::switch_spec(*mtu, uplinks, teaming, spec::DEFAULT_SWITCH_PORTS);
+                let spec = spec::new_switch_spec(*mtu, uplinks, teaming);
                 self.run(system.add_virtual_switch(name, Some(&spec)))
                     .map_err(classify)?;
+                self.remember_switch_spec(host, name, spec);
             }
             Operation::UpdateSwitch {
                 name,
@@ -572,36 +734,37 @@ impl VsphereBackend {
                 uplinks,
                 teaming,
             } => {
-                let (observation, _) = self.observe_one(host)?;
-                let num_ports = observation
-                    .hosts
-                    .first()
-                    .and_then(|raw| raw.network.as_ref())
-                    .and_then(|network| network.vswitch.as_ref())
-                    .and_then(|switches| switches.iter().find(|switch| &switch.name == name))
-                    .map(|switch| switch.spec.num_ports)
-                    .unwrap_or(spec::DEFAULT_SWITCH_PORTS);
                 let system = self.network_system(host, method)?;
-                let spec = spec::switch_spec(*mtu, uplinks, teaming, num_ports);
-                self.run(system.update_virtual_switch(name, &spec)).map_err(classify)?;
+                let observed = self.observed_spec(host, method, |backend| backend.take_switch_spec(host, name))?;
+                let spec = spec::updated_switch_spec(observed, *mtu, uplinks, teaming);
+                let result = self.run(system.update_virtual_switch(name, &spec));
+                // Kept either way: a failed update changed nothing esxnet does not manage.
+                self.remember_switch_spec(host, name, spec);
+                result.map_err(classify)?;
             }
             Operation::RemoveSwitch { name } => {
                 let system = self.network_system(host, method)?;
                 self.run(system.remove_virtual_switch(name)).map_err(classify)?;
+                self.forget_specs(host, Some(name), None);
             }
             Operation::AddPortGroup { name, switch, vlan } => {
                 let system = self.network_system(host, method)?;
-                self.run(system.add_port_group(&spec::port_group_spec(name, switch, *vlan)))
-                    .map_err(classify)?;
+                let spec = spec::port_group_spec(name, switch, *vlan);
+                self.run(system.add_port_group(&spec)).map_err(classify)?;
+                self.remember_port_group_spec(host, spec);
             }
             Operation::UpdatePortGroup { name, switch, vlan } => {
                 let system = self.network_system(host, method)?;
-                self.run(system.update_port_group(name, &spec::port_group_spec(name, switch, *vlan)))
-                    .map_err(classify)?;
+                let observed = self.observed_spec(host, method, |backend| backend.take_port_group_spec(host, name))?;
+                let spec = spec::updated_port_group_spec(observed, switch, *vlan);
+                let result = self.run(system.update_port_group(name, &spec));
+                self.remember_port_group_spec(host, spec);
+                result.map_err(classify)?;
             }
             Operation::RemovePortGroup { name } => {
                 let system = self.network_system(host, method)?;
                 self.run(system.remove_port_group(name)).map_err(classify)?;
+                self.forget_specs(host, None, Some(name));
             }
             Operation::AddAdapter {
                 connection,
@@ -615,8 +778,7 @@ impl VsphereBackend {
                         port_group: port_group.clone(),
                     },
                     PortConnection::Distributed { switch, port_group } => {
-                        let (_, observed) = self.observe_one(host)?;
-                        let membership = observed.distributed_switch(switch).ok_or_else(|| {
+                        let membership = current.distributed_switch(switch).ok_or_else(|| {
                             VsphereError::unexpected(
                                 method,
                                 &server,
@@ -655,14 +817,8 @@ impl VsphereBackend {
                 ipv4,
                 ipv6,
             } => {
-                let (_, observed) = self.observe_one(host)?;
-                let current = observed.adapter(device);
-                let current_manual = current
-                    .map(|adapter| adapter.ipv6.manual_addresses())
-                    .unwrap_or_default();
-                let current_gateway = current.and_then(|adapter| adapter.ipv6.gateway_override);
                 let system = self.network_system(host, method)?;
-                let spec = spec::update_adapter_spec(*mtu, ipv4, ipv6.as_ref(), &current_manual, current_gateway);
+                let spec = spec::update_adapter_spec(*mtu, ipv4, ipv6.as_ref(), current.adapter(device));
                 self.run(system.update_virtual_nic(device, &spec)).map_err(classify)?;
             }
             Operation::RemoveAdapter { device } => {
@@ -670,29 +826,8 @@ impl VsphereBackend {
                 self.run(system.remove_virtual_nic(device)).map_err(classify)?;
             }
             Operation::EditStack { stack, settings } => {
-                let (observation, observed) = self.observe_one(host)?;
-                let dns = observation
-                    .hosts
-                    .first()
-                    .and_then(|raw| raw.network.as_ref())
-                    .and_then(|network| network.net_stack_instance.as_ref())
-                    .and_then(|instances| {
-                        instances
-                            .iter()
-                            .find(|instance| instance.key.as_deref() == Some(stack.api_key()))
-                    })
-                    .and_then(|instance| instance.dns_config.as_deref())
-                    .map(|dns| dns.get_host_dns_config());
-                let current = CurrentStack {
-                    host_name: dns.map(|dns| dns.host_name.clone()).unwrap_or_default(),
-                    domain_name: dns.map(|dns| dns.domain_name.clone()).unwrap_or_default(),
-                    routes: observed
-                        .stack(*stack)
-                        .map(|stack| stack.routes.clone())
-                        .unwrap_or_default(),
-                };
                 let system = self.network_system(host, method)?;
-                let config = spec::stack_config(*stack, settings, &current);
+                let config = spec::stack_config(*stack, settings, current.stack(*stack));
                 self.run(system.update_network_config(&config, "modify"))
                     .map_err(classify)?;
             }
@@ -734,13 +869,13 @@ impl Backend for VsphereBackend {
     }
 
     fn observe(&self, host: &str) -> Result<ObservedHost, BackendError> {
-        Ok(self.observe_one(host)?.1)
+        Ok(self.observe_one(host)?)
     }
 
     fn observe_many(&self, hosts: &[String]) -> Result<ObservedFleet, BackendError> {
         let names: BTreeSet<String> = hosts.iter().cloned().collect();
         let observation = self.run(self.observe_raw(Some(&names)))?;
-        Ok(self.lower(&observation)?)
+        Ok(self.lower(observation)?)
     }
 
     fn batches_observation(&self) -> bool {
@@ -748,7 +883,15 @@ impl Backend for VsphereBackend {
     }
 
     fn execute(&self, host: &str, operation: &Operation) -> Result<OperationOutcome, BackendError> {
-        Ok(self.execute_operation(host, operation)?)
+        Ok(self.execute_operation(host, None, operation)?)
+    }
+
+    fn execute_with_state(
+        &self,
+        current: &ObservedHost,
+        operation: &Operation,
+    ) -> Result<OperationOutcome, BackendError> {
+        Ok(self.execute_operation(&current.name, Some(current), operation)?)
     }
 }
 
@@ -773,14 +916,40 @@ fn direct_spec(kind: &str, ids: &BTreeSet<String>, properties: &[&str]) -> Prope
                 select_set: None,
             })
             .collect(),
-        report_missing_objects_in_results: None,
+        report_missing_objects_in_results: Some(true),
     }
+}
+
+/// The filters for what observation reads besides the hosts' own properties: each host's
+/// network system, virtual NIC manager and distributed port groups.
+fn related_specs(hosts: &[HostObjects]) -> Vec<PropertyFilterSpec> {
+    let network_systems: BTreeSet<String> = hosts.iter().filter_map(|host| host.network_system.clone()).collect();
+    let managers: BTreeSet<String> = hosts
+        .iter()
+        .filter_map(|host| host.virtual_nic_manager.clone())
+        .collect();
+    let port_groups: BTreeSet<String> = hosts
+        .iter()
+        .flat_map(|host| host.distributed_port_group_ids.iter().cloned())
+        .collect();
+    let mut specs = Vec::new();
+    if !network_systems.is_empty() {
+        specs.push(direct_spec("HostNetworkSystem", &network_systems, &["networkInfo"]));
+    }
+    if !managers.is_empty() {
+        specs.push(direct_spec("HostVirtualNicManager", &managers, &["info"]));
+    }
+    if !port_groups.is_empty() {
+        specs.push(direct_spec("DistributedVirtualPortgroup", &port_groups, &["config"]));
+    }
+    specs
 }
 
 /// A managed object reference from a type name and id.
 fn moref(kind: &str, id: &str) -> ManagedObjectReference {
     use vim_rs::types::enums::MoTypesEnum;
     let kind = match kind {
+        "HostSystem" => MoTypesEnum::HostSystem,
         "HostNetworkSystem" => MoTypesEnum::HostNetworkSystem,
         "HostVirtualNicManager" => MoTypesEnum::HostVirtualNicManager,
         "DistributedVirtualPortgroup" => MoTypesEnum::DistributedVirtualPortgroup,
@@ -793,9 +962,20 @@ fn moref(kind: &str, id: &str) -> ManagedObjectReference {
     }
 }
 
+/// The managed objects a host's properties name.
+fn host_objects(raw: &RawHost) -> HostObjects {
+    HostObjects {
+        host_system: raw.host_system.clone(),
+        network_system: raw.network_system.clone(),
+        virtual_nic_manager: raw.virtual_nic_manager.clone(),
+        distributed_port_group_ids: raw.distributed_port_group_ids.clone(),
+    }
+}
+
 /// One host's properties from an `ObjectContent`.
 fn raw_host(object: ObjectContent) -> RawHost {
     let mut raw = RawHost {
+        host_system: object.obj.value.clone(),
         name: String::new(),
         version: None,
         network: None,

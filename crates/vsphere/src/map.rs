@@ -5,8 +5,26 @@
 //!   three system stacks only.
 //! - Uplinks are a set, read from the bond bridge's `nicDevice` (or, failing that, the switch's
 //!   `pnic` keys); teaming keeps ESXi's order.
-//! - A stack's routes leave out default routes and routes without a gateway (connected subnets),
-//!   which ESXi computes.
+//! - A stack's `routes` hold its static routes only. ESXi lists its own routes in the same
+//!   `routeTableConfig` (every entry with `changeOperation: "ignore"`, static or not), so an entry is
+//!   a system route, and left out, when any of these holds ([`is_system_route`]):
+//!   - its prefix length is 0 (`0.0.0.0/0`, `::/0`): a default route, managed as the stack's gateway
+//!     (and learned from router advertisement for IPv6);
+//!   - its gateway is unspecified (`0.0.0.0`, `::`): a connected subnet of an adapter;
+//!   - its gateway is a loopback address (`::1`, `127.0.0.0/8`) or its device a loopback interface
+//!     (`lo0`);
+//!   - its destination is link-local (`fe80::/10`, `169.254.0.0/16`) or multicast (`ff00::/8`,
+//!     `224.0.0.0/4`), such as `ff01::/32` and `ff02::/32` via an adapter's link-local address.
+//!   A manifest cannot declare such a route (ESXi would not keep it as a static one), so nothing a
+//!   user manages is hidden.
+//! - The IPv6 default gateway counts as learned from router advertisement when it is link-local,
+//!   the stack names its device (`ipV6GatewayDevice`) and an adapter on the stack has router
+//!   advertisement on: the wire has no flag for it, and a static link-local gateway on such a
+//!   stack is the one case read wrongly (it is then not sent back on an unrelated gateway edit).
+//! - DNS learned through DHCP (`HostDnsConfig.dhcp`) is marked so; host and domain names are kept
+//!   to be sent back unchanged.
+//! - `ipV6Enabled` absent counts as enabled (ESXi 6.5+ default); adapters without `ipV6Config`
+//!   (IPv6 off) observe no IPv6 settings.
 //! - Services come from `HostVirtualNicManager.info`; a server without that manager (vcsim) yields
 //!   the services implied by the vMotion and Provisioning stacks only. The implied service is
 //!   always added, as ESXi selects it by itself.
@@ -23,8 +41,8 @@ use esxnet_model::observed::{
 };
 use ipnet::{IpNet, Ipv6Net};
 use vim_rs::types::structs::{
-    HostIpRouteConfig, HostNetworkInfo, HostRuntimeInfoNetworkRuntimeInfo, HostVirtualNic, HostVirtualNicManagerInfo,
-    HostVirtualSwitch, HostVirtualSwitchBondBridge,
+    HostIpRouteConfig, HostIpRouteEntry, HostNetworkInfo, HostRuntimeInfoNetworkRuntimeInfo, HostVirtualNic,
+    HostVirtualNicManagerInfo, HostVirtualSwitch, HostVirtualSwitchBondBridge,
 };
 use vim_rs::types::traits::HostIpRouteConfigTrait;
 
@@ -46,6 +64,8 @@ pub struct DistributedPortGroupInfo {
 /// What the property collector answered for one host.
 #[derive(Debug)]
 pub struct RawHost {
+    /// The `HostSystem` managed object id.
+    pub host_system: String,
     /// `name`.
     pub name: String,
     /// `summary.config.product.version`.
@@ -160,6 +180,38 @@ fn ipv6_origin(origin: Option<&str>) -> Ipv6Origin {
         Some("random") => Ipv6Origin::Random,
         Some(_) => Ipv6Origin::Other,
     }
+}
+
+fn is_ipv6_link_local(address: Ipv6Addr) -> bool {
+    (address.segments()[0] & 0xffc0) == 0xfe80
+}
+
+/// Whether a `routeTableConfig` entry is one ESXi computes rather than a static route (the rule is
+/// in the module documentation).
+pub fn is_system_route(destination: IpNet, gateway: IpAddr, device: Option<&str>) -> bool {
+    let loopback_device = device.is_some_and(|device| device.starts_with("lo"));
+    let computed_destination = match destination.network() {
+        IpAddr::V4(network) => network.is_link_local() || network.is_multicast(),
+        IpAddr::V6(network) => is_ipv6_link_local(network) || network.is_multicast(),
+    };
+    destination.prefix_len() == 0
+        || gateway.is_unspecified()
+        || gateway.is_loopback()
+        || loopback_device
+        || computed_destination
+}
+
+/// The static route a `routeTableConfig` entry stands for, or `None` for a system route or an
+/// entry that does not parse.
+fn static_route(route: &HostIpRouteEntry) -> Option<Route> {
+    let network: IpAddr = route.network.parse().ok()?;
+    let prefix = u8::try_from(route.prefix_length).ok()?;
+    let gateway: IpAddr = route.gateway.parse().ok()?;
+    let destination = IpNet::new(network, prefix).ok()?.trunc();
+    if is_system_route(destination, gateway, route.device_name.as_deref()) {
+        return None;
+    }
+    Some(Route { destination, gateway })
 }
 
 fn map_switch(switch: &HostVirtualSwitch, pnic_devices: &BTreeMap<String, String>) -> ObservedSwitch {
@@ -432,6 +484,8 @@ pub fn observed_host(
             ipv4: map_ipv4(adapter),
             ipv6: map_ipv6(adapter),
             services: adapter_services,
+            system_owned: adapter.spec.system_owned.unwrap_or(false),
+            storage_bindings: Default::default(),
         });
     }
 
@@ -478,27 +532,24 @@ pub fn observed_host(
                     .chain(table.ipv_6_route.iter().flatten())
             })
             .filter(|operation| operation.change_operation != "remove")
-            .filter_map(|operation| {
-                let route = &operation.route;
-                let network: IpAddr = route.network.parse().ok()?;
-                let prefix = u8::try_from(route.prefix_length).ok()?;
-                let gateway: IpAddr = route.gateway.parse().ok()?;
-                if prefix == 0 || gateway.is_unspecified() {
-                    return None;
-                }
-                Some(Route {
-                    destination: IpNet::new(network, prefix).ok()?.trunc(),
-                    gateway,
-                })
-            })
+            .filter_map(|operation| static_route(&operation.route))
             .collect();
         routes.sort();
         routes.dedup();
+        let ipv6_gateway = gateways.and_then(|config| ipv6_of(config.ip_v_6_default_gateway.as_ref()));
+        let ipv6_gateway_from_router_advertisement = ipv6_gateway.is_some_and(|gateway| {
+            is_ipv6_link_local(gateway)
+                && gateways.is_some_and(|config| non_empty(config.ip_v_6_gateway_device.as_ref()).is_some())
+                && adapters
+                    .iter()
+                    .any(|adapter| adapter.stack == stack && adapter.ipv6.router_advertisement)
+        });
         stacks.push(ObservedStack {
             stack,
             instantiated,
             ipv4_gateway: gateways.and_then(|config| ipv4_of(config.default_gateway.as_ref())),
-            ipv6_gateway: gateways.and_then(|config| ipv6_of(config.ip_v_6_default_gateway.as_ref())),
+            ipv6_gateway,
+            ipv6_gateway_from_router_advertisement,
             dns: Dns {
                 servers: dns
                     .map(|dns| {
@@ -518,6 +569,9 @@ pub fn observed_host(
                 Some("cubic") => CongestionControl::Cubic,
                 _ => CongestionControl::Newreno,
             },
+            dns_from_dhcp: dns.is_some_and(|dns| dns.dhcp),
+            dns_host_name: dns.map(|dns| dns.host_name.clone()).unwrap_or_default(),
+            dns_domain_name: dns.map(|dns| dns.domain_name.clone()).unwrap_or_default(),
         });
     }
     stacks.sort_by_key(|stack| stack.stack);
@@ -532,5 +586,6 @@ pub fn observed_host(
         stacks,
         distributed_switches,
         active_migrations: Vec::new(),
+        ipv6_enabled: network.ip_v_6_enabled.unwrap_or(true),
     })
 }

@@ -7,10 +7,11 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use esxnet_executor::backend::{Ipv4Settings, Ipv6Settings, StackSettings};
 use esxnet_model::common::{CongestionControl, Route, StackKind};
-use esxnet_model::observed::Teaming;
+use esxnet_model::observed::{ObservedAdapter, ObservedStack, Teaming};
 use ipnet::Ipv6Net;
 use vim_rs::types::structs::{
-    DistributedVirtualSwitchPortConnection, HostDnsConfig, HostIpConfig, HostIpConfigIpV6Address,
+    DistributedVirtualSwitchPortConnection, HostNetOffloadCapabilities, HostNetworkSecurityPolicy,
+    HostNetworkTrafficShapingPolicy, HostNicFailureCriteria, HostVirtualSwitchBeaconConfig, LinkDiscoveryProtocolConfig, HostDnsConfig, HostIpConfig, HostIpConfigIpV6Address,
     HostIpConfigIpV6AddressConfiguration, HostIpRouteConfig, HostIpRouteEntry, HostIpRouteOp, HostIpRouteTableConfig,
     HostNetStackInstance, HostNetworkConfig, HostNetworkConfigNetStackSpec, HostNetworkPolicy, HostNicOrderPolicy,
     HostNicTeamingPolicy, HostPortGroupSpec, HostVirtualNicIpRouteSpec, HostVirtualNicSpec,
@@ -32,46 +33,126 @@ pub fn empty_policy() -> HostNetworkPolicy {
     }
 }
 
-/// `HostVirtualSwitchSpec` for `AddVirtualSwitch` and `UpdateVirtualSwitch`.
-///
-/// No uplinks → no bridge (an update then unsets the uplinks). An empty teaming lists every uplink
-/// as active, in name order, which is what ESXi does by itself.
-pub fn switch_spec(mtu: u32, uplinks: &BTreeSet<String>, teaming: &Teaming, num_ports: i32) -> HostVirtualSwitchSpec {
-    let bridge = (!uplinks.is_empty()).then(|| {
-        Box::new(HostVirtualSwitchBondBridge {
-            nic_device: uplinks.iter().cloned().collect(),
-            beacon: None,
-            link_discovery_protocol_config: None,
-        }) as Box<dyn vim_rs::types::traits::HostVirtualSwitchBridgeTrait>
-    });
+/// The active and standby uplinks a switch's teaming order sends: an empty teaming lists every
+/// uplink as active, in name order, which is what ESXi does by itself.
+fn nic_order(uplinks: &BTreeSet<String>, teaming: &Teaming) -> HostNicOrderPolicy {
     let (active, standby) = if teaming.active.is_empty() && teaming.standby.is_empty() {
         (uplinks.iter().cloned().collect::<Vec<_>>(), Vec::new())
     } else {
         (teaming.active.clone(), teaming.standby.clone())
     };
-    let nic_teaming = (!uplinks.is_empty()).then_some(HostNicTeamingPolicy {
-        policy: None,
-        reverse_policy: None,
-        notify_switches: None,
-        rolling_order: None,
-        failure_criteria: None,
-        nic_order: Some(HostNicOrderPolicy {
-            active_nic: Some(active),
-            standby_nic: Some(standby),
+    HostNicOrderPolicy {
+        active_nic: Some(active),
+        standby_nic: Some(standby),
+    }
+}
+
+/// The bond bridge of a new set of uplinks, with ESXi's defaults: beacon interval 1 s (beacon
+/// probing itself stays off, in the teaming failure criteria) and CDP in listen mode.
+fn new_bridge(uplinks: &BTreeSet<String>) -> HostVirtualSwitchBondBridge {
+    HostVirtualSwitchBondBridge {
+        nic_device: uplinks.iter().cloned().collect(),
+        beacon: Some(HostVirtualSwitchBeaconConfig { interval: 1 }),
+        link_discovery_protocol_config: Some(LinkDiscoveryProtocolConfig {
+            protocol: "cdp".to_owned(),
+            operation: "listen".to_owned(),
         }),
-    });
+    }
+}
+
+/// The teaming policy ESXi gives a switch by default: route based on the originating port,
+/// notify switches, fail back, link status only.
+fn default_teaming(order: Option<HostNicOrderPolicy>) -> HostNicTeamingPolicy {
+    HostNicTeamingPolicy {
+        policy: Some("loadbalance_srcid".to_owned()),
+        reverse_policy: Some(true),
+        notify_switches: Some(true),
+        rolling_order: Some(false),
+        failure_criteria: Some(HostNicFailureCriteria {
+            check_speed: Some("minimum".to_owned()),
+            speed: Some(10),
+            check_duplex: Some(false),
+            full_duplex: Some(false),
+            check_error_percent: Some(false),
+            percentage: Some(0),
+            check_beacon: Some(false),
+        }),
+        nic_order: order,
+    }
+}
+
+/// `HostVirtualSwitchSpec` for `AddVirtualSwitch`: a complete spec, so the host is never left to
+/// fill in a partial policy. The policy is what the Host Client gives a new switch: security all
+/// rejected, ESXi's default teaming, offloads on, shaping off; no uplinks → no bridge.
+pub fn new_switch_spec(mtu: u32, uplinks: &BTreeSet<String>, teaming: &Teaming) -> HostVirtualSwitchSpec {
+    let bridge = (!uplinks.is_empty())
+        .then(|| Box::new(new_bridge(uplinks)) as Box<dyn vim_rs::types::traits::HostVirtualSwitchBridgeTrait>);
+    let order = (!uplinks.is_empty()).then(|| nic_order(uplinks, teaming));
     HostVirtualSwitchSpec {
-        num_ports,
+        num_ports: DEFAULT_SWITCH_PORTS,
         bridge,
         policy: Some(HostNetworkPolicy {
-            nic_teaming,
-            ..empty_policy()
+            security: Some(HostNetworkSecurityPolicy {
+                allow_promiscuous: Some(false),
+                mac_changes: Some(false),
+                forged_transmits: Some(false),
+            }),
+            nic_teaming: Some(default_teaming(order)),
+            offload_policy: Some(HostNetOffloadCapabilities {
+                csum_offload: Some(true),
+                tcp_segmentation: Some(true),
+                zero_copy_xmit: Some(true),
+            }),
+            shaping_policy: Some(HostNetworkTrafficShapingPolicy {
+                enabled: Some(false),
+                average_bandwidth: None,
+                peak_bandwidth: None,
+                burst_size: None,
+            }),
         }),
         mtu: Some(i32::try_from(mtu).unwrap_or(i32::MAX)),
     }
 }
 
-/// `HostPortGroupSpec` for `AddPortGroup` and `UpdatePortGroup`.
+/// `HostVirtualSwitchSpec` for `UpdateVirtualSwitch`, read-modify-write: `observed` is the spec
+/// the host reported (or esxnet last sent), and only what esxnet manages changes in it: the
+/// MTU, the bridged uplinks and the teaming order. The bridge keeps its beacon and link
+/// discovery settings (a bond bridge without `beacon` turns beacon probing off), the policy keeps
+/// security, load balancing, failover detection, notify and failback, offload and shaping, and
+/// `numPorts` stays as it is. No uplinks → no bridge, which unsets them.
+pub fn updated_switch_spec(
+    mut observed: HostVirtualSwitchSpec,
+    mtu: u32,
+    uplinks: &BTreeSet<String>,
+    teaming: &Teaming,
+) -> HostVirtualSwitchSpec {
+    observed.mtu = Some(i32::try_from(mtu).unwrap_or(i32::MAX));
+    observed.bridge = if uplinks.is_empty() {
+        None
+    } else {
+        let bond = observed
+            .bridge
+            .take()
+            .and_then(|bridge| bridge.as_any_box().downcast::<HostVirtualSwitchBondBridge>().ok());
+        let bond = match bond {
+            Some(mut bond) => {
+                bond.nic_device = uplinks.iter().cloned().collect();
+                bond
+            }
+            None => Box::new(new_bridge(uplinks)),
+        };
+        Some(bond as Box<dyn vim_rs::types::traits::HostVirtualSwitchBridgeTrait>)
+    };
+    let order = (!uplinks.is_empty()).then(|| nic_order(uplinks, teaming));
+    let policy = observed.policy.get_or_insert_with(empty_policy);
+    match policy.nic_teaming.as_mut() {
+        Some(teaming_policy) => teaming_policy.nic_order = order,
+        None => policy.nic_teaming = Some(default_teaming(order)),
+    }
+    observed
+}
+
+/// `HostPortGroupSpec` for `AddPortGroup`: no overrides, so the port group inherits its switch's policy.
 pub fn port_group_spec(name: &str, switch: &str, vlan: u16) -> HostPortGroupSpec {
     HostPortGroupSpec {
         name: name.to_owned(),
@@ -79,6 +160,17 @@ pub fn port_group_spec(name: &str, switch: &str, vlan: u16) -> HostPortGroupSpec
         vswitch_name: switch.to_owned(),
         policy: empty_policy(),
     }
+}
+
+/// `HostPortGroupSpec` for `UpdatePortGroup`, read-modify-write: `observed` is the spec the
+/// host reported (or esxnet last sent). `UpdatePortGroup` replaces the whole spec and an unset
+/// policy field means "inherit from the switch", so the policy is sent back exactly as read:
+/// every override (per-port-group active/standby, security, shaping) survives. Only the VLAN
+/// and the switch, which esxnet manages, change.
+pub fn updated_port_group_spec(mut observed: HostPortGroupSpec, switch: &str, vlan: u16) -> HostPortGroupSpec {
+    observed.vlan_id = i32::from(vlan);
+    observed.vswitch_name = switch.to_owned();
+    observed
 }
 
 fn ipv6_address(address: &Ipv6Net, operation: &str) -> HostIpConfigIpV6Address {
@@ -212,17 +304,21 @@ pub fn new_adapter_spec(
     (port_group, spec)
 }
 
-/// The spec of `UpdateVirtualNic`. Without IPv6 settings the IPv6 configuration is left alone and
-/// the current IPv6 gateway override (`current_ipv6_gateway`) is kept.
+/// The spec of `UpdateVirtualNic`, given the adapter as the host has it now (`current`, `None`
+/// when unknown). Without IPv6 settings the IPv6 configuration is left alone and the current IPv6
+/// gateway override is kept.
 pub fn update_adapter_spec(
     mtu: u32,
     ipv4: &Ipv4Settings,
     ipv6: Option<&Ipv6Settings>,
-    current_manual: &BTreeSet<Ipv6Net>,
-    current_ipv6_gateway: Option<Ipv6Addr>,
+    current: Option<&ObservedAdapter>,
 ) -> HostVirtualNicSpec {
+    let current_manual = current
+        .map(|adapter| adapter.ipv6.manual_addresses())
+        .unwrap_or_default();
+    let current_ipv6_gateway = current.and_then(|adapter| adapter.ipv6.gateway_override);
     let mut spec = empty_adapter_spec();
-    spec.ip = Some(Box::new(ip_config(ipv4, ipv6, current_manual)));
+    spec.ip = Some(Box::new(ip_config(ipv4, ipv6, &current_manual)));
     spec.mtu = Some(i32::try_from(mtu).unwrap_or(i32::MAX));
     let ipv6_gateway = match ipv6 {
         Some(settings) => settings.gateway_override,
@@ -244,70 +340,86 @@ fn route_operation(route: &Route, operation: &str) -> HostIpRouteOp {
     }
 }
 
-/// What `UpdateNetworkConfig` must keep of a stack it edits.
-#[derive(Debug, Clone, Default)]
-pub struct CurrentStack {
-    /// The stack's DNS host name (a `HostDnsConfig` field esxnet does not manage).
-    pub host_name: String,
-    /// The stack's DNS domain name.
-    pub domain_name: String,
-    /// The stack's static routes as observed.
-    pub routes: Vec<Route>,
-}
-
 /// `HostNetworkConfig` for `UpdateNetworkConfig(config, "modify")` editing one stack.
-pub fn stack_config(stack: StackKind, settings: &StackSettings, current: &CurrentStack) -> HostNetworkConfig {
+///
+/// `current` is the stack as the host has it now (`None` when unknown). `UpdateNetworkConfig`
+/// changes only the sections it is sent, so only the sections that differ from `current` are:
+///
+/// - `dnsConfig` when the servers or search domains change; it turns DNS static (`dhcp: false`)
+///   and sends the host and domain names back unchanged. DNS learned through DHCP is otherwise
+///   never touched.
+/// - `ipRouteConfig` when a gateway changes. An IPv6 gateway learned from router advertisement
+///   that is not what changes is left out, so it stays learned instead of becoming static.
+/// - `routeTableConfig` with one `add` or `remove` per static route that changes; ESXi's own
+///   routes are not in `current.routes` and so are never removed.
+/// - `requestedMaxNumberOfConnections` and `congestionControlAlgorithm` when they change.
+///
+/// Without `current` every section is sent, as there is nothing to compare with.
+pub fn stack_config(stack: StackKind, settings: &StackSettings, current: Option<&ObservedStack>) -> HostNetworkConfig {
     let wanted: BTreeSet<&Route> = settings.routes.iter().collect();
-    let existing: BTreeSet<&Route> = current.routes.iter().collect();
+    let existing: BTreeSet<&Route> = current.into_iter().flat_map(|current| current.routes.iter()).collect();
     let mut ipv4_routes = Vec::new();
     let mut ipv6_routes = Vec::new();
     let removals = existing
         .difference(&wanted)
         .map(|route| route_operation(route, "remove"));
     let additions = wanted.difference(&existing).map(|route| route_operation(route, "add"));
-    for (operation, is_ipv6) in removals.chain(additions).map(|operation| {
-        let is_ipv6 = operation.route.network.contains(':');
-        (operation, is_ipv6)
-    }) {
-        if is_ipv6 {
+    for operation in removals.chain(additions) {
+        if operation.route.network.contains(':') {
             ipv6_routes.push(operation);
         } else {
             ipv4_routes.push(operation);
         }
     }
-    let instance = HostNetStackInstance {
-        key: Some(stack.api_key().to_owned()),
-        name: None,
-        dns_config: Some(Box::new(HostDnsConfig {
+    let dns_changes = current.is_none_or(|current| current.dns != settings.dns);
+    let gateways_change = current.is_none_or(|current| {
+        current.ipv4_gateway != settings.ipv4_gateway || current.ipv6_gateway != settings.ipv6_gateway
+    });
+    let learned_ipv6_gateway_kept = current.is_some_and(|current| {
+        current.ipv6_gateway_from_router_advertisement && current.ipv6_gateway == settings.ipv6_gateway
+    });
+    let dns_config = dns_changes.then(|| HostDnsConfig {
             dhcp: false,
             virtual_nic_device: None,
             ipv_6_virtual_nic_device: None,
-            host_name: current.host_name.clone(),
-            domain_name: current.domain_name.clone(),
+            host_name: current.map(|current| current.dns_host_name.clone()).unwrap_or_default(),
+            domain_name: current.map(|current| current.dns_domain_name.clone()).unwrap_or_default(),
             address: Some(settings.dns.servers.iter().map(ToString::to_string).collect()),
             search_domain: Some(settings.dns.search_domains.clone()),
-        })),
-        ip_route_config: Some(Box::new(HostIpRouteConfig {
+    });
+    let ip_route_config = gateways_change.then(|| HostIpRouteConfig {
             default_gateway: settings.ipv4_gateway.map(|gateway| gateway.to_string()),
             gateway_device: None,
-            ip_v_6_default_gateway: settings.ipv6_gateway.map(|gateway| gateway.to_string()),
+            ip_v_6_default_gateway: settings
+                .ipv6_gateway
+                .filter(|_| !learned_ipv6_gateway_kept)
+                .map(|gateway| gateway.to_string()),
             ip_v_6_gateway_device: None,
-        })),
-        requested_max_number_of_connections: Some(
-            i32::try_from(settings.requested_max_connections).unwrap_or(i32::MAX),
-        ),
-        congestion_control_algorithm: Some(
+    });
+    let route_table_config = (!ipv4_routes.is_empty() || !ipv6_routes.is_empty()).then(|| HostIpRouteTableConfig {
+        ip_route: (!ipv4_routes.is_empty()).then_some(ipv4_routes),
+        ipv_6_route: (!ipv6_routes.is_empty()).then_some(ipv6_routes),
+    });
+    let connections_change =
+        current.is_none_or(|current| current.requested_max_connections != settings.requested_max_connections);
+    let congestion_control_changes =
+        current.is_none_or(|current| current.congestion_control != settings.congestion_control);
+    let instance = HostNetStackInstance {
+        key: Some(stack.api_key().to_owned()),
+        name: None,
+        dns_config: dns_config.map(|config| Box::new(config) as _),
+        ip_route_config: ip_route_config.map(|config| Box::new(config) as _),
+        requested_max_number_of_connections: connections_change
+            .then(|| i32::try_from(settings.requested_max_connections).unwrap_or(i32::MAX)),
+        congestion_control_algorithm: congestion_control_changes.then(|| {
             match settings.congestion_control {
                 CongestionControl::Newreno => "newreno",
                 CongestionControl::Cubic => "cubic",
             }
-            .to_owned(),
-        ),
-        ip_v_6_enabled: None,
-        route_table_config: Some(HostIpRouteTableConfig {
-            ip_route: Some(ipv4_routes),
-            ipv_6_route: Some(ipv6_routes),
+            .to_owned()
         }),
+        ip_v_6_enabled: None,
+        route_table_config,
         owner: None,
     };
     HostNetworkConfig {

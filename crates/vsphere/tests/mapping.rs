@@ -13,9 +13,9 @@ use esxnet_vsphere::map::{self, DistributedPortGroupInfo, RawHost};
 use esxnet_vsphere::spec::{self, AdapterPort};
 use vim_rs::core::client::{unmarshal, Transport};
 use vim_rs::types::structs::{
-    HostIpConfig, HostIpRouteConfig, HostNetworkInfo, HostRuntimeInfoNetStackInstanceRuntimeInfo,
-    HostRuntimeInfoNetworkRuntimeInfo, HostVirtualNicManagerInfo, HostVirtualSwitchBondBridge,
-    VirtualNicManagerNetConfig,
+    HostDnsConfig, HostIpConfig, HostIpRouteConfig, HostIpRouteEntry, HostIpRouteOp, HostNetStackInstance,
+    HostNetworkInfo, HostRuntimeInfoNetStackInstanceRuntimeInfo, HostRuntimeInfoNetworkRuntimeInfo,
+    HostVirtualNicManagerInfo, HostVirtualSwitchBondBridge, VirtualNicManagerNetConfig,
 };
 
 fn fixture() -> HostNetworkInfo {
@@ -254,55 +254,6 @@ fn the_network_systems_sections_win_over_config_network() {
     assert_eq!(merged.vnic.unwrap().len(), 3);
 }
 
-#[test]
-fn switch_specs_bridge_the_uplinks_and_order_the_teaming() {
-    let uplinks = BTreeSet::from(["vmnic3".to_owned(), "vmnic2".to_owned()]);
-    let teaming = Teaming {
-        active: vec!["vmnic3".to_owned()],
-        standby: vec!["vmnic2".to_owned()],
-    };
-    let switch = spec::switch_spec(9000, &uplinks, &teaming, 256);
-    assert_eq!(switch.num_ports, 256);
-    assert_eq!(switch.mtu, Some(9000));
-    let bridge = switch.bridge.as_deref().unwrap();
-    let bond = bridge
-        .as_any_ref()
-        .downcast_ref::<HostVirtualSwitchBondBridge>()
-        .unwrap();
-    assert_eq!(bond.nic_device, ["vmnic2", "vmnic3"]);
-    let order = switch
-        .policy
-        .as_ref()
-        .unwrap()
-        .nic_teaming
-        .as_ref()
-        .unwrap()
-        .nic_order
-        .as_ref()
-        .unwrap();
-    assert_eq!(order.active_nic.as_deref(), Some(&["vmnic3".to_owned()][..]));
-    assert_eq!(order.standby_nic.as_deref(), Some(&["vmnic2".to_owned()][..]));
-
-    // No teaming given: every uplink active, as ESXi does.
-    let default_teaming = spec::switch_spec(1500, &uplinks, &Teaming::default(), 128);
-    let order = default_teaming.policy.unwrap().nic_teaming.unwrap().nic_order.unwrap();
-    assert_eq!(order.active_nic.unwrap(), ["vmnic2", "vmnic3"]);
-    // No uplinks: no bridge, which unsets them on update.
-    let bare = spec::switch_spec(1500, &BTreeSet::new(), &Teaming::default(), 128);
-    assert!(bare.bridge.is_none());
-    assert!(bare.policy.unwrap().nic_teaming.is_none());
-
-    let port_group = spec::port_group_spec("vMotion", "vSwitch1", 20);
-    assert_eq!(
-        (
-            port_group.name.as_str(),
-            port_group.vswitch_name.as_str(),
-            port_group.vlan_id
-        ),
-        ("vMotion", "vSwitch1", 20)
-    );
-}
-
 fn static_ipv4() -> Ipv4Settings {
     Ipv4Settings {
         dhcp: false,
@@ -481,6 +432,7 @@ fn stack_edits_diff_routes_and_keep_the_dns_names() {
         ipv4_gateway: None,
         ipv6_gateway: None,
         dns: Dns::default(),
+        ipv6_gateway_from_router_advertisement: false,
         dns_from_dhcp: false,
         dns_host_name: "esx01".to_owned(),
         dns_domain_name: "lab".to_owned(),
@@ -532,4 +484,303 @@ fn stack_edits_diff_routes_and_keep_the_dns_names() {
         ipv6,
         [("add".to_owned(), "2001:db8:99::".to_owned(), "2001:db8::fe".to_owned())]
     );
+}
+
+/// `config.network` of a freshly installed ESXi 6.7 host as `govc host.info` captured it (D67 in
+/// the reference on real hosts): vmk0 with vmnic0's MAC, router advertisement on, a learned IPv6
+/// default gateway and ESXi's own routes in the default stack's `routeTableConfig`.
+fn d67_network_info() -> HostNetworkInfo {
+    unmarshal(Transport::Json, include_bytes!("fixtures/d67-network-info.json")).expect("the D67 fixture parses")
+}
+
+fn d67_host(network: HostNetworkInfo) -> esxnet_model::observed::ObservedHost {
+    let raw = RawHost {
+        network: Some(network),
+        version: Some("6.7.0".to_owned()),
+        ..raw_host(None)
+    };
+    map::observed_host(&raw, None, &[]).expect("the D67 host lowers")
+}
+
+fn route_entry(network: &str, prefix_length: i32, gateway: &str, device: &str) -> HostIpRouteOp {
+    HostIpRouteOp {
+        change_operation: "ignore".to_owned(),
+        route: HostIpRouteEntry {
+            network: network.to_owned(),
+            prefix_length,
+            gateway: gateway.to_owned(),
+            device_name: Some(device.to_owned()),
+        },
+    }
+}
+
+fn default_stack_instance(network: &mut HostNetworkInfo) -> &mut HostNetStackInstance {
+    network
+        .net_stack_instance
+        .iter_mut()
+        .flatten()
+        .find(|instance| instance.key.as_deref() == Some("defaultTcpipStack"))
+        .expect("D67 has a default stack")
+}
+
+#[test]
+fn the_system_routes_of_a_real_default_stack_are_not_static_routes() {
+    let host = d67_host(d67_network_info());
+    let default = host.stack(StackKind::Default).unwrap();
+    // Every row of D67's table is ESXi's own: connected subnets, the RA-learned default route,
+    // link-local routes on lo0 and vmk0, multicast routes via ::1 on lo0 and via vmk0's link-local.
+    assert_eq!(default.routes, Vec::<Route>::new());
+    assert_eq!(default.ipv4_gateway, None);
+    assert_eq!(default.ipv6_gateway, Some("fe80::64f:4cff:fe8c:1fbf".parse().unwrap()));
+    assert!(default.ipv6_gateway_from_router_advertisement);
+    assert_eq!(
+        default.dns.servers,
+        ["192.168.100.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert!(!default.dns_from_dhcp);
+    assert_eq!(
+        (default.dns_host_name.as_str(), default.dns_domain_name.as_str()),
+        ("localhost", "")
+    );
+    // The two unused stacks exist, nameless and without a route table, and are not instantiated
+    // (no runtime info: instantiated means "has an adapter").
+    for stack in [StackKind::Vmotion, StackKind::Provisioning] {
+        let observed = host.stack(stack).unwrap();
+        assert!(!observed.instantiated, "{stack}");
+        assert!(observed.routes.is_empty() && observed.ipv6_gateway.is_none(), "{stack}");
+    }
+    assert!(host.ipv6_enabled);
+    let vmk0 = host.adapter("vmk0").unwrap();
+    assert_eq!(vmk0.mac, host.physical_nics[0].mac);
+    assert!(!vmk0.system_owned);
+    assert!(vmk0.ipv6.router_advertisement && !vmk0.ipv6.dhcp);
+    // Computed addresses (link-local "other", SLAAC "linklayer", DHCPv6) are observed, none manual.
+    assert_eq!(vmk0.ipv6.addresses.len(), 3);
+    assert!(vmk0.ipv6.manual_addresses().is_empty());
+}
+
+#[test]
+fn static_routes_are_kept_among_the_system_routes() {
+    let mut network = d67_network_info();
+    let table = default_stack_instance(&mut network)
+        .route_table_config
+        .as_mut()
+        .unwrap();
+    table
+        .ip_route
+        .get_or_insert_with(Vec::new)
+        .push(route_entry("10.99.0.0", 16, "192.168.100.254", "vmk0"));
+    table.ipv_6_route.get_or_insert_with(Vec::new).push(route_entry(
+        "2001:db8:99::",
+        48,
+        "2001:268:c00a:c109::fe",
+        "vmk0",
+    ));
+    // A static route via a link-local gateway is still static: only its destination could make it ESXi's.
+    table
+        .ipv_6_route
+        .get_or_insert_with(Vec::new)
+        .push(route_entry("2001:db8:77::", 48, "fe80::1", "vmk0"));
+    let host = d67_host(network);
+    let routes: Vec<String> = host
+        .stack(StackKind::Default)
+        .unwrap()
+        .routes
+        .iter()
+        .map(|route| format!("{} via {}", route.destination, route.gateway))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            "10.99.0.0/16 via 192.168.100.254",
+            "2001:db8:77::/48 via fe80::1",
+            "2001:db8:99::/48 via 2001:268:c00a:c109::fe",
+        ]
+    );
+}
+
+#[test]
+fn the_system_route_rule_row_by_row() {
+    let system = |destination: &str, gateway: &str, device: &str| {
+        map::is_system_route(destination.parse().unwrap(), gateway.parse().unwrap(), Some(device))
+    };
+    // D67's rows.
+    assert!(system("192.168.100.0/24", "0.0.0.0", "vmk0"));
+    assert!(system("::/0", "fe80::64f:4cff:fe8c:1fbf", "vmk0"));
+    assert!(system("2001:268:c00a:c109::/64", "::", "vmk0"));
+    assert!(system("fe80::/64", "::", "lo0"));
+    assert!(system("fe80::/64", "::", "vmk0"));
+    assert!(system("ff01::/32", "::1", "lo0"));
+    assert!(system("ff02::/32", "::1", "lo0"));
+    assert!(system("ff01::/32", "fe80::a00:27ff:fe26:1f9", "vmk0"));
+    assert!(system("ff02::/32", "fe80::a00:27ff:fe26:1f9", "vmk0"));
+    // An IPv4 default route and IPv4 loopback, link-local and multicast routes.
+    assert!(system("0.0.0.0/0", "192.168.100.1", "vmk0"));
+    assert!(system("127.0.0.0/8", "127.0.0.1", "lo0"));
+    assert!(system("169.254.0.0/16", "0.0.0.0", "vmk1"));
+    assert!(system("224.0.0.0/4", "192.168.100.1", "vmk0"));
+    // Static routes.
+    assert!(!system("10.99.0.0/16", "192.168.100.254", "vmk0"));
+    assert!(!system("2001:db8:99::/48", "2001:268:c00a:c109::fe", "vmk0"));
+    assert!(!system("2001:db8:77::/48", "fe80::1", "vmk0"));
+}
+
+#[test]
+fn dhcp_dns_and_an_ipv6_disabled_host_are_observed() {
+    let mut network = d67_network_info();
+    let dns = HostDnsConfig {
+        dhcp: true,
+        virtual_nic_device: Some("vmk0".to_owned()),
+        ipv_6_virtual_nic_device: None,
+        host_name: "esx67".to_owned(),
+        domain_name: "lab.example".to_owned(),
+        address: Some(vec!["192.168.100.1".to_owned()]),
+        search_domain: Some(vec!["lab.example".to_owned()]),
+    };
+    default_stack_instance(&mut network).dns_config = Some(Box::new(dns));
+    let default = d67_host(network).stack(StackKind::Default).unwrap().clone();
+    assert!(default.dns_from_dhcp);
+    assert_eq!(default.dns.search_domains, ["lab.example"]);
+    assert_eq!(
+        (default.dns_host_name.as_str(), default.dns_domain_name.as_str()),
+        ("esx67", "lab.example")
+    );
+
+    // IPv6 off: the host says so and adapters carry no ipV6Config.
+    let mut json: serde_json::Value = serde_json::from_slice(include_bytes!("fixtures/d67-network-info.json")).unwrap();
+    json["ipV6Enabled"] = false.into();
+    json["atBootIpV6Enabled"] = false.into();
+    for adapter in json["vnic"].as_array_mut().unwrap() {
+        adapter["spec"]["ip"].as_object_mut().unwrap().remove("ipV6Config");
+    }
+    for instance in json["netStackInstance"].as_array_mut().unwrap() {
+        if instance["key"] == "defaultTcpipStack" {
+            instance["routeTableConfig"]
+                .as_object_mut()
+                .unwrap()
+                .remove("ipv6Route");
+            instance["ipRouteConfig"] = serde_json::json!({
+                "_typeName": "HostIpRouteConfig", "defaultGateway": "192.168.100.1", "gatewayDevice": "vmk0"
+            });
+        }
+    }
+    let network: HostNetworkInfo =
+        unmarshal(Transport::Json, json.to_string().as_bytes()).expect("the IPv6-less fixture parses");
+    let host = d67_host(network);
+    assert!(!host.ipv6_enabled);
+    let vmk0 = host.adapter("vmk0").unwrap();
+    assert!(!vmk0.ipv6.router_advertisement && vmk0.ipv6.addresses.is_empty());
+    let default = host.stack(StackKind::Default).unwrap();
+    assert_eq!(default.ipv4_gateway, Some("192.168.100.1".parse().unwrap()));
+    assert!(default.ipv6_gateway.is_none() && !default.ipv6_gateway_from_router_advertisement);
+}
+
+/// The settings a stack edit sends for a stack that stays as observed.
+fn unchanged_settings(stack: &ObservedStack) -> StackSettings {
+    StackSettings {
+        ipv4_gateway: stack.ipv4_gateway,
+        ipv6_gateway: stack.ipv6_gateway,
+        dns: stack.dns.clone(),
+        routes: stack.routes.clone(),
+        requested_max_connections: stack.requested_max_connections,
+        congestion_control: stack.congestion_control,
+    }
+}
+
+fn instance_of(config: &vim_rs::types::structs::HostNetworkConfig) -> &HostNetStackInstance {
+    &config.net_stack_spec.as_ref().unwrap()[0].net_stack_instance
+}
+
+#[test]
+fn stack_edits_on_a_real_default_stack_send_only_what_changes() {
+    let mut network = d67_network_info();
+    default_stack_instance(&mut network).dns_config = Some(Box::new(HostDnsConfig {
+        dhcp: true,
+        virtual_nic_device: Some("vmk0".to_owned()),
+        ipv_6_virtual_nic_device: None,
+        host_name: "localhost".to_owned(),
+        domain_name: String::new(),
+        address: Some(vec!["192.168.100.1".to_owned()]),
+        search_domain: None,
+    }));
+    let host = d67_host(network);
+    let current = host.stack(StackKind::Default).unwrap();
+
+    // A route added: only that one route operation, no DNS (learned through DHCP), no gateways
+    // (the IPv6 one learned from router advertisement), none of ESXi's own routes removed.
+    let mut settings = unchanged_settings(current);
+    settings.routes.push(Route {
+        destination: "10.99.0.0/16".parse().unwrap(),
+        gateway: "192.168.100.254".parse().unwrap(),
+    });
+    let config = spec::stack_config(StackKind::Default, &settings, Some(current));
+    let instance = instance_of(&config);
+    assert_eq!(instance.key.as_deref(), Some("defaultTcpipStack"));
+    assert!(instance.dns_config.is_none());
+    assert!(instance.ip_route_config.is_none());
+    assert!(instance.requested_max_number_of_connections.is_none());
+    assert!(instance.congestion_control_algorithm.is_none());
+    let table = instance.route_table_config.as_ref().unwrap();
+    assert!(table.ipv_6_route.is_none());
+    let operations: Vec<(String, String)> = table
+        .ip_route
+        .iter()
+        .flatten()
+        .map(|op| (op.change_operation.clone(), op.route.network.clone()))
+        .collect();
+    assert_eq!(operations, [("add".to_owned(), "10.99.0.0".to_owned())]);
+
+    // Congestion control alone: only that field.
+    let mut settings = unchanged_settings(current);
+    settings.congestion_control = CongestionControl::Cubic;
+    let config = spec::stack_config(StackKind::Default, &settings, Some(current));
+    let instance = instance_of(&config);
+    assert_eq!(instance.congestion_control_algorithm.as_deref(), Some("cubic"));
+    assert!(instance.dns_config.is_none() && instance.ip_route_config.is_none());
+    assert!(instance.route_table_config.is_none() && instance.requested_max_number_of_connections.is_none());
+
+    // Nothing changes: an edit that sends nothing.
+    let config = spec::stack_config(StackKind::Default, &unchanged_settings(current), Some(current));
+    let instance = instance_of(&config);
+    assert!(instance.dns_config.is_none() && instance.ip_route_config.is_none());
+    assert!(instance.route_table_config.is_none() && instance.congestion_control_algorithm.is_none());
+
+    // The IPv4 gateway changes: the learned IPv6 gateway is not sent back as a static one.
+    let mut settings = unchanged_settings(current);
+    settings.ipv4_gateway = Some("192.168.100.1".parse().unwrap());
+    let config = spec::stack_config(StackKind::Default, &settings, Some(current));
+    let gateways = instance_of(&config)
+        .ip_route_config
+        .as_deref()
+        .unwrap()
+        .get_host_ip_route_config();
+    assert_eq!(gateways.default_gateway.as_deref(), Some("192.168.100.1"));
+    assert_eq!(gateways.ip_v_6_default_gateway, None);
+
+    // A static IPv6 gateway replacing the learned one is sent.
+    let mut settings = unchanged_settings(current);
+    settings.ipv6_gateway = Some("2001:268:c00a:c109::1".parse().unwrap());
+    let config = spec::stack_config(StackKind::Default, &settings, Some(current));
+    let gateways = instance_of(&config)
+        .ip_route_config
+        .as_deref()
+        .unwrap()
+        .get_host_ip_route_config();
+    assert_eq!(
+        gateways.ip_v_6_default_gateway.as_deref(),
+        Some("2001:268:c00a:c109::1")
+    );
+
+    // DNS servers declared: DNS becomes static, the host name is kept.
+    let mut settings = unchanged_settings(current);
+    settings.dns.servers = vec!["192.168.100.53".parse().unwrap()];
+    let config = spec::stack_config(StackKind::Default, &settings, Some(current));
+    let dns = instance_of(&config)
+        .dns_config
+        .as_deref()
+        .unwrap()
+        .get_host_dns_config();
+    assert!(!dns.dhcp);
+    assert_eq!(dns.host_name, "localhost");
+    assert_eq!(dns.address.as_deref(), Some(&["192.168.100.53".to_owned()][..]));
 }

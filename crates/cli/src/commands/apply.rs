@@ -10,7 +10,7 @@ use esxnet_planner::render::{self, TextStyle};
 use esxnet_planner::Plan;
 
 use crate::cli::{ApplyArgs, ApplyFormat};
-use crate::commands::{make_plan, PlanInputs};
+use crate::commands::{make_plan_observed, PlanInputs};
 use crate::output::Output;
 use crate::target::Target;
 use crate::Outcome;
@@ -38,17 +38,17 @@ fn saved_plan(paths: &[std::path::PathBuf]) -> Result<Option<Plan>> {
 pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
     let target = Target::parse(&arguments.target.target)?;
     let parallelism = arguments.planning.parallelism as usize;
-    let (plan, backend) = match saved_plan(&arguments.paths)? {
+    let (plan, backend, observed) = match saved_plan(&arguments.paths)? {
         Some(plan) => {
             let hosts: Vec<String> = plan.hosts.iter().map(|host| host.host.clone()).collect();
-            let backend = target.open(&hosts, true)?;
+            let backend = target.open(&hosts, true, parallelism)?;
             let observed = crate::target::observe(backend.as_ref(), &hosts, parallelism)?;
             esxnet_executor::ensure_plan_is_fresh(&plan, &observed)?;
-            (plan, backend)
+            (plan, backend, observed)
         }
         None => {
             let inputs = PlanInputs::from_flags(&arguments.paths, &arguments.target.target, &arguments.planning, true);
-            let Some(planned) = make_plan(&inputs, output)? else {
+            let Some(planned) = make_plan_observed(&inputs, output)? else {
                 return Ok(Outcome::Failed);
             };
             planned
@@ -95,8 +95,12 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     }
     let journal = Journal::open(&journal_path)?;
+    // Hosts start from the state the plan was just made from, unless a person took time to
+    // answer the prompt: then each host is read again before its first change.
+    let observed = arguments.auto_approve.then(|| std::sync::Arc::new(observed));
     let mut apply_options = ApplyOptions {
         parallelism,
+        observed,
         ..ApplyOptions::default()
     }
     .with_journal(journal);

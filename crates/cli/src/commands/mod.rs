@@ -14,7 +14,7 @@ use crate::cli::{Cli, Command};
 use crate::output::Output;
 use crate::Outcome;
 
-pub use plan::{make_plan, PlanInputs};
+pub use plan::{make_plan, make_plan_observed, PlanInputs};
 
 /// Runs the command the user asked for.
 pub fn run(cli: Cli, output: &Output) -> Result<Outcome> {

@@ -8,7 +8,7 @@ use crate::target::Target;
 use crate::Outcome;
 
 pub fn run(arguments: &ObserveArgs, output: &Output) -> Result<Outcome> {
-    let backend = Target::parse(&arguments.target.target)?.open(&[], false)?;
+    let backend = Target::parse(&arguments.target.target)?.open(&[], false, arguments.parallelism as usize)?;
     let hosts = if arguments.hosts.is_empty() {
         backend
             .host_names()

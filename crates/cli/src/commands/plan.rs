@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use esxnet_model::analysis;
+use esxnet_model::observed::ObservedFleet;
 use esxnet_planner::render::{self, TextStyle};
 use esxnet_planner::{Plan, PlanOptions};
 
@@ -28,10 +29,15 @@ pub struct PlanInputs<'a> {
 
 /// Loads, observes, analyzes and plans. `Ok(None)` when the manifests could not be read (the
 /// diagnostics are already printed).
-pub fn make_plan(
+pub fn make_plan(inputs: &PlanInputs<'_>, output: &Output) -> Result<Option<(Plan, Box<dyn esxnet_executor::Backend>)>> {
+    Ok(make_plan_observed(inputs, output)?.map(|(plan, backend, _)| (plan, backend)))
+}
+
+/// [`make_plan`], also returning the observed state the plan was made from.
+pub fn make_plan_observed(
     inputs: &PlanInputs<'_>,
     output: &Output,
-) -> Result<Option<(Plan, Box<dyn esxnet_executor::Backend>)>> {
+) -> Result<Option<(Plan, Box<dyn esxnet_executor::Backend>, ObservedFleet)>> {
     let loaded = analysis::load(inputs.paths);
     if esxnet_model::diagnostic::has_errors(&loaded.diagnostics) {
         output.diagnostics(&loaded.diagnostics);
@@ -39,11 +45,11 @@ pub fn make_plan(
         return Ok(None);
     }
     let hosts = analysis::declared_hosts(&loaded);
-    let backend = Target::parse(inputs.target)?.open(&hosts, inputs.writable)?;
+    let backend = Target::parse(inputs.target)?.open(&hosts, inputs.writable, inputs.parallelism)?;
     let observed = crate::target::observe(backend.as_ref(), &hosts, inputs.parallelism)?;
     let result = analysis::analyze(&loaded, Some(&observed));
     let plan = esxnet_planner::plan(&result.fleet, &observed, result.diagnostics, &inputs.options);
-    Ok(Some((plan, backend)))
+    Ok(Some((plan, backend, observed)))
 }
 
 impl<'a> PlanInputs<'a> {

@@ -5,7 +5,7 @@ use esxnet_model::analysis;
 
 use crate::cli::ValidateArgs;
 use crate::output::Output;
-use crate::target::Target;
+use crate::target::{Target, DEFAULT_PARALLELISM};
 use crate::Outcome;
 
 pub fn run(arguments: &ValidateArgs, output: &Output) -> Result<Outcome> {
@@ -13,8 +13,8 @@ pub fn run(arguments: &ValidateArgs, output: &Output) -> Result<Outcome> {
     let observed = match &arguments.target {
         Some(target) if !esxnet_model::diagnostic::has_errors(&loaded.diagnostics) => {
             let hosts = analysis::declared_hosts(&loaded);
-            let backend = Target::parse(target)?.open(&hosts, false)?;
-            Some(crate::target::observe(backend.as_ref(), &hosts, 16)?)
+            let backend = Target::parse(target)?.open(&hosts, false, DEFAULT_PARALLELISM)?;
+            Some(crate::target::observe(backend.as_ref(), &hosts, DEFAULT_PARALLELISM)?)
         }
         _ => None,
     };
