@@ -235,6 +235,12 @@ pub struct SimInitArgs {
     /// Seed of the fault injection.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The default stack's DNS is learned through DHCP (instead of static, as after installation).
+    #[arg(long)]
+    pub dhcp_dns: bool,
+    /// IPv6 is disabled on the hosts: adapters have no IPv6 and refuse IPv6 settings.
+    #[arg(long)]
+    pub disable_ipv6: bool,
 }
 
 #[cfg(test)]

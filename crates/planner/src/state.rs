@@ -316,6 +316,14 @@ pub fn record(host: &mut ObservedHost, identity: &Identity, state: Option<&Objec
         (Identity::PortGroup { name }, None) => host.port_groups.retain(|port_group| port_group.name != *name),
         (Identity::NetStack { stack }, Some(ObjectState::NetStack(settings))) => {
             if let Some(observed) = host.stacks.iter_mut().find(|observed| observed.stack == *stack) {
+                // A learned value (DHCP DNS, an IPv6 gateway from router advertisement) stays
+                // learned unless it is what changes: then it is static from now on.
+                if observed.ipv6_gateway != settings.ipv6_gateway {
+                    observed.ipv6_gateway_from_router_advertisement = false;
+                }
+                if observed.dns != settings.dns {
+                    observed.dns_from_dhcp = false;
+                }
                 observed.ipv4_gateway = settings.ipv4_gateway;
                 observed.ipv6_gateway = settings.ipv6_gateway;
                 observed.dns = settings.dns.clone();

@@ -7,12 +7,10 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use esxnet_executor::backend::{Ipv4Settings, Ipv6Settings, StackSettings};
-use esxnet_model::common::{CongestionControl, Route, StackKind};
-use esxnet_model::observed::{
-    Ipv6Origin, ObservedAdapter, ObservedHost, ObservedIpv6, ObservedStack, PortConnection, Teaming,
-};
-use esxnet_sim::{AdapterUpdate, NewAdapter, SwitchSpec};
+use esxnet_executor::backend::{Ipv4Settings, Ipv6Settings};
+use esxnet_model::common::{CongestionControl, Dns, Route, StackKind};
+use esxnet_model::observed::{Ipv6Origin, ObservedAdapter, ObservedHost, ObservedIpv6, PortConnection, Teaming};
+use esxnet_sim::{AdapterUpdate, DnsEdit, NewAdapter, RouteChange, StackEdit, StackGateways, SwitchSpec};
 use ipnet::{IpNet, Ipv6Net};
 use serde_json::Value;
 
@@ -369,42 +367,27 @@ fn route_entry(operation: &Value) -> Result<(String, Route), VimFault> {
     Ok((change, Route { destination, gateway }))
 }
 
-/// One `netStackSpec` edit → the stack and its whole settings, the current stack filling in what
-/// the spec leaves out. `current` is `None` when the host has no such stack; the simulator then
-/// answers with its own fault.
-pub(crate) fn stack_settings(
-    instance: &Value,
-    current: Option<&ObservedStack>,
-) -> Result<(StackKind, StackSettings), VimFault> {
+/// One `netStackSpec` edit → the stack and the sections it sends. A section left out (or null)
+/// stays as it is on the host: `UpdateNetworkConfig("modify")` changes only what it is sent, and
+/// reading it this way is what catches a client that sends too much (a learned value echoed back
+/// becomes static) or too little (a static gateway left out is removed).
+pub(crate) fn stack_edit(instance: &Value) -> Result<(StackKind, StackEdit), VimFault> {
     let key = required_string(instance, "key")?;
     let stack = StackKind::from_api_key(key)
         .ok_or_else(|| VimFault::new("NotFound", format!("TCP/IP stack {key} does not exist")))?;
-    let default_stack = ObservedStack {
-        stack,
-        instantiated: false,
-        ipv4_gateway: None,
-        ipv6_gateway: None,
-        dns: Default::default(),
-        routes: Vec::new(),
-        max_connections: 11000,
-        requested_max_connections: 11000,
-        congestion_control: CongestionControl::Newreno,
-    };
-    let current = current.unwrap_or(&default_stack);
-    let (ipv4_gateway, ipv6_gateway) = match field(instance, "ipRouteConfig") {
-        Some(config) => (
-            string_field(config, "defaultGateway")
+    let mut edit = StackEdit::default();
+    if let Some(config) = field(instance, "ipRouteConfig") {
+        edit.gateways = Some(StackGateways {
+            ipv4: string_field(config, "defaultGateway")
                 .map(|gateway| parse_ipv4(gateway, "defaultGateway"))
                 .transpose()?,
-            string_field(config, "ipV6DefaultGateway")
+            ipv6: string_field(config, "ipV6DefaultGateway")
                 .map(|gateway| parse_ipv6(gateway, "ipV6DefaultGateway"))
                 .transpose()?,
-        ),
-        None => (current.ipv4_gateway, current.ipv6_gateway),
-    };
-    let mut dns = current.dns.clone();
+        });
+    }
     if let Some(config) = field(instance, "dnsConfig") {
-        dns.servers = strings(field(config, "address"))
+        let servers = strings(field(config, "address"))
             .iter()
             .map(|server| {
                 server
@@ -412,9 +395,22 @@ pub(crate) fn stack_settings(
                     .map_err(|_| VimFault::invalid_argument(format!("DNS server {server} is not an IP address")))
             })
             .collect::<Result<_, _>>()?;
-        dns.search_domains = strings(field(config, "searchDomain"));
+        edit.dns = Some(DnsEdit {
+            dhcp: bool_field(config, "dhcp").unwrap_or(false),
+            host_name: field(config, "hostName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            domain_name: field(config, "domainName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            dns: Dns {
+                servers,
+                search_domains: strings(field(config, "searchDomain")),
+            },
+        });
     }
-    let mut routes = current.routes.clone();
     if let Some(table) = field(instance, "routeTableConfig") {
         let operations = ["ipRoute", "ipv6Route"]
             .into_iter()
@@ -423,48 +419,34 @@ pub(crate) fn stack_settings(
         for operation in operations {
             let (change, route) = route_entry(operation)?;
             match change.as_str() {
-                "add" => routes.push(route),
-                "remove" => routes.retain(|existing| existing.destination != route.destination),
-                "edit" => {
-                    routes.retain(|existing| existing.destination != route.destination);
-                    routes.push(route);
-                }
+                "add" => edit.routes.push(RouteChange::Add(route)),
+                "remove" => edit.routes.push(RouteChange::Remove(route)),
+                // What the host reports back; sending it changes nothing.
                 "ignore" => {}
                 other => {
                     return Err(VimFault::invalid_argument(format!(
-                        "route changeOperation {other} is not add, remove, edit or ignore"
+                        "route changeOperation {other} is not simulated: use add or remove"
                     )))
                 }
             }
         }
     }
-    let requested_max_connections = match integer_field(instance, "requestedMaxNumberOfConnections") {
-        Some(limit) => u32::try_from(limit).map_err(|_| {
+    if let Some(limit) = integer_field(instance, "requestedMaxNumberOfConnections") {
+        edit.requested_max_connections = Some(u32::try_from(limit).map_err(|_| {
             VimFault::invalid_argument(format!("requestedMaxNumberOfConnections {limit} is out of range"))
-        })?,
-        None => current.requested_max_connections,
-    };
-    let congestion_control = match string_field(instance, "congestionControlAlgorithm") {
-        Some("newreno") => CongestionControl::Newreno,
-        Some("cubic") => CongestionControl::Cubic,
+        })?);
+    }
+    edit.congestion_control = match string_field(instance, "congestionControlAlgorithm") {
+        Some("newreno") => Some(CongestionControl::Newreno),
+        Some("cubic") => Some(CongestionControl::Cubic),
         Some(other) => {
             return Err(VimFault::invalid_argument(format!(
                 "congestionControlAlgorithm {other} is neither newreno nor cubic"
             )))
         }
-        None => current.congestion_control,
+        None => None,
     };
-    Ok((
-        stack,
-        StackSettings {
-            ipv4_gateway,
-            ipv6_gateway,
-            dns,
-            routes,
-            requested_max_connections,
-            congestion_control,
-        },
-    ))
+    Ok((stack, edit))
 }
 
 #[cfg(test)]

@@ -251,16 +251,74 @@ async fn hosts_read_through_a_container_view_match_the_lab() {
             .iter()
             .map(|stack| stack["key"].as_str().unwrap())
             .collect();
-        assert_eq!(stack_keys, ["defaultTcpipStack", "vmotion", "vSphereProvisioning"]);
+        // ESXi's order (D67, G65).
+        assert_eq!(stack_keys, ["vSphereProvisioning", "vmotion", "defaultTcpipStack"]);
         let default_stack = observed
             .stacks
             .iter()
             .find(|stack| stack.stack == StackKind::Default)
             .unwrap();
+        let default_instance = &network["netStackInstance"][2];
         assert_eq!(
-            network["netStackInstance"][0]["ipRouteConfig"]["defaultGateway"],
+            default_instance["ipRouteConfig"]["defaultGateway"],
             default_stack.ipv4_gateway.unwrap().to_string()
         );
+        // As on a fresh real host: a learned IPv6 gateway with its interface, static DNS, and the
+        // routes ESXi computes in the table while the stack has no static route.
+        assert!(default_stack.routes.is_empty());
+        assert!(default_stack.ipv6_gateway_from_router_advertisement);
+        assert_eq!(default_instance["ipRouteConfig"]["ipV6GatewayDevice"], "vmk0");
+        assert_eq!(default_instance["dnsConfig"]["dhcp"], false);
+        let vmk0_link_local = observed.adapters[0]
+            .ipv6
+            .addresses
+            .iter()
+            .find(|address| address.address.addr().segments()[0] == 0xfe80)
+            .expect("vmk0 has a link-local address")
+            .address
+            .addr()
+            .to_string();
+        let table = &default_instance["routeTableConfig"];
+        let rows: Vec<String> = ["ipRoute", "ipv6Route"]
+            .iter()
+            .flat_map(|family| table[family].as_array().unwrap())
+            .map(|operation| {
+                assert_eq!(operation["changeOperation"], "ignore");
+                let route = &operation["route"];
+                format!(
+                    "{}/{} via {} on {}",
+                    route["network"].as_str().unwrap(),
+                    route["prefixLength"],
+                    route["gateway"].as_str().unwrap(),
+                    route["deviceName"].as_str().unwrap()
+                )
+            })
+            .collect();
+        let ipv6_gateway = default_stack.ipv6_gateway.unwrap();
+        let management_subnet = "10.10.0.0/16";
+        assert_eq!(
+            rows,
+            [
+                format!("{management_subnet} via 0.0.0.0 on vmk0"),
+                format!("0.0.0.0/0 via {} on vmk0", default_stack.ipv4_gateway.unwrap()),
+                format!("::/0 via {ipv6_gateway} on vmk0"),
+                "fe80::/64 via :: on lo0".to_owned(),
+                "ff01::/32 via ::1 on lo0".to_owned(),
+                "ff02::/32 via ::1 on lo0".to_owned(),
+                "fe80::/64 via :: on vmk0".to_owned(),
+                format!("ff01::/32 via {vmk0_link_local} on vmk0"),
+                format!("ff02::/32 via {vmk0_link_local} on vmk0"),
+            ]
+        );
+        // The unused stacks exist before any adapter uses them: no name, no routing table.
+        for unused in &network["netStackInstance"].as_array().unwrap()[..2] {
+            assert!(
+                unused.get("name").is_none() && unused.get("routeTableConfig").is_none(),
+                "{unused}"
+            );
+        }
+        // vmk0 has vmnic0's MAC.
+        assert_eq!(network["vnic"][0]["spec"]["mac"], network["pnic"][0]["mac"]);
 
         // Only the default stack is instantiated in a fresh lab, with vmk0 on it.
         let runtime = &property(object, "runtime.networkRuntimeInfo")["netStackInstanceRuntimeInfo"];

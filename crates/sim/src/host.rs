@@ -43,6 +43,11 @@ const MANAGEMENT_NETWORK_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 1);
 const MANAGEMENT_PREFIX_LENGTH: u8 = 16;
 /// Host 1 gets 10.10.0.10, leaving .1–.9 for gateways and services of the simulated network.
 const FIRST_MANAGEMENT_HOST_OFFSET: u32 = 10;
+/// The DNS server of the simulated management network, static on a fresh host as on D67.
+const MANAGEMENT_DNS_SERVER: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 2);
+/// The link-local address of the simulated management router, whose router advertisements give
+/// every fresh host with IPv6 on its IPv6 default gateway (EUI-64 of MAC 00:1c:73:00:00:01).
+const MANAGEMENT_ROUTER_LINK_LOCAL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0x021c, 0x73ff, 0xfe00, 0x0001);
 const PHYSICAL_NIC_COUNT: u32 = 4;
 const PHYSICAL_LINK_SPEED_MB: u32 = 10_000;
 
@@ -102,6 +107,76 @@ pub struct AdapterUpdate {
     /// stack other than the adapter's own is refused; the field exists so that callers who try
     /// find out the way they would on a real host.
     pub stack: Option<StackKind>,
+}
+
+/// How a freshly installed host differs from the default one (`esxnet sim init` options).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FreshHostOptions {
+    /// The ESXi release.
+    pub version: EsxiVersion,
+    /// The default stack's DNS was learned through DHCP (`HostDnsConfig.dhcp`) instead of set.
+    pub dns_from_dhcp: bool,
+    /// IPv6 is enabled on the host (ESXi's default); without it adapters have no IPv6 at all.
+    pub ipv6_enabled: bool,
+}
+
+impl FreshHostOptions {
+    /// A host of `version` as ESXi installs it: static DNS, IPv6 on.
+    pub fn new(version: EsxiVersion) -> FreshHostOptions {
+        FreshHostOptions {
+            version,
+            dns_from_dhcp: false,
+            ipv6_enabled: true,
+        }
+    }
+}
+
+/// The gateways of a stack edit (`ipRouteConfig`): the section replaces both gateways, except that
+/// an IPv6 gateway learned from router advertisement stays when no IPv6 gateway is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackGateways {
+    /// IPv4 default gateway; `None` removes it.
+    pub ipv4: Option<Ipv4Addr>,
+    /// IPv6 default gateway; `None` removes a static one.
+    pub ipv6: Option<Ipv6Addr>,
+}
+
+/// The DNS section of a stack edit (`dnsConfig`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsEdit {
+    /// DNS learned through DHCP: the servers sent are ignored and the learned ones kept.
+    pub dhcp: bool,
+    /// The DNS host name; sent blank, it becomes blank.
+    pub host_name: String,
+    /// The DNS domain name; sent blank, it becomes blank.
+    pub domain_name: String,
+    /// Servers and search domains.
+    pub dns: Dns,
+}
+
+/// One route operation of a stack edit (`routeTableConfig`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteChange {
+    /// Add a static route.
+    Add(Route),
+    /// Remove a static route; ESXi's own routes cannot be removed.
+    Remove(Route),
+}
+
+/// `UpdateNetworkConfig`'s edit of one stack, section by section: a section that is `None` (or an
+/// empty route list) is not sent and stays as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StackEdit {
+    /// `ipRouteConfig`.
+    pub gateways: Option<StackGateways>,
+    /// `dnsConfig`.
+    pub dns: Option<DnsEdit>,
+    /// `routeTableConfig`'s operations.
+    pub routes: Vec<RouteChange>,
+    /// `requestedMaxNumberOfConnections`.
+    pub requested_max_connections: Option<u32>,
+    /// `congestionControlAlgorithm`.
+    pub congestion_control: Option<CongestionControl>,
 }
 
 /// One simulated host: what ESXi reports plus the simulator's own bookkeeping.
@@ -252,6 +327,15 @@ impl SimHost {
     /// `index` is the host's 1-based position in its lab; it makes MAC and management addresses
     /// unique across the lab.
     pub fn new_installed(name: &str, index: u32, version: EsxiVersion) -> Result<SimHost, SimError> {
+        SimHost::new_installed_with(name, index, &FreshHostOptions::new(version))
+    }
+
+    /// A freshly installed host as a real ESXi host reports it (the D67 capture in the reference):
+    /// vmk0 with vmnic0's MAC and, with IPv6 on, a link-local address, router advertisement and an
+    /// IPv6 default gateway learned from the management router; static DNS on the default stack
+    /// (or learned through DHCP); the vMotion and Provisioning stacks present but not instantiated.
+    pub fn new_installed_with(name: &str, index: u32, options: &FreshHostOptions) -> Result<SimHost, SimError> {
+        let version = options.version;
         if index == 0 || index > MAXIMUM_HOSTS {
             return Err(SimError::InvalidOptions {
                 message: format!(
@@ -276,14 +360,27 @@ impl SimHost {
                 instantiated: stack == StackKind::Default,
                 ipv4_gateway: None,
                 ipv6_gateway: None,
+                ipv6_gateway_from_router_advertisement: false,
                 dns: Dns::default(),
                 routes: Vec::new(),
                 max_connections: DEFAULT_MAX_CONNECTIONS,
                 requested_max_connections: DEFAULT_MAX_CONNECTIONS,
                 congestion_control: CongestionControl::Newreno,
+                dns_from_dhcp: false,
+                dns_host_name: String::new(),
+                dns_domain_name: String::new(),
             })
             .collect();
-        stacks[0].ipv4_gateway = Some(MANAGEMENT_NETWORK_GATEWAY);
+        let (host_name, domain_name) = name.split_once('.').unwrap_or((name, ""));
+        let default_stack = &mut stacks[0];
+        default_stack.ipv4_gateway = Some(MANAGEMENT_NETWORK_GATEWAY);
+        default_stack.dns = Dns {
+            servers: vec![IpAddr::V4(MANAGEMENT_DNS_SERVER)],
+            search_domains: Vec::new(),
+        };
+        default_stack.dns_from_dhcp = options.dns_from_dhcp;
+        default_stack.dns_host_name = host_name.to_owned();
+        default_stack.dns_domain_name = domain_name.to_owned();
         let mut host = SimHost {
             format_version: FORMAT_VERSION,
             observed: ObservedHost {
@@ -308,6 +405,7 @@ impl SimHost {
                 stacks,
                 distributed_switches: Vec::new(),
                 active_migrations: Vec::new(),
+                ipv6_enabled: options.ipv6_enabled,
             },
             sim: SimState {
                 index,
@@ -331,6 +429,24 @@ impl SimHost {
             ipv6: None,
         })?;
         host.select_service(&device, Service::Management)?;
+        // vmk0 takes vmnic0's MAC (D67, G65); later adapters get 00:50:56:… addresses.
+        let vmnic0_mac = host.observed.physical_nics[0].mac.clone();
+        let vmk0 = &mut host.observed.adapters[0];
+        vmk0.mac = vmnic0_mac;
+        if options.ipv6_enabled {
+            let settings = Ipv6Settings {
+                dhcp: false,
+                router_advertisement: version.router_advertisement_default(),
+                addresses: BTreeSet::new(),
+                gateway_override: None,
+            };
+            vmk0.ipv6 = Self::observed_ipv6(&settings, &vmk0.mac);
+            if vmk0.ipv6.router_advertisement {
+                let default_stack = host.stack_mut(StackKind::Default);
+                default_stack.ipv6_gateway = Some(MANAGEMENT_ROUTER_LINK_LOCAL);
+                default_stack.ipv6_gateway_from_router_advertisement = true;
+            }
+        }
         Ok(host)
     }
 
@@ -751,6 +867,22 @@ impl SimHost {
         }
     }
 
+    /// IPv6 in use on an adapter of a host with IPv6 disabled is `InvalidState`, as ESXi answers
+    /// for IPv6 on an IPv4-only host; settings with IPv6 entirely off are accepted.
+    fn check_ipv6_enabled(&self, settings: &Ipv6Settings, device: &str) -> Result<(), SimError> {
+        let in_use = settings.dhcp
+            || settings.router_advertisement
+            || !settings.addresses.is_empty()
+            || settings.gateway_override.is_some();
+        if in_use && !self.observed.ipv6_enabled {
+            return Err(SimError::invalid_state(format!(
+                "{device}: IPv6 is disabled on host {}: enable IPv6 on the host (it takes a reboot) or leave IPv6 off on the adapter",
+                self.observed.name
+            )));
+        }
+        Ok(())
+    }
+
     /// `AddVirtualNic`: creates an adapter and answers with its device name, the lowest free `vmkN`.
     ///
     /// The first adapter on the vMotion or Provisioning stack instantiates that stack (it stays
@@ -772,12 +904,14 @@ impl SimHost {
             validate_ipv4(&spec.ipv4, &device)?;
             let ipv6_settings = match &spec.ipv6 {
                 Some(settings) => {
+                    host.check_ipv6_enabled(settings, &device)?;
                     validate_ipv6(settings, &device)?;
                     settings.clone()
                 }
                 None => Ipv6Settings {
                     dhcp: false,
-                    router_advertisement: host.observed.version.router_advertisement_default(),
+                    router_advertisement: host.observed.ipv6_enabled
+                        && host.observed.version.router_advertisement_default(),
                     addresses: BTreeSet::new(),
                     gateway_override: None,
                 },
@@ -801,6 +935,8 @@ impl SimHost {
                 mtu: spec.mtu,
                 ipv4: Self::observed_ipv4(&spec.ipv4),
                 services,
+                system_owned: false,
+                storage_bindings: Default::default(),
             };
             host.observed.adapters.push(adapter);
             host.observed
@@ -842,6 +978,7 @@ impl SimHost {
             }
             validate_ipv4(&update.ipv4, device)?;
             if let Some(settings) = &update.ipv6 {
+                host.check_ipv6_enabled(settings, device)?;
                 validate_ipv6(settings, device)?;
             }
             let adapter = &mut host.observed.adapters[index];
@@ -874,10 +1011,70 @@ impl SimHost {
         })
     }
 
-    /// `UpdateNetworkConfig` with a `netStackSpec` edit of one stack.
+    /// An edit of one stack to the whole managed state `settings`, as the executor sends it
+    /// through `sim:`: it becomes the [`StackEdit`] a careful vSphere client sends, only the
+    /// sections that differ from the stack now. So DNS learned through DHCP stays learned unless the
+    /// DNS servers or search domains change, and an IPv6 gateway learned from router advertisement
+    /// stays learned unless the IPv6 gateway changes.
+    pub fn edit_stack(&mut self, stack: StackKind, settings: &StackSettings) -> Result<(), SimError> {
+        let current = self.stack_exists(stack)?;
+        let mut edit = StackEdit::default();
+        if current.ipv4_gateway != settings.ipv4_gateway || current.ipv6_gateway != settings.ipv6_gateway {
+            let learned_kept =
+                current.ipv6_gateway_from_router_advertisement && current.ipv6_gateway == settings.ipv6_gateway;
+            edit.gateways = Some(StackGateways {
+                ipv4: settings.ipv4_gateway,
+                ipv6: settings.ipv6_gateway.filter(|_| !learned_kept),
+            });
+        }
+        if current.dns != settings.dns {
+            edit.dns = Some(DnsEdit {
+                dhcp: false,
+                host_name: current.dns_host_name.clone(),
+                domain_name: current.dns_domain_name.clone(),
+                dns: settings.dns.clone(),
+            });
+        }
+        let wanted: BTreeSet<&Route> = settings.routes.iter().collect();
+        let existing: BTreeSet<&Route> = current.routes.iter().collect();
+        edit.routes.extend(
+            existing
+                .difference(&wanted)
+                .map(|route| RouteChange::Remove((*route).clone())),
+        );
+        // Every wanted route that is not there yet, duplicates included, so that two routes to one
+        // destination are refused as such.
+        edit.routes.extend(
+            settings
+                .routes
+                .iter()
+                .filter(|route| !existing.contains(route))
+                .map(|route| RouteChange::Add(route.clone())),
+        );
+        if current.requested_max_connections != settings.requested_max_connections {
+            edit.requested_max_connections = Some(settings.requested_max_connections);
+        }
+        if current.congestion_control != settings.congestion_control {
+            edit.congestion_control = Some(settings.congestion_control);
+        }
+        self.update_stack(stack, &edit)
+    }
+
+    /// `UpdateNetworkConfig` with a `netStackSpec` edit of one stack: each section sent replaces
+    /// what it covers, each section left out stays as it is.
+    ///
+    /// - Gateways: both are replaced; a missing IPv6 gateway removes a static one and keeps one
+    ///   learned from router advertisement; an IPv6 gateway sent is static from then on, even when
+    ///   it equals the learned one.
+    /// - DNS: `dhcp: false` makes DNS static with the servers, search domains, host name and
+    ///   domain name sent (blank names blank them); `dhcp: true` keeps the learned servers.
+    /// - Routes: removing a route that is not a static route of the stack is `NotFound`, or
+    ///   `InvalidArgument` for one of ESXi's own routes (connected, default, link-local,
+    ///   multicast); the resulting static routes are checked as a whole.
+    /// - IPv6 gateways and routes on a host with IPv6 disabled are `InvalidState`.
     ///
     /// The connection limit is only requested here; it takes effect at [`SimHost::reboot`].
-    pub fn edit_stack(&mut self, stack: StackKind, settings: &StackSettings) -> Result<(), SimError> {
+    pub fn update_stack(&mut self, stack: StackKind, edit: &StackEdit) -> Result<(), SimError> {
         self.transact(|host| {
             let observed = host.stack_exists(stack)?;
             if !observed.instantiated {
@@ -886,20 +1083,79 @@ impl SimHost {
                     host.observed.name
                 )));
             }
-            if settings.requested_max_connections == 0 {
+            if edit.requested_max_connections == Some(0) {
                 return Err(SimError::invalid_argument(format!(
                     "the {stack} stack's connection limit must be above 0: ESXi's default is {DEFAULT_MAX_CONNECTIONS}"
                 )));
             }
-            host.validate_gateway_distinct(stack, settings.ipv4_gateway)?;
-            let routes = host.validate_routes(stack, &settings.routes)?;
+            let ipv6_used = edit.gateways.as_ref().is_some_and(|gateways| gateways.ipv6.is_some())
+                || edit.routes.iter().any(|change| match change {
+                    RouteChange::Add(route) | RouteChange::Remove(route) => route.gateway.is_ipv6(),
+                });
+            if ipv6_used && !host.observed.ipv6_enabled {
+                return Err(SimError::invalid_state(format!(
+                    "IPv6 is disabled on host {}: enable IPv6 on the host (it takes a reboot) or drop the {stack} stack's IPv6 gateway and routes",
+                    host.observed.name
+                )));
+            }
+            if let Some(gateways) = &edit.gateways {
+                host.validate_gateway_distinct(stack, gateways.ipv4)?;
+            }
+            let mut routes = observed.routes.clone();
+            for change in &edit.routes {
+                match change {
+                    RouteChange::Add(route) => routes.push(route.clone()),
+                    RouteChange::Remove(route) => match routes.iter().position(|existing| existing == route) {
+                        Some(position) => {
+                            routes.remove(position);
+                        }
+                        None if crate::routing::is_system_route(&host.observed, observed, route) => {
+                            return Err(SimError::invalid_argument(format!(
+                                "the route to {} via {} is ESXi's own route on the {stack} stack, not a static route: it cannot be removed",
+                                route.destination, route.gateway
+                            )));
+                        }
+                        None => {
+                            return Err(SimError::not_found(format!(
+                                "the {stack} stack has no static route to {} via {}: observe the host to see its routes",
+                                route.destination, route.gateway
+                            )));
+                        }
+                    },
+                }
+            }
+            let routes = if edit.routes.is_empty() {
+                routes
+            } else {
+                host.validate_routes(stack, &routes)?
+            };
             let observed = host.stack_mut(stack);
-            observed.ipv4_gateway = settings.ipv4_gateway;
-            observed.ipv6_gateway = settings.ipv6_gateway;
-            observed.dns = settings.dns.clone();
+            if let Some(gateways) = &edit.gateways {
+                observed.ipv4_gateway = gateways.ipv4;
+                match gateways.ipv6 {
+                    Some(gateway) => {
+                        observed.ipv6_gateway = Some(gateway);
+                        observed.ipv6_gateway_from_router_advertisement = false;
+                    }
+                    None if observed.ipv6_gateway_from_router_advertisement => {}
+                    None => observed.ipv6_gateway = None,
+                }
+            }
+            if let Some(dns) = &edit.dns {
+                if !dns.dhcp {
+                    observed.dns = dns.dns.clone();
+                }
+                observed.dns_from_dhcp = dns.dhcp;
+                observed.dns_host_name = dns.host_name.clone();
+                observed.dns_domain_name = dns.domain_name.clone();
+            }
             observed.routes = routes;
-            observed.requested_max_connections = settings.requested_max_connections;
-            observed.congestion_control = settings.congestion_control;
+            if let Some(limit) = edit.requested_max_connections {
+                observed.requested_max_connections = limit;
+            }
+            if let Some(algorithm) = edit.congestion_control {
+                observed.congestion_control = algorithm;
+            }
             Ok(())
         })
     }

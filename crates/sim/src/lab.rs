@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::SimError;
-use crate::host::{SimHost, FORMAT_VERSION, MAXIMUM_HOSTS};
+use crate::host::{FreshHostOptions, SimHost, FORMAT_VERSION, MAXIMUM_HOSTS};
 
 /// The settings file's name inside a lab directory.
 pub const SETTINGS_FILE: &str = "lab.json";
@@ -129,6 +129,10 @@ pub struct InitOptions {
     pub transient_fault_rate: f64,
     /// Seed of the fault injection.
     pub seed: u64,
+    /// The default stack's DNS is learned through DHCP instead of set statically.
+    pub dns_from_dhcp: bool,
+    /// IPv6 is enabled on the hosts (ESXi's default).
+    pub ipv6_enabled: bool,
 }
 
 impl Default for InitOptions {
@@ -139,6 +143,8 @@ impl Default for InitOptions {
             latency_ms: 0,
             transient_fault_rate: 0.0,
             seed: 0,
+            dns_from_dhcp: false,
+            ipv6_enabled: true,
         }
     }
 }
@@ -258,13 +264,23 @@ impl Lab {
             transient_fault_rate: options.transient_fault_rate,
             seed: options.seed,
         };
-        Lab::create(dir, &names, options.version, settings)
+        let fresh = FreshHostOptions {
+            version: options.version,
+            dns_from_dhcp: options.dns_from_dhcp,
+            ipv6_enabled: options.ipv6_enabled,
+        };
+        Lab::create(dir, &names, &fresh, settings)
     }
 
     /// Creates a lab holding exactly `names`, every host on `version`, with no latency or faults:
     /// what `--target sim:DIR` does when DIR does not exist yet.
     pub fn create_with_hosts(dir: impl AsRef<Path>, names: &[String], version: EsxiVersion) -> Result<Lab, SimError> {
-        Lab::create(dir.as_ref(), names, version, LabSettings::default())
+        Lab::create(
+            dir.as_ref(),
+            names,
+            &FreshHostOptions::new(version),
+            LabSettings::default(),
+        )
     }
 
     /// Whether `dir` holds a lab.
@@ -272,7 +288,7 @@ impl Lab {
         dir.as_ref().join(SETTINGS_FILE).is_file()
     }
 
-    fn create(dir: &Path, names: &[String], version: EsxiVersion, settings: LabSettings) -> Result<Lab, SimError> {
+    fn create(dir: &Path, names: &[String], fresh: &FreshHostOptions, settings: LabSettings) -> Result<Lab, SimError> {
         if names.is_empty() {
             return Err(SimError::InvalidOptions {
                 message: "a lab needs at least one host: give a count of 1 or more, or host names".to_owned(),
@@ -305,13 +321,13 @@ impl Lab {
         if Lab::exists(dir) || !lab.host_names()?.is_empty() {
             return Err(SimError::LabExists { dir: dir.to_owned() });
         }
-        lab.write_hosts_in_parallel(names, version)?;
+        lab.write_hosts_in_parallel(names, fresh)?;
         // The settings file goes last: a lab is only a lab once every host is written.
         lab.write_settings(&settings)?;
         Ok(lab)
     }
 
-    fn write_hosts_in_parallel(&self, names: &[String], version: EsxiVersion) -> Result<(), SimError> {
+    fn write_hosts_in_parallel(&self, names: &[String], fresh: &FreshHostOptions) -> Result<(), SimError> {
         let workers = std::thread::available_parallelism()
             .map_or(2, |count| count.get())
             .max(2)
@@ -325,7 +341,7 @@ impl Lab {
                     scope.spawn(move || -> Result<(), SimError> {
                         for (offset, name) in chunk.iter().enumerate() {
                             let index = (chunk_number * chunk_size + offset + 1) as u32;
-                            let host = SimHost::new_installed(name, index, version)?;
+                            let host = SimHost::new_installed_with(name, index, fresh)?;
                             self.write_host(&host)?;
                         }
                         Ok(())

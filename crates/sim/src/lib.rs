@@ -46,6 +46,17 @@
 //! - IPv6 is "in use" on an adapter when DHCPv6, router advertisement or a static address is on;
 //!   it then also reports an EUI-64 link-local address (origin `linklayer`) computed from its
 //!   MAC. Adding an adapter without IPv6 settings turns router advertisement on from ESXi 6.5.
+//! - A fresh host looks like a freshly installed ESXi host (the D67 capture): vmk0 has vmnic0's
+//!   MAC, router advertisement and a link-local address; the default stack has static DNS (or DNS
+//!   learned through DHCP, [`FreshHostOptions::dns_from_dhcp`]) and an IPv6 default gateway
+//!   learned from router advertisement. The routes ESXi computes are not stored: [`routing`]
+//!   derives them from the adapters.
+//! - Stack edits change only the sections sent ([`StackEdit`]). A missing IPv6 gateway keeps a
+//!   learned one and removes a static one; an IPv6 gateway sent becomes static even when it equals
+//!   the learned one, and `dnsConfig{dhcp: false}` makes DNS static, so a client that echoes learned
+//!   values is caught. Removing one of ESXi's own routes is `InvalidArgument`.
+//! - On a host with IPv6 disabled, adapters have no IPv6, and IPv6 in use on an adapter, an IPv6
+//!   stack gateway or an IPv6 route is `InvalidState`.
 //! - [`Backend::observe_many`](esxnet_executor::Backend::observe_many) is one batched round
 //!   trip: one latency and one fault draw per batch, while every host read counts as one
 //!   `RetrieveProperties` call.
@@ -56,8 +67,11 @@ pub mod backend;
 pub mod error;
 pub mod host;
 pub mod lab;
+pub mod routing;
 
 pub use backend::{CallCounters, HostCallCounters, SimBackend};
 pub use error::SimError;
-pub use host::{AdapterUpdate, NewAdapter, SimHost, SwitchSpec};
+pub use host::{
+    AdapterUpdate, DnsEdit, FreshHostOptions, NewAdapter, RouteChange, SimHost, StackEdit, StackGateways, SwitchSpec,
+};
 pub use lab::{HostNames, InitOptions, Lab, LabSettings};

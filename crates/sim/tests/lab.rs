@@ -65,6 +65,7 @@ fn init_lays_out_settings_and_one_file_per_host() {
             latency_ms: 5,
             transient_fault_rate: 0.25,
             seed: 42,
+            ..InitOptions::default()
         },
     )
     .unwrap();

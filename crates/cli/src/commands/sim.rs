@@ -48,6 +48,8 @@ fn init(arguments: &SimInitArgs, output: &Output) -> Result<Outcome> {
         latency_ms: arguments.latency_ms,
         transient_fault_rate: arguments.transient_fault_rate,
         seed: arguments.seed,
+        dns_from_dhcp: arguments.dhcp_dns,
+        ipv6_enabled: !arguments.disable_ipv6,
     };
     let lab = Lab::init(&arguments.dir, &options)
         .with_context(|| format!("cannot make a simulated lab at {}", arguments.dir.display()))?;
