@@ -24,7 +24,7 @@ fn all_operations_in_order() -> Vec<String> {
         PROV_ADAPTER,
         STORAGE_ADAPTER,
         "edit the provisioning TCP/IP stack",
-        "select vmk2 for vsan",
+        "select vmk2 for vSphereReplication",
     ]
     .map(str::to_owned)
     .to_vec()
@@ -371,7 +371,7 @@ fn updates_and_services_changes_use_the_existing_device() {
             "  mtu: 9000\n  ipv4: {mode: static, prefixLength: 24, addresses: {esx-01: 10.30.0.11",
             "  mtu: 1500\n  ipv4: {mode: static, prefixLength: 24, addresses: {esx-01: 10.30.0.11",
         )
-        .replace("services: [vsan]", "services: [vmotion]")
+        .replace("services: [vSphereReplication]", "services: [vmotion]")
         .replace("ipv4Gateway: 10.20.0.1", "ipv4Gateway: 10.20.0.254");
     let second_plan = plan_text(&changed, &backend.fleet());
     assert_eq!(second_plan.summary.update, 2 * 3, "{:#?}", second_plan.changes);
@@ -388,7 +388,7 @@ fn updates_and_services_changes_use_the_existing_device() {
         "{performed:?}"
     );
     assert!(
-        performed.contains(&"deselect vmk2 for vsan".to_owned()),
+        performed.contains(&"deselect vmk2 for vSphereReplication".to_owned()),
         "{performed:?}"
     );
     assert!(
@@ -415,7 +415,7 @@ fn replaces_delete_then_create_and_resume_after_either_half() {
         "  portGroup: {standardSwitch: vSwitch1, name: Storage}\n",
         "  stack: vmotion\n  portGroup: {standardSwitch: vSwitch1, name: Storage}\n",
     );
-    let moved = moved.replace("  services: [vsan]\n", "");
+    let moved = moved.replace("  services: [vSphereReplication]\n", "");
     let moved = format!(
         "{moved}---\napiVersion: esxnet/v1\nkind: NetStack\nmetadata: {{name: vmotion}}\nspec:\n  hosts: {{names: [esx-01, esx-02]}}\n  stack: vmotion\n  ipv4Gateway: 10.30.0.1\n"
     );

@@ -6,9 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use esxnet_model::common::{Service, StackKind};
-use esxnet_model::desired::{DesiredAdapter, DesiredHost, DesiredIpv4, DesiredStack, DesiredSwitch};
+use esxnet_model::desired::{DesiredAdapter, DesiredHost, DesiredIpv4, DesiredPortGroup, DesiredStack, DesiredSwitch};
 use esxnet_model::diagnostic::{Diagnostic, RuleId};
-use esxnet_model::observed::{ObservedHost, ObservedIpv4, PortConnection, Teaming};
+use esxnet_model::observed::{ObservedAdapter, ObservedHost, ObservedIpv4, PortConnection, Teaming};
+use ipnet::{IpNet, Ipv4Net};
 
 use crate::plan::{Action, Change, FieldChange, PlanOptions, Unmanaged};
 use crate::state::{
@@ -36,8 +37,9 @@ pub struct HostDiff {
 pub fn diff_host(desired: &DesiredHost, observed: &ObservedHost, options: &PlanOptions) -> HostDiff {
     let mut diff = HostDiff::default();
     let host = desired.name.as_str();
+    let management = ManagementPath::of(observed);
     for switch in desired.switches.values() {
-        diff_switch(&mut diff, host, switch, observed, options);
+        diff_switch(&mut diff, host, switch, observed, options, &management);
     }
     for port_group in desired.port_groups.values() {
         let before = observed.port_group(&port_group.name).map(|existing| PortGroupState {
@@ -65,6 +67,10 @@ pub fn diff_host(desired: &DesiredHost, observed: &ObservedHost, options: &PlanO
                 vec!["switch".to_owned()],
                 "a port group cannot move to another switch: it is removed and added again",
             );
+            refuse_deleting_protected_port_group(&mut diff, host, port_group, observed);
+        }
+        if management.port_groups.contains(&port_group.name) {
+            guard_management_port_group(&mut diff, &mut change, host, port_group, options);
         }
         diff.changes.push(change);
     }
@@ -74,7 +80,7 @@ pub fn diff_host(desired: &DesiredHost, observed: &ObservedHost, options: &PlanO
         diff_services(&mut diff, host, adapter, observed, options, &gaining_first_adapter);
     }
     for stack in desired.stacks.values() {
-        diff_stack(&mut diff, host, stack, desired, observed, options);
+        diff_stack(&mut diff, host, stack, desired, observed, options, &management);
     }
     find_unmanaged(&mut diff, host, desired, observed, options);
     predict_deactivations(&mut diff, desired, observed, &gaining_first_adapter);
@@ -235,6 +241,7 @@ fn diff_switch(
     switch: &DesiredSwitch,
     observed: &ObservedHost,
     options: &PlanOptions,
+    management: &ManagementPath,
 ) {
     let before = state::switch_state(observed, &switch.name);
     let uplinks = switch
@@ -264,22 +271,111 @@ fn diff_switch(
         before.clone().map(ObjectState::StandardSwitch),
         Some(ObjectState::StandardSwitch(after.clone())),
     );
-    if change.action == Action::Update {
-        let carries_management = observed
-            .management_adapters()
-            .any(|adapter| matches!(&adapter.connection, PortConnection::Standard { switch: name, .. } if *name == switch.name));
-        let removes_uplinks = before
-            .as_ref()
-            .is_some_and(|before| !before.uplinks.is_subset(&after.uplinks));
-        if carries_management && removes_uplinks {
-            let what = format!(
-                "removing uplinks from {} could cut off the management network of {host}",
-                switch.name
-            );
-            guard_management(diff, &mut change, options, host, &switch.source, "spec.uplinks", what);
-        }
+    if let (Action::Update, Some(before), true) = (change.action, &before, management.switches.contains(&switch.name)) {
+        guard_management_switch(diff, &mut change, host, switch, before, &after, options);
     }
     diff.changes.push(change);
+}
+
+/// ESX015 for the switch the management network runs over: its MTU, the uplinks it bridges and
+/// the uplinks its teaming keeps active are all on the management path.
+fn guard_management_switch(
+    diff: &mut HostDiff,
+    change: &mut Change,
+    host: &str,
+    switch: &DesiredSwitch,
+    before: &SwitchState,
+    after: &SwitchState,
+    options: &PlanOptions,
+) {
+    let name = &switch.name;
+    if before.mtu != after.mtu {
+        let what = format!(
+            "changing the MTU of {name} from {} to {}, which carries the management network of {host}, could cut it off (every hop must carry the new MTU)",
+            before.mtu, after.mtu
+        );
+        guard_management(diff, change, options, host, &switch.source, "spec.mtu", what);
+    }
+    let removed: Vec<&str> = before.uplinks.difference(&after.uplinks).map(String::as_str).collect();
+    if !removed.is_empty() {
+        let what = format!(
+            "removing uplinks from {name} ({}) could cut off the management network of {host}",
+            removed.join(", ")
+        );
+        guard_management(diff, change, options, host, &switch.source, "spec.uplinks", what);
+    }
+    // An uplink that stays on the switch but stops being active: management traffic moves to
+    // uplinks that may not reach its VLAN, or to none at all. Removed uplinks are reported above.
+    let demoted: Vec<String> = before
+        .teaming
+        .active
+        .iter()
+        .filter(|uplink| after.uplinks.contains(*uplink) && !after.teaming.active.contains(*uplink))
+        .map(|uplink| {
+            let role = if after.teaming.standby.contains(uplink) {
+                "standby only"
+            } else {
+                "unused"
+            };
+            format!("{uplink} {role}")
+        })
+        .collect();
+    if !demoted.is_empty() {
+        let what = format!(
+            "teaming on {name} leaves {} although the management network of {host} runs over it now, which could cut it off",
+            demoted.join(" and ")
+        );
+        guard_management(diff, change, options, host, &switch.source, "spec.teaming", what);
+    }
+}
+
+/// ESX015 for the port group the management adapter sits on: any change to it (VLAN, policy) or
+/// a move to another switch, which re-creates it.
+fn guard_management_port_group(
+    diff: &mut HostDiff,
+    change: &mut Change,
+    host: &str,
+    port_group: &DesiredPortGroup,
+    options: &PlanOptions,
+) {
+    let name = &port_group.name;
+    let (what, field) = match change.action {
+        Action::Replace => (
+            format!(
+                "moving port group {name} to switch {} re-creates it, which drops the management network of {host}",
+                port_group.switch
+            ),
+            format!("{}.name", port_group.field),
+        ),
+        Action::Update => {
+            let paths: Vec<&str> = change.fields.iter().map(|field| field.path.as_str()).collect();
+            let field = match paths.as_slice() {
+                [single] => format!("{}.{single}", port_group.field),
+                _ => port_group.field.clone(),
+            };
+            let described: Vec<String> = change
+                .fields
+                .iter()
+                .map(|field| {
+                    format!(
+                        "{} {} → {}",
+                        field.path,
+                        crate::render::show_value(field.before.as_ref()),
+                        crate::render::show_value(field.after.as_ref())
+                    )
+                })
+                .collect();
+            (
+                format!(
+                    "changing port group {name} ({}), which carries the management network of {host}, could cut it off",
+                    described.join(", ")
+                ),
+                field,
+            )
+        }
+        _ => return,
+    };
+    guard_management(diff, change, options, host, &port_group.source, &field, what);
 }
 
 /// Teaming that ESXi computes when a manifest manages uplinks but not teaming: uplinks that left
@@ -455,25 +551,70 @@ fn diff_adapter(
             make_replace(&mut change, replace_paths, &reasons.join("; "));
         }
     }
-    let carries_management = existing.is_some_and(|existing| existing.services.contains(&Service::Management));
-    if carries_management {
-        let readdressed = before.as_ref().is_some_and(|before| before.ipv4 != after.ipv4);
-        let what = match change.action {
-            Action::Replace => Some(format!(
-                "replacing {} would drop the management network of {host}",
-                adapter.name
-            )),
-            Action::Update if readdressed => Some(format!(
-                "re-addressing {} would drop the management network of {host}",
-                adapter.name
-            )),
-            _ => None,
-        };
-        if let Some(what) = what {
-            guard_management(diff, &mut change, options, host, &adapter.source, "spec.ipv4", what);
+    if let (Some(existing), Some(before)) = (existing, &before) {
+        if change.action == Action::Replace {
+            refuse_deleting_protected_adapter(diff, host, adapter, existing);
+        }
+        if existing.services.contains(&Service::Management) {
+            guard_management_adapter(diff, &mut change, host, adapter, before, &after, options);
         }
     }
     diff.changes.push(change);
+}
+
+/// ESX015 for an adapter that carries management traffic: re-creating it, or changing its IPv4 or
+/// IPv6 settings or its MTU.
+fn guard_management_adapter(
+    diff: &mut HostDiff,
+    change: &mut Change,
+    host: &str,
+    adapter: &DesiredAdapter,
+    before: &AdapterState,
+    after: &AdapterState,
+    options: &PlanOptions,
+) {
+    let name = &adapter.name;
+    let mut guarded: Vec<(&str, String)> = Vec::new();
+    match change.action {
+        Action::Replace => {
+            let field = if before.connection != after.connection {
+                "spec.portGroup"
+            } else {
+                "spec.stack"
+            };
+            guarded.push((
+                field,
+                format!("replacing {name} would drop the management network of {host}"),
+            ));
+        }
+        Action::Update => {
+            if before.ipv4 != after.ipv4 {
+                guarded.push((
+                    "spec.ipv4",
+                    format!("re-addressing {name} would drop the management network of {host}"),
+                ));
+            }
+            if before.ipv6 != after.ipv6 {
+                guarded.push((
+                    "spec.ipv6",
+                    format!("changing the IPv6 settings of {name} could cut off the management network of {host}"),
+                ));
+            }
+            if before.mtu != after.mtu {
+                guarded.push((
+                    "spec.mtu",
+                    format!(
+                        "changing the MTU of {name} from {} to {} could cut off the management network of {host} (every hop must carry the new MTU)",
+                        before.mtu, after.mtu
+                    ),
+                ));
+            }
+        }
+        Action::Noop | Action::Create | Action::Delete => {}
+    }
+    for (field, what) in guarded {
+        guard_management(diff, change, options, host, &adapter.source, field, what);
+    }
 }
 
 /// Stacks whose first adapter this plan creates: ESXi instantiates them and moves their service
@@ -546,6 +687,7 @@ fn diff_stack(
     desired: &DesiredHost,
     observed: &ObservedHost,
     options: &PlanOptions,
+    management: &ManagementPath,
 ) {
     let Some(existing) = observed.stack(stack.stack) else {
         diff.diagnostics.push(
@@ -581,8 +723,6 @@ fn diff_stack(
         max_connections: stack.max_connections.unwrap_or(before.max_connections),
         congestion_control: stack.congestion_control.unwrap_or(before.congestion_control),
     };
-    let gateway_moves =
-        stack.stack == StackKind::Default && before.ipv4_gateway.is_some() && before.ipv4_gateway != after.ipv4_gateway;
     if after.max_connections != existing.max_connections {
         diff.notes.push(format!(
             "the {} stack's connection limit becomes {} after {host} reboots (now {})",
@@ -597,19 +737,115 @@ fn diff_stack(
         Some(ObjectState::NetStack(before)),
         Some(ObjectState::NetStack(after)),
     );
-    if gateway_moves {
-        let what = format!("changing the default stack's gateway of {host} could cut off its management network");
-        guard_management(
-            diff,
-            &mut change,
-            options,
-            host,
-            &stack.source,
-            "spec.ipv4Gateway",
-            what,
-        );
+    if stack.stack == StackKind::Default {
+        guard_default_stack(diff, &mut change, host, stack, options, management);
     }
     diff.changes.push(change);
+}
+
+/// ESX015 for the default stack, which the management network routes through: its IPv4 and IPv6
+/// gateways, and routes that take their place (a default route) or take over part of the
+/// management subnet.
+fn guard_default_stack(
+    diff: &mut HostDiff,
+    change: &mut Change,
+    host: &str,
+    stack: &DesiredStack,
+    options: &PlanOptions,
+    management: &ManagementPath,
+) {
+    let (Some(ObjectState::NetStack(before)), Some(ObjectState::NetStack(after))) =
+        (change.before.clone(), change.after.clone())
+    else {
+        return;
+    };
+    let show = |gateway: Option<String>| gateway.unwrap_or_else(|| "(none)".to_owned());
+    if before.ipv4_gateway != after.ipv4_gateway {
+        let what = format!(
+            "changing the default stack's gateway of {host} ({} → {}) could cut off its management network",
+            show(before.ipv4_gateway.map(|gateway| gateway.to_string())),
+            show(after.ipv4_gateway.map(|gateway| gateway.to_string()))
+        );
+        guard_management(diff, change, options, host, &stack.source, "spec.ipv4Gateway", what);
+    }
+    if before.ipv6_gateway != after.ipv6_gateway {
+        let what = format!(
+            "changing the default stack's IPv6 gateway of {host} ({} → {}) could cut off its management network",
+            show(before.ipv6_gateway.map(|gateway| gateway.to_string())),
+            show(after.ipv6_gateway.map(|gateway| gateway.to_string()))
+        );
+        guard_management(diff, change, options, host, &stack.source, "spec.ipv6Gateway", what);
+    }
+    let added = after.routes.iter().filter(|route| !before.routes.contains(route));
+    let removed = before.routes.iter().filter(|route| !after.routes.contains(route));
+    for (verb, route) in added
+        .map(|route| ("adding", route))
+        .chain(removed.map(|route| ("removing", route)))
+    {
+        let Some(why) = management.route_concern(route) else {
+            continue;
+        };
+        let field = stack
+            .routes
+            .as_ref()
+            .and_then(|routes| routes.iter().position(|declared| declared == route))
+            .map(|index| format!("spec.routes[{index}]"))
+            .unwrap_or_else(|| "spec.routes".to_owned());
+        let what = format!(
+            "{verb} the default-stack route {} via {} on {host} ({why}) could cut off its management network",
+            route.destination, route.gateway
+        );
+        guard_management(diff, change, options, host, &stack.source, &field, what);
+    }
+}
+
+/// What the management network of a host runs over, as observed: the adapters that carry it, their
+/// port groups and switches, and their subnets.
+#[derive(Debug, Default)]
+struct ManagementPath {
+    /// Standard port groups a management adapter sits on.
+    port_groups: BTreeSet<String>,
+    /// Standard switches those port groups are on.
+    switches: BTreeSet<String>,
+    /// The subnets of the management adapters (IPv4, and IPv6 other than link-local).
+    subnets: Vec<IpNet>,
+}
+
+impl ManagementPath {
+    fn of(observed: &ObservedHost) -> ManagementPath {
+        let mut path = ManagementPath::default();
+        for adapter in observed.management_adapters() {
+            if let PortConnection::Standard { switch, port_group } = &adapter.connection {
+                path.port_groups.insert(port_group.clone());
+                path.switches.insert(switch.clone());
+            }
+            if let (Some(address), Some(prefix_length)) = (adapter.ipv4.address, adapter.ipv4.prefix_length) {
+                if let Ok(subnet) = Ipv4Net::new(address, prefix_length) {
+                    path.subnets.push(IpNet::V4(subnet.trunc()));
+                }
+            }
+            for address in &adapter.ipv6.addresses {
+                let link_local = address.address.addr().segments()[0] & 0xffc0 == 0xfe80;
+                if !link_local {
+                    path.subnets.push(IpNet::V6(address.address.trunc()));
+                }
+            }
+        }
+        path
+    }
+
+    /// Why a default-stack route is on the management path, if it is: a default route replaces
+    /// the gateway under another name, and a route overlapping a management subnet takes (part
+    /// of) it away from the adapter.
+    fn route_concern(&self, route: &esxnet_model::common::Route) -> Option<String> {
+        if route.destination.prefix_len() == 0 {
+            return Some("a default route, which replaces the gateway".to_owned());
+        }
+        self.subnets
+            .iter()
+            .find(|subnet| subnet.contains(&route.destination) || route.destination.contains(*subnet))
+            .map(|subnet| format!("it overlaps the management subnet {subnet}"))
+    }
 }
 
 /// Notes for what ESXi does by itself when a first adapter lands on the vMotion or Provisioning
@@ -671,6 +907,109 @@ fn predict_deactivations(
     }
 }
 
+/// Why esxnet must never delete an adapter, empty when it may: it carries management traffic, the
+/// system owns it, storage depends on it, or it is selected for storage traffic. Deleting any of
+/// these cuts the host off or takes datastores down (real hosts refuse some of them halfway).
+pub fn deletion_protection(adapter: &ObservedAdapter) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if adapter.services.contains(&Service::Management) {
+        reasons.push("carries management traffic".to_owned());
+    }
+    if adapter.system_owned {
+        reasons.push("owned by the system".to_owned());
+    }
+    reasons.extend(adapter.storage_bindings.iter().map(ToString::to_string));
+    // Matched by nicType name so that nicTypes the model learns later (vsanWitness,
+    // vsanExternal) are protected as soon as they are observed.
+    let storage_services: Vec<String> = adapter
+        .services
+        .iter()
+        .filter(|service| {
+            matches!(
+                service.api_name(),
+                "vsan" | "vsanWitness" | "vsanExternal" | "nvmeTcp" | "nvmeRdma"
+            )
+        })
+        .map(ToString::to_string)
+        .collect();
+    if !storage_services.is_empty() {
+        reasons.push(format!("selected for {}", storage_services.join(", ")));
+    }
+    reasons
+}
+
+/// A declared adapter whose replace would delete an adapter esxnet must never delete (system-owned
+/// or carrying storage): refused, because the fix lies outside esxnet. Management adapters are
+/// ESX015's, which `--allow-management-changes` can lift.
+fn refuse_deleting_protected_adapter(
+    diff: &mut HostDiff,
+    host: &str,
+    adapter: &DesiredAdapter,
+    existing: &ObservedAdapter,
+) {
+    let reasons: Vec<String> = deletion_protection(existing)
+        .into_iter()
+        .filter(|reason| !reason.starts_with("carries management"))
+        .collect();
+    if reasons.is_empty() {
+        return;
+    }
+    let field = if existing.connection != adapter.connection {
+        "spec.portGroup"
+    } else {
+        "spec.stack"
+    };
+    diff.diagnostics.push(
+        Diagnostic::error(
+            RuleId::Esx009,
+            format!(
+                "replacing {} would delete {}, which is {}: esxnet never deletes such an adapter; keep its stack and port group, or move that traffic off it first",
+                adapter.name,
+                existing.device,
+                reasons.join(", ")
+            ),
+        )
+        .at(adapter.source.locate(field), field)
+        .on_host(host),
+    );
+}
+
+/// A port group moved to another switch is re-created, which needs the adapter on it deleted:
+/// refused when that adapter is one esxnet must never delete (management aside: ESX015).
+fn refuse_deleting_protected_port_group(
+    diff: &mut HostDiff,
+    host: &str,
+    port_group: &DesiredPortGroup,
+    observed: &ObservedHost,
+) {
+    for adapter in &observed.adapters {
+        let on_port_group = matches!(&adapter.connection, PortConnection::Standard { port_group: name, .. } if *name == port_group.name);
+        let reasons: Vec<String> = deletion_protection(adapter)
+            .into_iter()
+            .filter(|reason| !reason.starts_with("carries management"))
+            .collect();
+        if !on_port_group || reasons.is_empty() {
+            continue;
+        }
+        let field = format!("{}.name", port_group.field);
+        diff.diagnostics.push(
+            Diagnostic::error(
+                RuleId::Esx009,
+                format!(
+                    "moving port group {} to switch {} re-creates it, which needs {} deleted, and {} is {}: esxnet never deletes such an adapter; keep the port group on its switch",
+                    port_group.name,
+                    port_group.switch,
+                    adapter.device,
+                    adapter.device,
+                    reasons.join(", ")
+                ),
+            )
+            .at(port_group.source.locate(&field), &field)
+            .on_host(host),
+        );
+    }
+}
+
 fn find_unmanaged(
     diff: &mut HostDiff,
     host: &str,
@@ -685,15 +1024,15 @@ fn find_unmanaged(
         .filter_map(|adapter| state::find_adapter(observed, adapter.device.as_deref(), &adapter.connection))
         .map(|adapter| adapter.device.as_str())
         .collect();
-    let mut kept_adapters: Vec<&esxnet_model::observed::ObservedAdapter> = Vec::new();
+    // Why each kept adapter stays: its protection, or nothing when it is declared or not pruned.
+    let mut kept_adapters: Vec<(&ObservedAdapter, Option<String>)> = Vec::new();
     for adapter in &observed.adapters {
         if matched.contains(adapter.device.as_str()) {
-            kept_adapters.push(adapter);
+            kept_adapters.push((adapter, None));
             continue;
         }
-        let protected = adapter.services.contains(&Service::Management);
-        let prune = options.prune && !protected;
-        if prune {
+        let protection = Some(deletion_protection(adapter).join(", ")).filter(|reasons| !reasons.is_empty());
+        if options.prune && protection.is_none() {
             let mut change = new_change(
                 host,
                 ObjectKind::VmkernelAdapter,
@@ -708,29 +1047,37 @@ fn find_unmanaged(
             change.reason = Some("no manifest declares it (--prune)".to_owned());
             diff.changes.push(change);
         } else {
-            kept_adapters.push(adapter);
-            diff.unmanaged
-                .push(unmanaged(host, ObjectKind::VmkernelAdapter, &adapter.device, protected));
+            kept_adapters.push((adapter, protection.clone()));
+            diff.unmanaged.push(unmanaged(
+                host,
+                ObjectKind::VmkernelAdapter,
+                &adapter.device,
+                protection,
+            ));
         }
     }
-    // Port groups: in use when a kept adapter sits on them.
-    let in_use_port_groups: BTreeSet<&str> = kept_adapters
-        .iter()
-        .filter_map(|adapter| match &adapter.connection {
-            PortConnection::Standard { port_group, .. } => Some(port_group.as_str()),
-            PortConnection::Distributed { .. } => None,
-        })
-        .collect();
-    let mut kept_port_groups_by_switch: BTreeMap<&str, usize> = BTreeMap::new();
+    // Port groups: protected when a kept adapter sits on them.
+    let mut port_group_protection: BTreeMap<&str, String> = BTreeMap::new();
+    for (adapter, protection) in &kept_adapters {
+        if let PortConnection::Standard { port_group, .. } = &adapter.connection {
+            let reason = match protection {
+                Some(protection) => format!("{} is connected to it ({protection})", adapter.device),
+                None => format!("{} is connected to it", adapter.device),
+            };
+            port_group_protection.entry(port_group.as_str()).or_insert(reason);
+        }
+    }
+    let mut kept_port_groups_by_switch: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for port_group in &observed.port_groups {
         if desired.port_groups.contains_key(&port_group.name) {
-            *kept_port_groups_by_switch
+            kept_port_groups_by_switch
                 .entry(port_group.switch.as_str())
-                .or_default() += 1;
+                .or_default()
+                .push(port_group.name.as_str());
             continue;
         }
-        let protected = in_use_port_groups.contains(port_group.name.as_str());
-        if options.prune && !protected {
+        let protection = port_group_protection.get(port_group.name.as_str()).cloned();
+        if options.prune && protection.is_none() {
             let mut change = new_change(
                 host,
                 ObjectKind::PortGroup,
@@ -747,27 +1094,38 @@ fn find_unmanaged(
             change.reason = Some("no manifest declares it (--prune)".to_owned());
             diff.changes.push(change);
         } else {
-            *kept_port_groups_by_switch
+            kept_port_groups_by_switch
                 .entry(port_group.switch.as_str())
-                .or_default() += 1;
+                .or_default()
+                .push(port_group.name.as_str());
             diff.unmanaged
-                .push(unmanaged(host, ObjectKind::PortGroup, &port_group.name, protected));
+                .push(unmanaged(host, ObjectKind::PortGroup, &port_group.name, protection));
         }
     }
     for switch in &observed.switches {
         if desired.switches.contains_key(&switch.name) {
             continue;
         }
-        let protected = kept_port_groups_by_switch
+        let mut kept_port_groups: BTreeSet<&str> = kept_port_groups_by_switch
             .get(switch.name.as_str())
+            .into_iter()
+            .flatten()
             .copied()
-            .unwrap_or(0)
-            > 0
-            || desired
+            .collect();
+        kept_port_groups.extend(
+            desired
                 .port_groups
                 .values()
-                .any(|port_group| port_group.switch == switch.name);
-        if options.prune && !protected {
+                .filter(|port_group| port_group.switch == switch.name)
+                .map(|port_group| port_group.name.as_str()),
+        );
+        let protection = Some(kept_port_groups).filter(|kept| !kept.is_empty()).map(|kept| {
+            format!(
+                "port groups on it stay: {}",
+                kept.into_iter().collect::<Vec<_>>().join(", ")
+            )
+        });
+        if options.prune && protection.is_none() {
             let mut change = new_change(
                 host,
                 ObjectKind::StandardSwitch,
@@ -782,16 +1140,18 @@ fn find_unmanaged(
             diff.changes.push(change);
         } else {
             diff.unmanaged
-                .push(unmanaged(host, ObjectKind::StandardSwitch, &switch.name, protected));
+                .push(unmanaged(host, ObjectKind::StandardSwitch, &switch.name, protection));
         }
     }
 }
 
-fn unmanaged(host: &str, kind: ObjectKind, name: &str, protected: bool) -> Unmanaged {
+/// An unmanaged object; `protection` says why `--prune` must leave it alone, if it must.
+fn unmanaged(host: &str, kind: ObjectKind, name: &str, protection: Option<String>) -> Unmanaged {
     Unmanaged {
         address: format!("{host}/{kind}/{name}"),
         kind,
         name: name.to_owned(),
-        protected,
+        protected: protection.is_some(),
+        reason: protection,
     }
 }

@@ -139,8 +139,13 @@ pub struct Unmanaged {
     pub kind: ObjectKind,
     /// Its name.
     pub name: String,
-    /// Whether `--prune` leaves it alone because management traffic depends on it.
+    /// Whether `--prune` leaves it alone, because deleting it could cut the host off or take
+    /// storage down (see `reason`).
     pub protected: bool,
+    /// Why it is protected: "carries management traffic", "bound to software iSCSI", "vmk1 is
+    /// connected to it (…)", ….
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Whether a host was planned.

@@ -176,9 +176,13 @@ pub fn text(plan: &Plan, style: TextStyle) -> String {
             out.push('\n');
             continue;
         }
+        // A prune plan also says what it keeps and why, so that a reviewer sees nothing was missed.
+        let shows_protected = plan.options.prune && host.unmanaged.iter().any(|object| object.protected);
         if changes.is_empty() && host.notes.is_empty() && host.unmanaged.iter().all(|object| object.protected) {
             unchanged_hosts += 1;
-            continue;
+            if !shows_protected {
+                continue;
+            }
         }
         let _ = writeln!(out, "{}", paint(style, "1", &host.host));
         for change in changes {
@@ -198,6 +202,9 @@ pub fn text(plan: &Plan, style: TextStyle) -> String {
             }
         }
         write_unmanaged(&mut out, host);
+        if shows_protected {
+            write_protected(&mut out, host);
+        }
         for note in &host.notes {
             let _ = writeln!(out, "  note: {note}");
         }
@@ -243,6 +250,19 @@ fn write_unmanaged(out: &mut String, host: &HostPlan) {
             out,
             "  unmanaged (no manifest declares them; --prune deletes them): {}",
             unprotected.join(", ")
+        );
+    }
+}
+
+fn write_protected(out: &mut String, host: &HostPlan) {
+    let _ = writeln!(out, "  protected (--prune never deletes them):");
+    for object in host.unmanaged.iter().filter(|object| object.protected) {
+        let _ = writeln!(
+            out,
+            "      {}/{}: {}",
+            object.kind,
+            object.name,
+            object.reason.as_deref().unwrap_or("protected")
         );
     }
 }
@@ -299,6 +319,9 @@ pub fn markdown(plan: &Plan) -> String {
     }
     if groups.is_empty() {
         out.push_str(no_changes_sentence(summary));
+    }
+    if plan.options.prune {
+        write_markdown_protected(&mut out, plan);
     }
     let group_count = groups.len();
     for (shown, (_, hosts)) in groups.into_iter().enumerate() {
@@ -377,6 +400,39 @@ fn write_markdown_group(out: &mut String, plan: &Plan, hosts: &[&HostPlan]) {
     out.push_str("```\n");
     for note in &first.notes {
         let _ = writeln!(out, "\n> {note}");
+    }
+    out.push_str("</details>\n\n");
+}
+
+/// What `--prune` keeps and why, one line per object and reason with the hosts it applies to.
+fn write_markdown_protected(out: &mut String, plan: &Plan) {
+    let mut protected: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for host in &plan.hosts {
+        for object in host.unmanaged.iter().filter(|object| object.protected) {
+            let line = format!(
+                "`{}/{}`: {}",
+                object.kind,
+                object.name,
+                object.reason.as_deref().unwrap_or("protected")
+            );
+            protected.entry(line).or_default().push(host.host.as_str());
+        }
+    }
+    if protected.is_empty() {
+        return;
+    }
+    out.push_str("<details><summary><b>Protected from --prune</b></summary>\n\n");
+    for (line, hosts) in protected {
+        let mut names = hosts
+            .iter()
+            .take(MARKDOWN_NAMES_SHOWN)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if hosts.len() > MARKDOWN_NAMES_SHOWN {
+            let _ = write!(names, " and {} more", hosts.len() - MARKDOWN_NAMES_SHOWN);
+        }
+        let _ = writeln!(out, "- {line} ({names})");
     }
     out.push_str("</details>\n\n");
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use esxnet_model::analysis;
 use esxnet_model::diagnostic::Location;
 use esxnet_model::observed::ObservedFleet;
-use esxnet_planner::plan::{Plan, PlanOptions};
+use esxnet_planner::plan::{Action, Plan, PlanOptions};
 use esxnet_planner::render::{self, TextStyle};
 use serde::Deserialize;
 
@@ -50,6 +50,8 @@ scenarios! {
     stack_settings_without_adapter => "stack-settings-without-adapter",
     uplink_swap_cycle => "uplink-swap-cycle",
     refused_host_others_plan => "refused-host-others-plan",
+    prune_protects_storage => "prune-protects-storage",
+    replace_of_protected_adapter_refused => "replace-of-protected-adapter-refused",
 }
 
 /// `options.json`, strictly: a misspelt option must not silently fall back to its default.
@@ -176,4 +178,57 @@ fn every_scenario_folder_has_a_test() {
         on_disk, listed,
         "every folder under tests/scenarios needs a line in the scenarios! list of tests/scenarios.rs"
     );
+}
+
+/// The promise behind `prune-protects-storage`, stated outright rather than only through its
+/// expected files: prune deletes no adapter that is system-owned or carries storage, and says why.
+#[test]
+fn prune_never_deletes_storage_or_system_adapters() {
+    let plan = plan_scenario(&scenarios_root().join("prune-protects-storage"));
+    let protected = [
+        ("vmk1", "bound to software iSCSI"),
+        ("vmk2", "selected for vsan"),
+        ("vmk3", "selected for vsanWitness"),
+        ("vmk4", "selected for nvmeTcp"),
+        ("vmk5", "carries an NFS datastore"),
+        ("vmk6", "carries vSAN traffic"),
+        ("vmk7", "owned by the system"),
+    ];
+    let host = &plan.hosts[0];
+    for (device, reason) in protected {
+        assert!(
+            !plan
+                .changes
+                .iter()
+                .any(|change| change.name == device && change.action != Action::Noop),
+            "prune changes {device}"
+        );
+        let listed = host
+            .unmanaged
+            .iter()
+            .find(|object| object.name == device)
+            .unwrap_or_else(|| panic!("{device} is not listed"));
+        assert!(listed.protected, "{device} is not protected");
+        assert_eq!(listed.reason.as_deref(), Some(reason), "{device}");
+    }
+    // Prune still prunes: the adapter that carries nothing goes.
+    assert!(plan
+        .changes
+        .iter()
+        .any(|change| change.name == "vmk8" && change.action == Action::Delete));
+}
+
+/// The pull-request comment of a prune plan says what prune keeps and why, like the text plan.
+#[test]
+fn markdown_lists_what_prune_protects_with_the_reason() {
+    let plan = plan_scenario(&scenarios_root().join("prune-protects-storage"));
+    let markdown = render::markdown(&plan);
+    for line in [
+        "<summary><b>Protected from --prune</b></summary>",
+        "- `VmkernelAdapter/vmk1`: bound to software iSCSI (esx-01)",
+        "- `VmkernelAdapter/vmk7`: owned by the system (esx-01)",
+        "- `PortGroup/vSAN`: vmk2 is connected to it (selected for vsan) (esx-01)",
+    ] {
+        assert!(markdown.contains(line), "no `{line}` in:\n{markdown}");
+    }
 }

@@ -50,7 +50,7 @@ spec:
   portGroup: {standardSwitch: vSwitch1, name: Storage}
   mtu: 9000
   ipv4: {mode: static, prefixLength: 24, addresses: {esx-01: 10.30.0.11, esx-02: 10.30.0.12}}
-  services: [vsan]
+  services: [vSphereReplication]
 ---
 apiVersion: esxnet/v1
 kind: NetStack
