@@ -1,0 +1,224 @@
+//! The examples on hosts that look freshly installed (as `esxnet sim init` makes them: learned IPv6
+//! gateway, ESXi's own routes, DNS learned through DHCP), through `sim:` and through the vSphere API
+//! against `esxnet sim serve`: the first plan shows only what the manifests declare, apply
+//! converges, the next plan is empty, `drift` exits 0, and what the host learned stays learned.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+use support::{examples, Run};
+
+const EXAMPLE_HOSTS: &str = "esx-01.lab.example,esx-02.lab.example,esx-03.lab.example";
+const PASSWORD: &str = "fresh-hosts-secret";
+
+/// A running `esxnet sim serve`, stopped when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(scratch: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_esxnet"))
+        .args(["sim", "serve", "lab", "--max-seconds", "300"])
+        .current_dir(scratch)
+        .env("ESXNET_PASSWORD", PASSWORD)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sim serve starts");
+    let mut first_line = String::new();
+    BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut first_line)
+        .expect("the URL line");
+    let address = first_line
+        .trim()
+        .strip_prefix("https://")
+        .and_then(|rest| rest.strip_suffix("/sdk"))
+        .unwrap_or_else(|| panic!("sim serve printed {first_line:?} instead of its URL"))
+        .to_owned();
+    Server {
+        child,
+        url: format!("vsphere://root@{address}?insecure=true"),
+    }
+}
+
+fn run(scratch: &Path, arguments: &[&str]) -> Run {
+    let output = support::command(scratch, arguments)
+        .env("ESXNET_PASSWORD", PASSWORD)
+        .output()
+        .expect("esxnet runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn json(run: &Run) -> Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|error| panic!("{error}: {}", run.all()))
+}
+
+fn default_stack(host: &Value) -> &Value {
+    host["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|stack| stack["stack"] == "default")
+        .unwrap_or_else(|| panic!("no default stack in {host}"))
+}
+
+/// What each host learned by itself, as `observe` shows it.
+fn learned(observed: &Value) -> BTreeMap<String, Value> {
+    observed["hosts"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, host)| {
+            let stack = default_stack(host);
+            let value = serde_json::json!({
+                "dnsFromDhcp": stack["dnsFromDhcp"],
+                "dns": stack["dns"],
+                "ipv6Gateway": stack["ipv6Gateway"],
+                "ipv6GatewayFromRouterAdvertisement": stack["ipv6GatewayFromRouterAdvertisement"],
+                "routes": stack["routes"],
+            });
+            (name.clone(), value)
+        })
+        .collect()
+}
+
+fn the_examples_converge_on_fresh_hosts(scratch: &Path, target: &str, path: &str) {
+    let examples = examples();
+    let examples = examples.to_str().unwrap();
+    let before = run(scratch, &["observe", "--target", target, "--output", "json"]);
+    assert_eq!(before.code, 0, "{path}: {}", before.all());
+    let learned_before = learned(&json(&before));
+    for (host, values) in &learned_before {
+        assert_eq!(values["dnsFromDhcp"], true, "{path}: {host} {values}");
+        assert_eq!(
+            values["ipv6GatewayFromRouterAdvertisement"], true,
+            "{path}: {host} {values}"
+        );
+        assert_eq!(values["routes"], serde_json::json!([]), "{path}: {host} {values}");
+    }
+
+    // The first plan: the declared objects, and of the declared stacks the declared fields only.
+    let first = run(scratch, &["plan", examples, "--target", target, "--output", "json"]);
+    assert_eq!(first.code, 0, "{path}: {}", first.all());
+    let plan = json(&first);
+    let mut stack_fields: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for change in plan["changes"].as_array().unwrap() {
+        let address = change["address"].as_str().unwrap();
+        match change["action"].as_str().unwrap() {
+            "noop" => continue,
+            "create" => assert_ne!(change["kind"], "NetStack", "{path}: {address}"),
+            "update" => {
+                assert_eq!(
+                    change["kind"], "NetStack",
+                    "{path}: only declared stacks change: {address}"
+                );
+                let fields = change["fields"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|field| field["path"].as_str().unwrap().to_owned())
+                    .collect();
+                stack_fields.insert(address.to_owned(), fields);
+            }
+            other => panic!("{path}: a fresh host plans {other} for {address}"),
+        }
+    }
+    let declared_lab_a: BTreeSet<String> = [
+        "dns.searchDomains",
+        "dns.servers",
+        "ipv4Gateway",
+        "ipv6Gateway",
+        "routes",
+    ]
+    .map(str::to_owned)
+    .into();
+    assert_eq!(
+        stack_fields,
+        BTreeMap::from([
+            (
+                "esx-01.lab.example/NetStack/provisioning".to_owned(),
+                declared_lab_a.clone()
+            ),
+            ("esx-02.lab.example/NetStack/provisioning".to_owned(), declared_lab_a),
+            (
+                "esx-03.lab.example/NetStack/provisioning".to_owned(),
+                BTreeSet::from(["ipv4Gateway".to_owned()])
+            ),
+        ]),
+        "{path}"
+    );
+
+    let applied = run(scratch, &["apply", examples, "--target", target, "--auto-approve"]);
+    assert_eq!(applied.code, 0, "{path}: {}", applied.all());
+    let replanned = run(scratch, &["plan", examples, "--target", target, "--detailed-exitcode"]);
+    assert_eq!(
+        replanned.code,
+        0,
+        "{path}: the plan after apply is empty: {}",
+        replanned.all()
+    );
+    let drift = run(scratch, &["drift", examples, "--target", target]);
+    assert_eq!(drift.code, 0, "{path}: {}", drift.all());
+
+    let after = run(scratch, &["observe", "--target", target, "--output", "json"]);
+    assert_eq!(after.code, 0, "{path}: {}", after.all());
+    let after = json(&after);
+    assert_eq!(
+        learned(&after),
+        learned_before,
+        "{path}: what the hosts learned stays learned"
+    );
+    // The provisioning stacks got their static route, and only that: the connected subnets ESXi
+    // adds for the new adapters are not static routes.
+    for host in ["esx-01.lab.example", "esx-02.lab.example"] {
+        let provisioning = after["hosts"][host]["stacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|stack| stack["stack"] == "provisioning")
+            .unwrap();
+        assert_eq!(
+            provisioning["routes"],
+            serde_json::json!([{"destination": "10.220.0.0/16", "gateway": "10.120.0.254"}]),
+            "{path}: {host}"
+        );
+    }
+}
+
+fn new_lab(scratch: &Path) {
+    let init = run(scratch, &["sim", "init", "lab", "--hosts", EXAMPLE_HOSTS, "--dhcp-dns"]);
+    assert_eq!(init.code, 0, "{}", init.all());
+}
+
+#[test]
+fn the_examples_converge_on_fresh_hosts_through_sim() {
+    let scratch = tempfile::tempdir().unwrap();
+    new_lab(scratch.path());
+    the_examples_converge_on_fresh_hosts(scratch.path(), "sim:lab", "sim:");
+}
+
+#[test]
+fn the_examples_converge_on_fresh_hosts_through_the_vsphere_api() {
+    let scratch = tempfile::tempdir().unwrap();
+    new_lab(scratch.path());
+    let server = serve(scratch.path());
+    the_examples_converge_on_fresh_hosts(scratch.path(), &server.url, "vSphere");
+}
