@@ -52,6 +52,7 @@ scenarios! {
     refused_host_others_plan => "refused-host-others-plan",
     prune_protects_storage => "prune-protects-storage",
     replace_of_protected_adapter_refused => "replace-of-protected-adapter-refused",
+    learned_values_are_not_drift => "learned-values-are-not-drift",
 }
 
 /// `options.json`, strictly: a misspelt option must not silently fall back to its default.
