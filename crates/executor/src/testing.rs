@@ -223,6 +223,7 @@ fn perform(host: &mut ObservedHost, operation: &Operation) -> Result<OperationOu
                 mtu: *mtu,
                 uplinks: uplinks.clone(),
                 teaming: teaming.clone(),
+                ..Default::default()
             });
         }
         Operation::UpdateSwitch {
@@ -263,6 +264,7 @@ fn perform(host: &mut ObservedHost, operation: &Operation) -> Result<OperationOu
                 name: name.clone(),
                 switch: switch.clone(),
                 vlan: *vlan,
+                ..Default::default()
             });
         }
         Operation::UpdatePortGroup { name, switch, vlan } => {
@@ -453,11 +455,13 @@ pub fn fresh_host(name: &str, management_address: std::net::Ipv4Addr) -> Observe
                 active: vec!["vmnic0".to_owned(), "vmnic1".to_owned()],
                 standby: Vec::new(),
             },
+            ..Default::default()
         }],
         port_groups: vec![ObservedPortGroup {
             name: "Management Network".to_owned(),
             switch: "vSwitch0".to_owned(),
             vlan: 0,
+            ..Default::default()
         }],
         adapters: vec![ObservedAdapter {
             device: "vmk0".to_owned(),

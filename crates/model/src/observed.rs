@@ -84,7 +84,7 @@ pub struct Teaming {
 }
 
 /// A standard switch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ObservedSwitch {
     /// Switch name such as `vSwitch1`.
@@ -95,10 +95,240 @@ pub struct ObservedSwitch {
     pub uplinks: BTreeSet<String>,
     /// Teaming order.
     pub teaming: Teaming,
+    /// The rest of the switch's spec (security, teaming policy, shaping, beacon, link discovery,
+    /// port count). Not managed by esxnet yet: carried so that nothing esxnet does changes it.
+    /// Left out of a lab file or snapshot when it is [`SwitchPolicy::default`].
+    #[serde(default, skip_serializing_if = "SwitchPolicy::is_default")]
+    pub policy: SwitchPolicy,
+}
+
+/// Security policy of a switch (`HostNetworkSecurityPolicy`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecurityPolicy {
+    /// Promiscuous mode (`allowPromiscuous`).
+    #[serde(default)]
+    pub allow_promiscuous: bool,
+    /// MAC address changes (`macChanges`).
+    #[serde(default)]
+    pub mac_changes: bool,
+    /// Forged transmits (`forgedTransmits`).
+    #[serde(default)]
+    pub forged_transmits: bool,
+}
+
+/// How a team of uplinks balances traffic (`HostNicTeamingPolicy.policy`; the values of
+/// `config.capabilities.nicTeamingPolicy`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum LoadBalancing {
+    /// Route based on the originating virtual port (ESXi's default).
+    #[default]
+    #[serde(rename = "loadbalance_srcid")]
+    SourcePort,
+    /// Route based on IP hash.
+    #[serde(rename = "loadbalance_ip")]
+    IpHash,
+    /// Route based on source MAC hash.
+    #[serde(rename = "loadbalance_srcmac")]
+    SourceMac,
+    /// Use explicit failover order.
+    #[serde(rename = "failover_explicit")]
+    ExplicitFailover,
+}
+
+impl LoadBalancing {
+    /// Every policy, in the order ESXi lists them.
+    pub const ALL: [LoadBalancing; 4] = [
+        LoadBalancing::IpHash,
+        LoadBalancing::SourceMac,
+        LoadBalancing::SourcePort,
+        LoadBalancing::ExplicitFailover,
+    ];
+
+    /// The API's name, such as `loadbalance_srcid`.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            LoadBalancing::SourcePort => "loadbalance_srcid",
+            LoadBalancing::IpHash => "loadbalance_ip",
+            LoadBalancing::SourceMac => "loadbalance_srcmac",
+            LoadBalancing::ExplicitFailover => "failover_explicit",
+        }
+    }
+
+    /// The policy an API name stands for.
+    pub fn from_api_name(name: &str) -> Option<LoadBalancing> {
+        LoadBalancing::ALL.into_iter().find(|policy| policy.api_name() == name)
+    }
+}
+
+/// The teaming policy of a switch besides its active/standby order (`HostNicTeamingPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TeamingPolicy {
+    /// Load balancing (`policy`).
+    #[serde(default)]
+    pub load_balancing: LoadBalancing,
+    /// Notify physical switches on failover (`notifySwitches`).
+    #[serde(default = "enabled")]
+    pub notify_switches: bool,
+    /// Fail back to a recovered active uplink; the API's `rollingOrder` is its negation.
+    #[serde(default = "enabled")]
+    pub failback: bool,
+    /// Detect failures by beacon probing as well as link status (`failureCriteria.checkBeacon`).
+    #[serde(default)]
+    pub beacon_probing: bool,
+}
+
+impl Default for TeamingPolicy {
+    /// ESXi's default: originating port, notify switches, fail back, link status only.
+    fn default() -> TeamingPolicy {
+        TeamingPolicy {
+            load_balancing: LoadBalancing::SourcePort,
+            notify_switches: true,
+            failback: true,
+            beacon_probing: false,
+        }
+    }
+}
+
+/// Traffic shaping of a switch (`HostNetworkTrafficShapingPolicy`); bandwidths in bits per
+/// second, burst size in bytes, as the API has them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ShapingPolicy {
+    /// Whether shaping is on.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Average bandwidth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average_bandwidth: Option<u64>,
+    /// Peak bandwidth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_bandwidth: Option<u64>,
+    /// Burst size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst_size: Option<u64>,
+}
+
+/// The link discovery protocol of a switch's bridge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkDiscoveryProtocol {
+    /// Cisco Discovery Protocol.
+    Cdp,
+    /// Link Layer Discovery Protocol.
+    Lldp,
+}
+
+/// What the switch does with its link discovery protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkDiscoveryOperation {
+    /// Listen only (ESXi's default).
+    Listen,
+    /// Advertise only.
+    Advertise,
+    /// Listen and advertise.
+    Both,
+    /// Neither.
+    None,
+}
+
+/// Link discovery of a switch's bridge (`LinkDiscoveryProtocolConfig`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LinkDiscovery {
+    /// The protocol.
+    pub protocol: LinkDiscoveryProtocol,
+    /// The operation.
+    pub operation: LinkDiscoveryOperation,
+}
+
+impl Default for LinkDiscovery {
+    /// CDP, listen: what ESXi gives a bridge.
+    fn default() -> LinkDiscovery {
+        LinkDiscovery {
+            protocol: LinkDiscoveryProtocol::Cdp,
+            operation: LinkDiscoveryOperation::Listen,
+        }
+    }
+}
+
+/// The spec of a standard switch beyond MTU, uplinks and teaming order: what a real host reports
+/// in `HostVirtualSwitch.spec` and esxnet does not manage yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SwitchPolicy {
+    /// `spec.numPorts`, the configured port count (takes effect after a reboot on ESXi).
+    #[serde(default = "default_switch_ports")]
+    pub num_ports: u32,
+    /// Security policy.
+    #[serde(default)]
+    pub security: SecurityPolicy,
+    /// Teaming policy (the active/standby order is [`ObservedSwitch::teaming`]).
+    #[serde(default)]
+    pub teaming: TeamingPolicy,
+    /// Traffic shaping.
+    #[serde(default)]
+    pub shaping: ShapingPolicy,
+    /// The bridge's beacon interval in seconds (`bridge.beacon.interval`); `None` without a
+    /// beacon. ESXi reports one even when beacon probing is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beacon_interval: Option<u32>,
+    /// The bridge's link discovery; `None` without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_discovery: Option<LinkDiscovery>,
+}
+
+fn default_switch_ports() -> u32 {
+    SwitchPolicy::DEFAULT_PORTS
+}
+
+impl SwitchPolicy {
+    /// The port count esxnet, govc, Terraform and Ansible give a new switch.
+    pub const DEFAULT_PORTS: u32 = 128;
+
+    /// The beacon interval ESXi gives a bridge, in seconds.
+    pub const DEFAULT_BEACON_INTERVAL: u32 = 1;
+
+    /// Whether this is [`SwitchPolicy::default`] (left out of lab files and snapshots).
+    pub fn is_default(&self) -> bool {
+        *self == SwitchPolicy::default()
+    }
+
+    /// vSwitch0 of a freshly installed host (the D67 capture): promiscuous mode rejected, MAC
+    /// changes and forged transmits accepted, otherwise as [`SwitchPolicy::default`].
+    pub fn installed_vswitch0() -> SwitchPolicy {
+        SwitchPolicy {
+            security: SecurityPolicy {
+                allow_promiscuous: false,
+                mac_changes: true,
+                forged_transmits: true,
+            },
+            ..SwitchPolicy::default()
+        }
+    }
+}
+
+impl Default for SwitchPolicy {
+    /// What esxnet's vSphere backend sends for a new switch with uplinks (and what an old lab
+    /// file's switches are read as): 128 ports, security all rejected, originating-port load
+    /// balancing with notify and failback, no beacon probing, shaping off, beacon interval 1 s,
+    /// CDP listen.
+    fn default() -> SwitchPolicy {
+        SwitchPolicy {
+            num_ports: SwitchPolicy::DEFAULT_PORTS,
+            security: SecurityPolicy::default(),
+            teaming: TeamingPolicy::default(),
+            shaping: ShapingPolicy::default(),
+            beacon_interval: Some(SwitchPolicy::DEFAULT_BEACON_INTERVAL),
+            link_discovery: Some(LinkDiscovery::default()),
+        }
+    }
 }
 
 /// A standard port group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ObservedPortGroup {
     /// Port group name, unique on the host.
@@ -107,6 +337,148 @@ pub struct ObservedPortGroup {
     pub switch: String,
     /// VLAN ID: 0 untagged, 1–4094 tagged, 4095 trunk.
     pub vlan: u16,
+    /// What the port group overrides of its switch's policy. Not managed by esxnet yet: carried so
+    /// that nothing esxnet does changes it. Left out when it overrides nothing.
+    #[serde(default, skip_serializing_if = "PortGroupPolicy::is_empty")]
+    pub policy: PortGroupPolicy,
+}
+
+/// Security overrides of a port group; `None` inherits the switch's value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecurityOverride {
+    /// Promiscuous mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_promiscuous: Option<bool>,
+    /// MAC address changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_changes: Option<bool>,
+    /// Forged transmits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forged_transmits: Option<bool>,
+}
+
+/// Teaming overrides of a port group; `None` inherits the switch's value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TeamingOverride {
+    /// Load balancing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancing: Option<LoadBalancing>,
+    /// Notify switches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_switches: Option<bool>,
+    /// Fail back (the API's `rollingOrder` negated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failback: Option<bool>,
+    /// Beacon probing (`failureCriteria.checkBeacon`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beacon_probing: Option<bool>,
+    /// Active/standby order of the port group (`nicOrder`), the usual vMotion and iSCSI design.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<Teaming>,
+}
+
+/// Traffic shaping overrides of a port group; `None` inherits the switch's value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ShapingOverride {
+    /// Whether shaping is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Average bandwidth in bits per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average_bandwidth: Option<u64>,
+    /// Peak bandwidth in bits per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_bandwidth: Option<u64>,
+    /// Burst size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst_size: Option<u64>,
+}
+
+/// What a port group overrides of its switch's policy (`HostPortGroupSpec.policy`). Every field
+/// is an override; `None` (an unset field on the wire) inherits from the switch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PortGroupPolicy {
+    /// Security overrides.
+    #[serde(default, skip_serializing_if = "SecurityOverride::is_empty")]
+    pub security: SecurityOverride,
+    /// Teaming overrides.
+    #[serde(default, skip_serializing_if = "TeamingOverride::is_empty")]
+    pub teaming: TeamingOverride,
+    /// Shaping overrides.
+    #[serde(default, skip_serializing_if = "ShapingOverride::is_empty")]
+    pub shaping: ShapingOverride,
+}
+
+impl SecurityOverride {
+    /// Whether nothing is overridden.
+    pub fn is_empty(&self) -> bool {
+        *self == SecurityOverride::default()
+    }
+}
+
+impl TeamingOverride {
+    /// Whether nothing is overridden.
+    pub fn is_empty(&self) -> bool {
+        *self == TeamingOverride::default()
+    }
+}
+
+impl ShapingOverride {
+    /// Whether nothing is overridden.
+    pub fn is_empty(&self) -> bool {
+        *self == ShapingOverride::default()
+    }
+}
+
+impl PortGroupPolicy {
+    /// Whether the port group overrides nothing and inherits its switch's whole policy.
+    pub fn is_empty(&self) -> bool {
+        self.security.is_empty() && self.teaming.is_empty() && self.shaping.is_empty()
+    }
+
+    /// The "Management Network" of a freshly installed host (the D67 capture): it overrides the
+    /// teaming with its switch's own defaults and vmnic0 as the only active uplink.
+    pub fn installed_management_network() -> PortGroupPolicy {
+        PortGroupPolicy {
+            teaming: TeamingOverride {
+                load_balancing: Some(LoadBalancing::SourcePort),
+                notify_switches: Some(true),
+                failback: Some(true),
+                beacon_probing: Some(false),
+                order: Some(Teaming {
+                    active: vec!["vmnic0".to_owned()],
+                    standby: Vec::new(),
+                }),
+            },
+            ..PortGroupPolicy::default()
+        }
+    }
+
+    /// The policy in effect on the port group (`computedPolicy`): the switch's, with this port
+    /// group's overrides applied.
+    pub fn effective(&self, switch: &SwitchPolicy, switch_teaming: &Teaming) -> (SwitchPolicy, Teaming) {
+        let mut policy = *switch;
+        let security = &self.security;
+        policy.security.allow_promiscuous = security.allow_promiscuous.unwrap_or(policy.security.allow_promiscuous);
+        policy.security.mac_changes = security.mac_changes.unwrap_or(policy.security.mac_changes);
+        policy.security.forged_transmits = security.forged_transmits.unwrap_or(policy.security.forged_transmits);
+        let teaming = &self.teaming;
+        policy.teaming.load_balancing = teaming.load_balancing.unwrap_or(policy.teaming.load_balancing);
+        policy.teaming.notify_switches = teaming.notify_switches.unwrap_or(policy.teaming.notify_switches);
+        policy.teaming.failback = teaming.failback.unwrap_or(policy.teaming.failback);
+        policy.teaming.beacon_probing = teaming.beacon_probing.unwrap_or(policy.teaming.beacon_probing);
+        let shaping = &self.shaping;
+        policy.shaping.enabled = shaping.enabled.unwrap_or(policy.shaping.enabled);
+        policy.shaping.average_bandwidth = shaping.average_bandwidth.or(policy.shaping.average_bandwidth);
+        policy.shaping.peak_bandwidth = shaping.peak_bandwidth.or(policy.shaping.peak_bandwidth);
+        policy.shaping.burst_size = shaping.burst_size.or(policy.shaping.burst_size);
+        let order = teaming.order.clone().unwrap_or_else(|| switch_teaming.clone());
+        (policy, order)
+    }
 }
 
 /// Where a VMkernel adapter is connected.

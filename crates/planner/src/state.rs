@@ -287,15 +287,20 @@ pub fn current_state(host: &ObservedHost, identity: &Identity) -> Option<ObjectS
 pub fn record(host: &mut ObservedHost, identity: &Identity, state: Option<&ObjectState>, created_device: Option<&str>) {
     match (identity, state) {
         (Identity::StandardSwitch { name }, Some(ObjectState::StandardSwitch(switch))) => {
-            let observed = esxnet_model::observed::ObservedSwitch {
-                name: name.clone(),
-                mtu: switch.mtu,
-                uplinks: switch.uplinks.clone(),
-                teaming: switch.teaming.clone(),
-            };
+            // Only the managed fields change: the switch keeps its policy, a new one gets ESXi's.
             match host.switches.iter_mut().find(|existing| existing.name == *name) {
-                Some(existing) => *existing = observed,
-                None => host.switches.push(observed),
+                Some(existing) => {
+                    existing.mtu = switch.mtu;
+                    existing.uplinks = switch.uplinks.clone();
+                    existing.teaming = switch.teaming.clone();
+                }
+                None => host.switches.push(esxnet_model::observed::ObservedSwitch {
+                    name: name.clone(),
+                    mtu: switch.mtu,
+                    uplinks: switch.uplinks.clone(),
+                    teaming: switch.teaming.clone(),
+                    policy: Default::default(),
+                }),
             }
         }
         (Identity::StandardSwitch { name }, None) => {
@@ -303,14 +308,18 @@ pub fn record(host: &mut ObservedHost, identity: &Identity, state: Option<&Objec
             host.port_groups.retain(|port_group| port_group.switch != *name);
         }
         (Identity::PortGroup { name }, Some(ObjectState::PortGroup(port_group))) => {
-            let observed = esxnet_model::observed::ObservedPortGroup {
-                name: name.clone(),
-                switch: port_group.switch.clone(),
-                vlan: port_group.vlan,
-            };
+            // Only the managed fields change: the port group keeps its overrides.
             match host.port_groups.iter_mut().find(|existing| existing.name == *name) {
-                Some(existing) => *existing = observed,
-                None => host.port_groups.push(observed),
+                Some(existing) => {
+                    existing.switch = port_group.switch.clone();
+                    existing.vlan = port_group.vlan;
+                }
+                None => host.port_groups.push(esxnet_model::observed::ObservedPortGroup {
+                    name: name.clone(),
+                    switch: port_group.switch.clone(),
+                    vlan: port_group.vlan,
+                    policy: Default::default(),
+                }),
             }
         }
         (Identity::PortGroup { name }, None) => host.port_groups.retain(|port_group| port_group.name != *name),

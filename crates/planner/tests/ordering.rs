@@ -61,11 +61,13 @@ fn base_host() -> ObservedHost {
                 active: vec!["vmnic0".to_owned()],
                 standby: Vec::new(),
             },
+            ..Default::default()
         }],
         port_groups: vec![ObservedPortGroup {
             name: "Management Network".to_owned(),
             switch: "vSwitch0".to_owned(),
             vlan: 0,
+            ..Default::default()
         }],
         adapters: vec![ObservedAdapter {
             device: "vmk0".to_owned(),
@@ -231,6 +233,7 @@ fn build(switches: &[GeneratedSwitch], declared_stacks: &BTreeSet<StackKind>) ->
                     active: vec![switch.uplink.clone()],
                     standby: Vec::new(),
                 },
+                ..Default::default()
             });
         }
         for port_group in &switch.port_groups {
@@ -256,6 +259,7 @@ fn build(switches: &[GeneratedSwitch], declared_stacks: &BTreeSet<StackKind>) ->
                     name: port_group.name.clone(),
                     switch: switch.name.clone(),
                     vlan: 0,
+                    ..Default::default()
                 });
             }
             let Some(adapter) = &port_group.adapter else { continue };

@@ -8,8 +8,9 @@ use std::net::Ipv4Addr;
 
 use esxnet_model::common::{CongestionControl, Service};
 use esxnet_model::observed::{
-    DistributedPortGroup, DistributedSwitchMembership, Ipv6Origin, ObservedAdapter, ObservedHost, ObservedStack,
-    ObservedSwitch, PortConnection, Teaming,
+    DistributedPortGroup, DistributedSwitchMembership, Ipv6Origin, LinkDiscoveryOperation, LinkDiscoveryProtocol,
+    ObservedAdapter, ObservedHost, ObservedStack, ObservedSwitch, PortConnection, PortGroupPolicy, SwitchPolicy,
+    Teaming,
 };
 use esxnet_sim::routing::{self, RouteTableEntry};
 use serde_json::{json, Value};
@@ -25,8 +26,6 @@ pub(crate) const SESSION_MANAGER: &str = "SessionManager";
 /// The service instance, the one id a client knows before it asks.
 pub(crate) const SERVICE_INSTANCE: &str = "ServiceInstance";
 
-/// Ports a standard switch reports; esxnet creates switches with 128 ports.
-const SWITCH_PORTS: i64 = 128;
 /// Ports a host's proxy switch (its part of a distributed switch) reports.
 const PROXY_SWITCH_PORTS: i64 = 512;
 
@@ -283,24 +282,26 @@ pub(crate) fn network_info(host: &ObservedHost) -> Value {
         "vswitch": host.switches.iter().map(|switch| virtual_switch(host, switch)).collect::<Vec<_>>(),
         "proxySwitch": host.distributed_switches.iter().map(proxy_switch).collect::<Vec<_>>(),
         "portgroup": host.port_groups.iter().map(|port_group| {
-            let policy = host
+            let computed = host
                 .switches
                 .iter()
                 .find(|switch| switch.name == port_group.switch)
-                .map(|switch| network_policy(&switch.teaming))
+                .map(|switch| {
+                    let (policy, order) = port_group.policy.effective(&switch.policy, &switch.teaming);
+                    network_policy(&policy, &order)
+                })
                 .unwrap_or_else(|| json!({"_typeName": "HostNetworkPolicy"}));
             json!({
                 "_typeName": "HostPortGroup",
                 "key": port_group_key(&port_group.name),
                 "vswitch": switch_key(&port_group.switch),
-                "computedPolicy": policy,
+                "computedPolicy": computed,
                 "spec": {
                     "_typeName": "HostPortGroupSpec",
                     "name": port_group.name,
                     "vlanId": port_group.vlan,
                     "vswitchName": port_group.switch,
-                    // A port group that overrides nothing inherits its switch's policy.
-                    "policy": {"_typeName": "HostNetworkPolicy"},
+                    "policy": port_group_policy(&port_group.policy),
                 },
             })
         }).collect::<Vec<_>>(),
@@ -334,26 +335,66 @@ pub(crate) fn network_info(host: &ObservedHost) -> Value {
     })
 }
 
-fn network_policy(teaming: &Teaming) -> Value {
+/// `HostNicOrderPolicy`; an empty list is left out, as ESXi reports it (D67).
+fn nic_order(order: &Teaming) -> Value {
+    let mut value = json!({"_typeName": "HostNicOrderPolicy"});
+    if !order.active.is_empty() {
+        value["activeNic"] = json!(order.active);
+    }
+    if !order.standby.is_empty() {
+        value["standbyNic"] = json!(order.standby);
+    }
+    value
+}
+
+fn shaping_value(
+    enabled: Option<bool>,
+    average_bandwidth: Option<u64>,
+    peak_bandwidth: Option<u64>,
+    burst_size: Option<u64>,
+) -> Value {
+    let mut value = json!({"_typeName": "HostNetworkTrafficShapingPolicy"});
+    let fields = [
+        ("enabled", enabled.map(Value::from)),
+        ("averageBandwidth", average_bandwidth.map(Value::from)),
+        ("peakBandwidth", peak_bandwidth.map(Value::from)),
+        ("burstSize", burst_size.map(Value::from)),
+    ];
+    for (name, field) in fields {
+        if let Some(field) = field {
+            value[name] = field;
+        }
+    }
+    value
+}
+
+/// A switch's whole `HostNetworkPolicy`, as vSwitch0 reports it in D67: security, teaming with
+/// ESXi's fixed failure criteria (only `checkBeacon` is simulated), offloads on, shaping.
+fn network_policy(policy: &SwitchPolicy, order: &Teaming) -> Value {
     json!({
         "_typeName": "HostNetworkPolicy",
         "security": {
             "_typeName": "HostNetworkSecurityPolicy",
-            "allowPromiscuous": false,
-            "macChanges": false,
-            "forgedTransmits": false,
+            "allowPromiscuous": policy.security.allow_promiscuous,
+            "macChanges": policy.security.mac_changes,
+            "forgedTransmits": policy.security.forged_transmits,
         },
         "nicTeaming": {
             "_typeName": "HostNicTeamingPolicy",
-            "policy": "loadbalance_srcid",
+            "policy": policy.teaming.load_balancing.api_name(),
             "reversePolicy": true,
-            "notifySwitches": true,
-            "rollingOrder": false,
-            "nicOrder": {
-                "_typeName": "HostNicOrderPolicy",
-                "activeNic": teaming.active,
-                "standbyNic": teaming.standby,
+            "notifySwitches": policy.teaming.notify_switches,
+            "rollingOrder": !policy.teaming.failback,
+            "failureCriteria": {
+                "_typeName": "HostNicFailureCriteria",
+                "checkSpeed": "minimum",
+                "speed": 10,
+                "checkDuplex": false,
+                "fullDuplex": false,
+                "checkErrorPercent": false,
+                "checkBeacon": policy.teaming.beacon_probing,
             },
+            "nicOrder": nic_order(order),
         },
         "offloadPolicy": {
             "_typeName": "HostNetOffloadCapabilities",
@@ -361,7 +402,56 @@ fn network_policy(teaming: &Teaming) -> Value {
             "tcpSegmentation": true,
             "zeroCopyXmit": true,
         },
-        "shapingPolicy": {"_typeName": "HostNetworkTrafficShapingPolicy", "enabled": false},
+        "shapingPolicy": shaping_value(
+            Some(policy.shaping.enabled),
+            policy.shaping.average_bandwidth,
+            policy.shaping.peak_bandwidth,
+            policy.shaping.burst_size,
+        ),
+    })
+}
+
+/// A port group's `spec.policy`: only its overrides, and every field it does not override as an
+/// empty sub-object, not absent (D67, G65).
+fn port_group_policy(policy: &PortGroupPolicy) -> Value {
+    let mut security = json!({"_typeName": "HostNetworkSecurityPolicy"});
+    let security_fields = [
+        ("allowPromiscuous", policy.security.allow_promiscuous),
+        ("macChanges", policy.security.mac_changes),
+        ("forgedTransmits", policy.security.forged_transmits),
+    ];
+    for (name, field) in security_fields {
+        if let Some(field) = field {
+            security[name] = json!(field);
+        }
+    }
+    let overrides = &policy.teaming;
+    let mut teaming = json!({
+        "_typeName": "HostNicTeamingPolicy",
+        "failureCriteria": {"_typeName": "HostNicFailureCriteria"},
+    });
+    if let Some(load_balancing) = overrides.load_balancing {
+        teaming["policy"] = json!(load_balancing.api_name());
+    }
+    if let Some(notify) = overrides.notify_switches {
+        teaming["notifySwitches"] = json!(notify);
+    }
+    if let Some(failback) = overrides.failback {
+        teaming["rollingOrder"] = json!(!failback);
+    }
+    if let Some(beacon_probing) = overrides.beacon_probing {
+        teaming["failureCriteria"]["checkBeacon"] = json!(beacon_probing);
+    }
+    if let Some(order) = &overrides.order {
+        teaming["nicOrder"] = nic_order(order);
+    }
+    let shaping = &policy.shaping;
+    json!({
+        "_typeName": "HostNetworkPolicy",
+        "security": security,
+        "nicTeaming": teaming,
+        "offloadPolicy": {"_typeName": "HostNetOffloadCapabilities"},
+        "shapingPolicy": shaping_value(shaping.enabled, shaping.average_bandwidth, shaping.peak_bandwidth, shaping.burst_size),
     })
 }
 
@@ -378,22 +468,46 @@ fn virtual_switch(host: &ObservedHost, switch: &ObservedSwitch) -> Value {
         .iter()
         .filter(|adapter| matches!(&adapter.connection, PortConnection::Standard { switch: name, .. } if *name == switch.name))
         .count() as i64;
+    let num_ports = i64::from(switch.policy.num_ports);
     let mut spec = json!({
         "_typeName": "HostVirtualSwitchSpec",
-        "numPorts": SWITCH_PORTS,
-        "policy": network_policy(&switch.teaming),
+        "numPorts": num_ports,
+        "policy": network_policy(&switch.policy, &switch.teaming),
         "mtu": switch.mtu,
     });
     // No uplinks means no bridge at all, as ESXi reports an internal-only switch.
     if !uplinks.is_empty() {
-        spec["bridge"] = json!({"_typeName": "HostVirtualSwitchBondBridge", "nicDevice": uplinks});
+        let mut bridge = json!({"_typeName": "HostVirtualSwitchBondBridge", "nicDevice": uplinks});
+        if let Some(interval) = switch.policy.beacon_interval {
+            bridge["beacon"] = json!({"_typeName": "HostVirtualSwitchBeaconConfig", "interval": interval});
+        }
+        if let Some(discovery) = switch.policy.link_discovery {
+            let protocol = match discovery.protocol {
+                LinkDiscoveryProtocol::Cdp => "cdp",
+                LinkDiscoveryProtocol::Lldp => "lldp",
+            };
+            let operation = match discovery.operation {
+                LinkDiscoveryOperation::Listen => "listen",
+                LinkDiscoveryOperation::Advertise => "advertise",
+                LinkDiscoveryOperation::Both => "both",
+                LinkDiscoveryOperation::None => "none",
+            };
+            bridge["linkDiscoveryProtocolConfig"] = json!({
+                "_typeName": "LinkDiscoveryProtocolConfig",
+                "protocol": protocol,
+                "operation": operation,
+            });
+        }
+        spec["bridge"] = bridge;
     }
     json!({
         "_typeName": "HostVirtualSwitch",
         "name": switch.name,
         "key": switch_key(&switch.name),
-        "numPorts": SWITCH_PORTS,
-        "numPortsAvailable": SWITCH_PORTS - used_ports - uplinks.len() as i64,
+        // ESXi reports a larger elastic count here (2560 for spec 128 on 6.7); the simulator
+        // reports the configured one.
+        "numPorts": num_ports,
+        "numPortsAvailable": num_ports - used_ports - uplinks.len() as i64,
         "mtu": switch.mtu,
         "portgroup": port_groups,
         "pnic": switch.uplinks.iter().map(|device| pnic_key(device)).collect::<Vec<_>>(),

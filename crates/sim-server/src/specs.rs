@@ -1,16 +1,26 @@
 //! vSphere method parameters (VI JSON) turned into the simulator's inputs.
 //!
 //! Parameters are first checked against vim_rs's own types (see [`check_parameter`]), then read
-//! field by field here. Where a spec leaves a field out, vSphere keeps the current value; the
-//! simulator's inputs are whole values, so the current state fills the gaps.
+//! field by field here with the meaning ESXi gives a field that is left out, which differs per
+//! method (the reference's update-semantics table): `UpdateVirtualSwitch` keeps an unset `policy`
+//! but drops the uplinks with an unset `bridge` and beacon probing with an unset `beacon`;
+//! `UpdatePortGroup` replaces the whole spec, so an unset override inherits; a stack edit changes
+//! only the sections it is sent. Where the reference leaves it unverified, the stricter reading
+//! is taken, so that a client that sends too little fails against the simulator first.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use esxnet_executor::backend::{Ipv4Settings, Ipv6Settings};
 use esxnet_model::common::{CongestionControl, Dns, Route, StackKind};
-use esxnet_model::observed::{Ipv6Origin, ObservedAdapter, ObservedHost, ObservedIpv6, PortConnection, Teaming};
-use esxnet_sim::{AdapterUpdate, DnsEdit, NewAdapter, RouteChange, StackEdit, StackGateways, SwitchSpec};
+use esxnet_model::observed::{
+    Ipv6Origin, LinkDiscovery, LinkDiscoveryOperation, LinkDiscoveryProtocol, LoadBalancing, ObservedAdapter,
+    ObservedHost, ObservedIpv6, ObservedSwitch, PortConnection, PortGroupPolicy, SecurityOverride, SecurityPolicy,
+    ShapingOverride, ShapingPolicy, SwitchPolicy, Teaming, TeamingOverride,
+};
+use esxnet_sim::{
+    host::MAXIMUM_SWITCH_PORTS, AdapterUpdate, DnsEdit, NewAdapter, RouteChange, StackEdit, StackGateways, SwitchSpec,
+};
 use ipnet::{IpNet, Ipv6Net};
 use serde_json::Value;
 
@@ -90,47 +100,230 @@ pub(crate) fn prefix_length(mask: &str) -> Result<u8, VimFault> {
     Ok(ones as u8)
 }
 
-/// `HostVirtualSwitchSpec` → the simulator's switch spec. No spec is a switch without uplinks.
-pub(crate) fn switch_spec(name: &str, spec: Option<&Value>) -> Result<SwitchSpec, VimFault> {
+/// The bridge part of a switch spec: uplinks, beacon interval and link discovery.
+struct Bridge {
+    uplinks: BTreeSet<String>,
+    beacon_interval: Option<u32>,
+    link_discovery: Option<LinkDiscovery>,
+}
+
+/// `spec.bridge`. No bridge (absent or null) means no uplinks, as `UpdateVirtualSwitch` documents;
+/// a bond bridge without `beacon` has no beacon, which turns beacon probing off [API]. A bond
+/// bridge without `linkDiscoveryProtocolConfig` has none (unverified; the simulator takes the
+/// stricter reading that it is removed, so a client that drops it is caught).
+fn bridge(spec: &Value) -> Result<Bridge, VimFault> {
+    let Some(bridge) = field(spec, "bridge") else {
+        return Ok(Bridge {
+            uplinks: BTreeSet::new(),
+            beacon_interval: None,
+            link_discovery: None,
+        });
+    };
+    match string_field(bridge, "_typeName") {
+        None | Some("HostVirtualSwitchBondBridge") => {}
+        Some(other) => {
+            return Err(VimFault::not_supported(format!(
+                "bridge {other} is not simulated: standard switches take a HostVirtualSwitchBondBridge"
+            )))
+        }
+    }
+    let beacon_interval = match field(bridge, "beacon") {
+        None => None,
+        Some(beacon) => {
+            let interval = integer_field(beacon, "interval")
+                .ok_or_else(|| VimFault::invalid_request("bridge.beacon.interval is missing"))?;
+            Some(
+                u32::try_from(interval)
+                    .ok()
+                    .filter(|interval| *interval >= 1)
+                    .ok_or_else(|| {
+                        VimFault::invalid_argument(format!(
+                            "beacon interval {interval} is not a positive number of seconds"
+                        ))
+                    })?,
+            )
+        }
+    };
+    let link_discovery = match field(bridge, "linkDiscoveryProtocolConfig") {
+        None => None,
+        Some(config) => {
+            let protocol = match string_field(config, "protocol") {
+                Some("cdp") => LinkDiscoveryProtocol::Cdp,
+                Some("lldp") => LinkDiscoveryProtocol::Lldp,
+                other => {
+                    return Err(VimFault::invalid_argument(format!(
+                        "link discovery protocol {} is neither cdp nor lldp",
+                        other.unwrap_or("(none)")
+                    )))
+                }
+            };
+            let operation = match string_field(config, "operation") {
+                Some("listen") => LinkDiscoveryOperation::Listen,
+                Some("advertise") => LinkDiscoveryOperation::Advertise,
+                Some("both") => LinkDiscoveryOperation::Both,
+                Some("none") => LinkDiscoveryOperation::None,
+                other => {
+                    return Err(VimFault::invalid_argument(format!(
+                        "link discovery operation {} is not listen, advertise, both or none",
+                        other.unwrap_or("(none)")
+                    )))
+                }
+            };
+            Some(LinkDiscovery { protocol, operation })
+        }
+    };
+    Ok(Bridge {
+        uplinks: strings(field(bridge, "nicDevice")).into_iter().collect(),
+        beacon_interval,
+        link_discovery,
+    })
+}
+
+fn load_balancing(teaming: &Value) -> Result<Option<LoadBalancing>, VimFault> {
+    string_field(teaming, "policy")
+        .map(|name| {
+            LoadBalancing::from_api_name(name).ok_or_else(|| {
+                VimFault::invalid_argument(format!(
+                    "nicTeaming.policy {name} is not one of loadbalance_ip, loadbalance_srcmac, loadbalance_srcid, failover_explicit"
+                ))
+            })
+        })
+        .transpose()
+}
+
+fn bandwidth(shaping: &Value, name: &str) -> Result<Option<u64>, VimFault> {
+    integer_field(shaping, name)
+        .map(|value| {
+            u64::try_from(value)
+                .map_err(|_| VimFault::invalid_argument(format!("shapingPolicy.{name} {value} is negative")))
+        })
+        .transpose()
+}
+
+fn nic_order(teaming: &Value) -> Option<Teaming> {
+    field(teaming, "nicOrder").map(|order| Teaming {
+        active: strings(field(order, "activeNic")),
+        standby: strings(field(order, "standbyNic")),
+    })
+}
+
+/// `HostVirtualSwitchSpec` → the simulator's switch spec, with ESXi's wire semantics.
+///
+/// `current` is the switch as the host has it (`None` for `AddVirtualSwitch`).
+/// - `numPorts` is required on an update [API]; a new switch without one gets 128 (the default
+///   of esxnet, govc, Terraform and Ansible; ESXi's own: unverified). At most 1024 [API].
+/// - `policy` unset: unchanged on an update [API]; ESXi's defaults ([`SwitchPolicy::default`]:
+///   security all rejected, originating-port load balancing, notify, fail back, no beacon
+///   probing, shaping off) on a new switch (AddVirtualSwitch's default: unverified, chosen to
+///   match what esxnet's vSphere backend sends and the Host Client's vSwitch1 in D67).
+/// - `policy` set: a field it leaves unset takes that default too (unverified; the stricter
+///   reading, which catches a client that sends a partial policy).
+/// - `bridge`: see [`bridge`]; unset `mtu` is 1500 (unverified; stricter than "unchanged").
+/// - No spec at all (AddVirtualSwitch only): a switch with 128 ports, no uplinks, MTU 1500.
+pub(crate) fn switch_spec(
+    name: &str,
+    spec: Option<&Value>,
+    current: Option<&ObservedSwitch>,
+) -> Result<SwitchSpec, VimFault> {
     let Some(spec) = spec.filter(|spec| spec.is_object()) else {
+        if current.is_some() {
+            return Err(VimFault::invalid_request("parameter spec is missing"));
+        }
         return Ok(SwitchSpec {
             name: name.to_owned(),
             mtu: DEFAULT_MTU,
             uplinks: BTreeSet::new(),
             teaming: Teaming::default(),
+            policy: None,
         });
     };
-    if let Some(ports) = integer_field(spec, "numPorts") {
-        if !(1..=4096).contains(&ports) {
-            return Err(VimFault::invalid_argument(format!(
-                "numPorts {ports} is outside 1–4096"
-            )));
+    let num_ports = match (integer_field(spec, "numPorts"), current) {
+        (Some(ports), _) => ports,
+        (None, None) => i64::from(SwitchPolicy::DEFAULT_PORTS),
+        (None, Some(_)) => {
+            return Err(VimFault::invalid_request(
+                "spec.numPorts is required by UpdateVirtualSwitch",
+            ))
+        }
+    };
+    let num_ports = u32::try_from(num_ports)
+        .ok()
+        .filter(|ports| (1..=MAXIMUM_SWITCH_PORTS).contains(ports))
+        .ok_or_else(|| {
+            VimFault::invalid_argument(format!("numPorts {num_ports} is outside 1–{MAXIMUM_SWITCH_PORTS}"))
+        })?;
+    let bridge = bridge(spec)?;
+    let defaults = SwitchPolicy::default();
+    let mut policy = SwitchPolicy {
+        num_ports,
+        beacon_interval: bridge.beacon_interval,
+        link_discovery: bridge.link_discovery,
+        ..defaults
+    };
+    let mut teaming = Teaming::default();
+    match (field(spec, "policy"), current) {
+        (None, Some(current)) => {
+            policy.security = current.policy.security;
+            policy.teaming = current.policy.teaming;
+            policy.shaping = current.policy.shaping;
+            teaming = current.teaming.clone();
+        }
+        (None, None) => {}
+        (Some(sent), _) => {
+            if let Some(security) = field(sent, "security") {
+                policy.security = SecurityPolicy {
+                    allow_promiscuous: bool_field(security, "allowPromiscuous").unwrap_or(false),
+                    mac_changes: bool_field(security, "macChanges").unwrap_or(false),
+                    forged_transmits: bool_field(security, "forgedTransmits").unwrap_or(false),
+                };
+            }
+            if let Some(sent_teaming) = field(sent, "nicTeaming") {
+                policy.teaming.load_balancing =
+                    load_balancing(sent_teaming)?.unwrap_or(defaults.teaming.load_balancing);
+                policy.teaming.notify_switches =
+                    bool_field(sent_teaming, "notifySwitches").unwrap_or(defaults.teaming.notify_switches);
+                policy.teaming.failback = bool_field(sent_teaming, "rollingOrder")
+                    .map(|rolling| !rolling)
+                    .unwrap_or(defaults.teaming.failback);
+                policy.teaming.beacon_probing = field(sent_teaming, "failureCriteria")
+                    .and_then(|criteria| bool_field(criteria, "checkBeacon"))
+                    .unwrap_or(false);
+                teaming = nic_order(sent_teaming).unwrap_or_default();
+            }
+            if let Some(shaping) = field(sent, "shapingPolicy") {
+                policy.shaping = ShapingPolicy {
+                    enabled: bool_field(shaping, "enabled").unwrap_or(false),
+                    average_bandwidth: bandwidth(shaping, "averageBandwidth")?,
+                    peak_bandwidth: bandwidth(shaping, "peakBandwidth")?,
+                    burst_size: bandwidth(shaping, "burstSize")?,
+                };
+            }
         }
     }
-    // A missing bridge unsets the uplinks, as UpdateVirtualSwitch documents.
-    let uplinks = field(spec, "bridge")
-        .map(|bridge| strings(field(bridge, "nicDevice")))
-        .unwrap_or_default();
-    let nic_order = field(spec, "policy")
-        .and_then(|policy| field(policy, "nicTeaming"))
-        .and_then(|teaming| field(teaming, "nicOrder"));
-    let teaming = match nic_order {
-        Some(order) => Teaming {
-            active: strings(field(order, "activeNic")),
-            standby: strings(field(order, "standbyNic")),
-        },
-        None => Teaming::default(),
-    };
+    // Beacon probing needs the bridge's beacon: without one it is off.
+    if policy.beacon_interval.is_none() {
+        policy.teaming.beacon_probing = false;
+    }
+    // A teaming order that names an uplink no longer bridged keeps only the bridged ones, the
+    // way an unchanged policy follows a new bridge (the simulator's teaming check would refuse
+    // the stale names otherwise).
+    if field(spec, "policy").is_none() {
+        teaming.active.retain(|uplink| bridge.uplinks.contains(uplink));
+        teaming.standby.retain(|uplink| bridge.uplinks.contains(uplink));
+    }
     Ok(SwitchSpec {
         name: name.to_owned(),
         mtu: mtu(spec, DEFAULT_MTU)?,
-        uplinks: uplinks.into_iter().collect(),
+        uplinks: bridge.uplinks,
         teaming,
+        policy: Some(policy),
     })
 }
 
-/// `HostPortGroupSpec` → (name, switch, VLAN).
-pub(crate) fn port_group_spec(spec: &Value) -> Result<(String, String, u16), VimFault> {
+/// `HostPortGroupSpec` → (name, switch, VLAN, overrides). `policy` is the whole set of
+/// overrides: every field it leaves unset (or sends as an empty sub-object) inherits from the
+/// switch [API], so `UpdatePortGroup` with an empty policy wipes every override, as on ESXi.
+pub(crate) fn port_group_spec(spec: &Value) -> Result<(String, String, u16, PortGroupPolicy), VimFault> {
     let name = required_string(spec, "name")?;
     let switch = required_string(spec, "vswitchName")?;
     let vlan = integer_field(spec, "vlanId").unwrap_or(0);
@@ -138,7 +331,35 @@ pub(crate) fn port_group_spec(spec: &Value) -> Result<(String, String, u16), Vim
         .ok()
         .filter(|vlan| *vlan <= 4095)
         .ok_or_else(|| VimFault::invalid_argument(format!("vlanId {vlan} is outside 0–4095")))?;
-    Ok((name.to_owned(), switch.to_owned(), vlan))
+    let mut overrides = PortGroupPolicy::default();
+    if let Some(policy) = field(spec, "policy") {
+        if let Some(security) = field(policy, "security") {
+            overrides.security = SecurityOverride {
+                allow_promiscuous: bool_field(security, "allowPromiscuous"),
+                mac_changes: bool_field(security, "macChanges"),
+                forged_transmits: bool_field(security, "forgedTransmits"),
+            };
+        }
+        if let Some(teaming) = field(policy, "nicTeaming") {
+            overrides.teaming = TeamingOverride {
+                load_balancing: load_balancing(teaming)?,
+                notify_switches: bool_field(teaming, "notifySwitches"),
+                failback: bool_field(teaming, "rollingOrder").map(|rolling| !rolling),
+                beacon_probing: field(teaming, "failureCriteria")
+                    .and_then(|criteria| bool_field(criteria, "checkBeacon")),
+                order: nic_order(teaming),
+            };
+        }
+        if let Some(shaping) = field(policy, "shapingPolicy") {
+            overrides.shaping = ShapingOverride {
+                enabled: bool_field(shaping, "enabled"),
+                average_bandwidth: bandwidth(shaping, "averageBandwidth")?,
+                peak_bandwidth: bandwidth(shaping, "peakBandwidth")?,
+                burst_size: bandwidth(shaping, "burstSize")?,
+            };
+        }
+    }
+    Ok((name.to_owned(), switch.to_owned(), vlan, overrides))
 }
 
 fn stack_from_key(key: &str) -> Result<StackKind, VimFault> {
@@ -463,5 +684,89 @@ mod tests {
             let mask = crate::inventory::subnet_mask(length).to_string();
             assert_eq!(prefix_length(&mask).unwrap(), length, "{mask}");
         }
+    }
+
+    fn vswitch1() -> ObservedSwitch {
+        ObservedSwitch {
+            name: "vSwitch1".into(),
+            mtu: 1500,
+            uplinks: BTreeSet::from(["vmnic1".into()]),
+            teaming: Teaming {
+                active: vec!["vmnic1".into()],
+                standby: Vec::new(),
+            },
+            policy: SwitchPolicy {
+                security: SecurityPolicy {
+                    allow_promiscuous: true,
+                    mac_changes: true,
+                    forged_transmits: true,
+                },
+                teaming: esxnet_model::observed::TeamingPolicy {
+                    beacon_probing: true,
+                    ..Default::default()
+                },
+                ..SwitchPolicy::default()
+            },
+        }
+    }
+
+    #[test]
+    fn update_virtual_switch_needs_num_ports_and_keeps_an_unset_policy() {
+        let current = vswitch1();
+        let no_ports = serde_json::json!({"mtu": 1500});
+        assert_eq!(
+            switch_spec("vSwitch1", Some(&no_ports), Some(&current))
+                .unwrap_err()
+                .type_name,
+            "InvalidRequest"
+        );
+        let too_many = serde_json::json!({"numPorts": 4096});
+        assert_eq!(
+            switch_spec("vSwitch1", Some(&too_many), None).unwrap_err().type_name,
+            "InvalidArgument"
+        );
+        let with_beacon = serde_json::json!({"numPorts": 128, "bridge": {"nicDevice": ["vmnic1"], "beacon": {"interval": 1},
+            "linkDiscoveryProtocolConfig": {"protocol": "cdp", "operation": "listen"}}});
+        let kept = switch_spec("vSwitch1", Some(&with_beacon), Some(&current)).unwrap();
+        assert_eq!(kept.policy, Some(current.policy), "no policy sent: unchanged");
+        assert_eq!(kept.teaming, current.teaming);
+        // A bond bridge without a beacon: beacon probing off, the rest of the policy kept.
+        let bare = serde_json::json!({"numPorts": 128, "bridge": {"nicDevice": ["vmnic1"]}});
+        let policy = switch_spec("vSwitch1", Some(&bare), Some(&current))
+            .unwrap()
+            .policy
+            .unwrap();
+        assert!(!policy.teaming.beacon_probing);
+        assert_eq!((policy.beacon_interval, policy.link_discovery), (None, None));
+        assert_eq!(policy.security, current.policy.security);
+        // No bridge: no uplinks.
+        let unbridged = serde_json::json!({"numPorts": 128});
+        assert!(switch_spec("vSwitch1", Some(&unbridged), Some(&current))
+            .unwrap()
+            .uplinks
+            .is_empty());
+    }
+
+    #[test]
+    fn a_port_group_policy_is_its_overrides_and_empty_sub_objects_inherit() {
+        let spec = serde_json::json!({"name": "iSCSI-A", "vswitchName": "vSwitch1", "vlanId": 10, "policy": {
+            "security": {}, "nicTeaming": {"failureCriteria": {}, "rollingOrder": true,
+              "nicOrder": {"activeNic": ["vmnic1"], "standbyNic": ["vmnic2"]}},
+            "offloadPolicy": {}, "shapingPolicy": {}}});
+        let (_, _, vlan, policy) = port_group_spec(&spec).unwrap();
+        assert_eq!(vlan, 10);
+        assert!(policy.security.is_empty() && policy.shaping.is_empty());
+        assert_eq!(policy.teaming.failback, Some(false));
+        assert_eq!(policy.teaming.beacon_probing, None);
+        assert_eq!(
+            policy.teaming.order,
+            Some(Teaming {
+                active: vec!["vmnic1".into()],
+                standby: vec!["vmnic2".into()],
+            })
+        );
+        let bad = serde_json::json!({"name": "x", "vswitchName": "vSwitch1",
+            "policy": {"nicTeaming": {"policy": "loadbalance_nonsense"}}});
+        assert_eq!(port_group_spec(&bad).unwrap_err().type_name, "InvalidArgument");
     }
 }

@@ -132,7 +132,6 @@ pub(crate) struct Simulator {
     counters: Mutex<ServerCounters>,
 }
 
-
 fn parse_body(body: &[u8]) -> Result<Value, VimFault> {
     if body.is_empty() {
         return Ok(json!({}));
@@ -660,12 +659,20 @@ impl Simulator {
                 } else if method == "UpdateVirtualSwitch" {
                     return Err(VimFault::invalid_request("parameter spec is missing"));
                 }
-                let switch = specs::switch_spec(name, spec)?;
                 let adding = method == "AddVirtualSwitch";
                 self.modify(host_name, |host| {
                     if adding {
+                        let switch = specs::switch_spec(name, spec, None)?;
                         host.add_virtual_switch(&switch).map_err(sim)
                     } else {
+                        // What the spec leaves out is read against the switch as it is.
+                        let current = host.observed().switch(name).cloned();
+                        let Some(current) = current else {
+                            return host
+                                .update_virtual_switch(&specs::switch_spec(name, spec, None)?)
+                                .map_err(sim);
+                        };
+                        let switch = specs::switch_spec(name, spec, Some(&current))?;
                         host.update_virtual_switch(&switch).map_err(sim)
                     }
                 })?;
@@ -679,22 +686,26 @@ impl Simulator {
             "AddPortGroup" => {
                 let spec = specs::required_object(body, "portgrp")?;
                 check_parameter::<vim::HostPortGroupSpec>(spec, "portgrp")?;
-                let (name, switch, vlan) = specs::port_group_spec(spec)?;
-                self.modify(host_name, |host| host.add_port_group(&name, &switch, vlan).map_err(sim))?;
+                let (name, switch, vlan, policy) = specs::port_group_spec(spec)?;
+                self.modify(host_name, |host| {
+                    host.add_port_group_with_policy(&name, &switch, vlan, &policy)
+                        .map_err(sim)
+                })?;
                 Ok(VimReply::void())
             }
             "UpdatePortGroup" => {
                 let current_name = specs::required_string(body, "pgName")?;
                 let spec = specs::required_object(body, "portgrp")?;
                 check_parameter::<vim::HostPortGroupSpec>(spec, "portgrp")?;
-                let (name, switch, vlan) = specs::port_group_spec(spec)?;
+                let (name, switch, vlan, policy) = specs::port_group_spec(spec)?;
                 if name != current_name {
                     return Err(VimFault::not_supported(format!(
                         "renaming port group {current_name} to {name} is not simulated"
                     )));
                 }
                 self.modify(host_name, |host| {
-                    host.update_port_group(&name, &switch, vlan).map_err(sim)
+                    // A full replace: the overrides become exactly what was sent.
+                    host.replace_port_group(&name, &switch, vlan, &policy).map_err(sim)
                 })?;
                 Ok(VimReply::void())
             }

@@ -515,6 +515,7 @@ async fn faults_arrive_typed_with_the_simulators_messages() {
             mtu: 1500,
             uplinks: Default::default(),
             teaming: Default::default(),
+            policy: None,
         })
         .unwrap_err()
         .to_string();

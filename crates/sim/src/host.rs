@@ -15,7 +15,7 @@ use esxnet_model::common::{CongestionControl, Dns, EsxiVersion, Route, Service, 
 use esxnet_model::observed::{
     ActiveMigration, DistributedSwitchMembership, MigrationKind, ObservedAdapter, ObservedHost, ObservedIpv4,
     ObservedIpv6, ObservedIpv6Address, ObservedPortGroup, ObservedStack, ObservedSwitch, PhysicalNic, PortConnection,
-    Teaming,
+    PortGroupPolicy, SwitchPolicy, Teaming,
 };
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
@@ -75,6 +75,28 @@ pub struct SwitchSpec {
     pub uplinks: BTreeSet<String>,
     /// Teaming order; empty means every uplink active, as ESXi does.
     pub teaming: Teaming,
+    /// The rest of the spec (security, teaming policy, shaping, bridge settings, port count).
+    /// `None` keeps the switch's policy on an update and gives a new switch
+    /// [`SwitchPolicy::default`]; either way a switch without uplinks has no bridge, so no beacon
+    /// and no link discovery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<SwitchPolicy>,
+}
+
+/// A switch policy fitted to the uplinks: without uplinks there is no bridge to carry a beacon or
+/// link discovery; a bridge made for uplinks where there was none gets ESXi's (beacon 1 s, CDP
+/// listen), as esxnet's vSphere backend sends it.
+fn fit_bridge(mut policy: SwitchPolicy, had_uplinks: bool, uplinks: &BTreeSet<String>) -> SwitchPolicy {
+    if uplinks.is_empty() {
+        policy.beacon_interval = None;
+        policy.link_discovery = None;
+        policy.teaming.beacon_probing = false;
+    } else if !had_uplinks {
+        let defaults = SwitchPolicy::default();
+        policy.beacon_interval = policy.beacon_interval.or(defaults.beacon_interval);
+        policy.link_discovery = policy.link_discovery.or(defaults.link_discovery);
+    }
+    policy
 }
 
 /// What `AddVirtualNic` is asked to create.
@@ -252,6 +274,39 @@ fn validate_vlan(vlan: u16, port_group: &str) -> Result<(), SimError> {
 }
 
 /// Checks IPv4 settings the way ESXi checks `HostIpConfig`, stricter where ESXi is lenient.
+/// The most ports `spec.numPorts` may ask for (vSphere API reference).
+pub const MAXIMUM_SWITCH_PORTS: u32 = 1024;
+
+fn validate_switch_policy(policy: &SwitchPolicy, switch: &str) -> Result<(), SimError> {
+    if !(1..=MAXIMUM_SWITCH_PORTS).contains(&policy.num_ports) {
+        return Err(SimError::invalid_argument(format!(
+            "numPorts {} of standard switch \"{switch}\" is outside 1–{MAXIMUM_SWITCH_PORTS}: send the switch's current numPorts",
+            policy.num_ports
+        )));
+    }
+    if policy.beacon_interval == Some(0) {
+        return Err(SimError::invalid_argument(format!(
+            "beacon interval 0 of standard switch \"{switch}\" is not valid: use at least 1 second"
+        )));
+    }
+    Ok(())
+}
+
+/// A port group's teaming-order override lists each uplink once.
+fn validate_port_group_policy(policy: &PortGroupPolicy, port_group: &str) -> Result<(), SimError> {
+    if let Some(order) = &policy.teaming.order {
+        let mut seen = BTreeSet::new();
+        for uplink in order.active.iter().chain(&order.standby) {
+            if !seen.insert(uplink) {
+                return Err(SimError::invalid_argument(format!(
+                    "teaming override of port group \"{port_group}\" names {uplink} twice: list each uplink once, active or standby"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn validate_ipv4(settings: &Ipv4Settings, device: &str) -> Result<(), SimError> {
     if settings.dhcp {
         if settings.address.is_some() || settings.prefix_length.is_some() {
@@ -387,6 +442,7 @@ impl SimHost {
                 name: name.to_owned(),
                 version,
                 physical_nics,
+                // vSwitch0 and the Management Network as the D67 capture reports them.
                 switches: vec![ObservedSwitch {
                     name: "vSwitch0".to_owned(),
                     mtu: 1500,
@@ -395,11 +451,13 @@ impl SimHost {
                         active: vec!["vmnic0".to_owned()],
                         standby: Vec::new(),
                     },
+                    policy: SwitchPolicy::installed_vswitch0(),
                 }],
                 port_groups: vec![ObservedPortGroup {
                     name: "Management Network".to_owned(),
                     switch: "vSwitch0".to_owned(),
                     vlan: 0,
+                    policy: PortGroupPolicy::installed_management_network(),
                 }],
                 adapters: Vec::new(),
                 stacks,
@@ -621,17 +679,20 @@ impl SimHost {
                 )));
             }
             let teaming = host.validate_switch_spec(spec)?;
+            let policy = spec.policy.unwrap_or_default();
+            validate_switch_policy(&policy, &spec.name)?;
             host.observed.switches.push(ObservedSwitch {
                 name: spec.name.clone(),
                 mtu: spec.mtu,
                 uplinks: spec.uplinks.clone(),
                 teaming,
+                policy: fit_bridge(policy, true, &spec.uplinks),
             });
             Ok(())
         })
     }
 
-    /// `UpdateVirtualSwitch` with the whole spec.
+    /// `UpdateVirtualSwitch` with the whole spec; a spec without a policy keeps the switch's.
     pub fn update_virtual_switch(&mut self, spec: &SwitchSpec) -> Result<(), SimError> {
         self.transact(|host| {
             let index = host.switch_index(&spec.name)?;
@@ -643,6 +704,12 @@ impl SimHost {
                 )));
             }
             let switch = &mut host.observed.switches[index];
+            // A bridge made where there was none gets ESXi's settings only when the caller
+            // sent no policy; a sent bridge without a beacon has none.
+            let had_uplinks = !switch.uplinks.is_empty() || spec.policy.is_some();
+            let policy = spec.policy.unwrap_or(switch.policy);
+            validate_switch_policy(&policy, &spec.name)?;
+            switch.policy = fit_bridge(policy, had_uplinks, &spec.uplinks);
             switch.mtu = spec.mtu;
             switch.uplinks = spec.uplinks.clone();
             switch.teaming = teaming;
@@ -667,9 +734,21 @@ impl SimHost {
         })
     }
 
-    /// `AddPortGroup`. Port group names are unique across the whole host.
+    /// `AddPortGroup` without overrides. Port group names are unique across the whole host.
     pub fn add_port_group(&mut self, name: &str, switch: &str, vlan: u16) -> Result<(), SimError> {
+        self.add_port_group_with_policy(name, switch, vlan, &PortGroupPolicy::default())
+    }
+
+    /// `AddPortGroup` with the overrides `policy` sets (unset fields inherit from the switch).
+    pub fn add_port_group_with_policy(
+        &mut self,
+        name: &str,
+        switch: &str,
+        vlan: u16,
+        policy: &PortGroupPolicy,
+    ) -> Result<(), SimError> {
         self.transact(|host| {
+            validate_port_group_policy(policy, name)?;
             if name.is_empty() {
                 return Err(SimError::invalid_argument("a port group needs a name: give it one"));
             }
@@ -685,15 +764,42 @@ impl SimHost {
                 name: name.to_owned(),
                 switch: switch.to_owned(),
                 vlan,
+                policy: policy.clone(),
             });
             Ok(())
         })
     }
 
-    /// `UpdatePortGroup`: changes its VLAN or moves it to another standard switch.
+    /// Changes a port group's VLAN or moves it to another standard switch, keeping its policy
+    /// overrides: what esxnet's read-modify-write `UpdatePortGroup` amounts to.
     pub fn update_port_group(&mut self, name: &str, switch: &str, vlan: u16) -> Result<(), SimError> {
+        self.change_port_group(name, switch, vlan, None)
+    }
+
+    /// `UpdatePortGroup` as ESXi performs it: a full replace, so the overrides become exactly
+    /// `policy` and every field it leaves unset inherits from the switch.
+    pub fn replace_port_group(
+        &mut self,
+        name: &str,
+        switch: &str,
+        vlan: u16,
+        policy: &PortGroupPolicy,
+    ) -> Result<(), SimError> {
+        self.change_port_group(name, switch, vlan, Some(policy))
+    }
+
+    fn change_port_group(
+        &mut self,
+        name: &str,
+        switch: &str,
+        vlan: u16,
+        policy: Option<&PortGroupPolicy>,
+    ) -> Result<(), SimError> {
         self.transact(|host| {
             validate_vlan(vlan, name)?;
+            if let Some(policy) = policy {
+                validate_port_group_policy(policy, name)?;
+            }
             let index = host.port_group_index(name)?;
             let switch_index = host.switch_index(switch)?;
             let switch_mtu = host.observed.switches[switch_index].mtu;
@@ -714,6 +820,9 @@ impl SimHost {
             let port_group = &mut host.observed.port_groups[index];
             port_group.switch = switch.to_owned();
             port_group.vlan = vlan;
+            if let Some(policy) = policy {
+                port_group.policy = policy.clone();
+            }
             for adapter in &mut host.observed.adapters {
                 if let PortConnection::Standard {
                     switch: on_switch,
@@ -1406,6 +1515,7 @@ impl SimHost {
                 mtu: *mtu,
                 uplinks: uplinks.clone(),
                 teaming: teaming.clone(),
+                policy: None,
             })?,
             Operation::UpdateSwitch {
                 name,
@@ -1417,6 +1527,7 @@ impl SimHost {
                 mtu: *mtu,
                 uplinks: uplinks.clone(),
                 teaming: teaming.clone(),
+                policy: None,
             })?,
             Operation::RemoveSwitch { name } => self.remove_virtual_switch(name)?,
             Operation::AddPortGroup { name, switch, vlan } => self.add_port_group(name, switch, *vlan)?,

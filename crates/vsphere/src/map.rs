@@ -5,6 +5,9 @@
 //!   three system stacks only.
 //! - Uplinks are a set, read from the bond bridge's `nicDevice` (or, failing that, the switch's
 //!   `pnic` keys); teaming keeps ESXi's order.
+//! - A switch's policy (security, teaming policy, shaping, beacon, link discovery, `numPorts`) and
+//!   a port group's overrides are observed but not managed; a port group's empty sub-objects
+//!   (how ESXi reports what it does not override) read as "inherit".
 //! - A stack's `routes` hold its static routes only. ESXi lists its own routes in the same
 //!   `routeTableConfig` (every entry with `changeOperation: "ignore"`, static or not), so an entry is
 //!   a system route, and left out, when any of these holds ([`is_system_route`]):
@@ -35,14 +38,16 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use esxnet_model::common::{CongestionControl, Dns, EsxiVersion, Route, Service, StackKind};
 use esxnet_model::observed::{
-    DistributedPortGroup, DistributedSwitchMembership, Ipv6Origin, ObservedAdapter, ObservedHost, ObservedIpv4,
-    ObservedIpv6, ObservedIpv6Address, ObservedPortGroup, ObservedStack, ObservedSwitch, PhysicalNic, PortConnection,
-    Teaming,
+    DistributedPortGroup, DistributedSwitchMembership, Ipv6Origin, LinkDiscovery, LinkDiscoveryOperation,
+    LinkDiscoveryProtocol, LoadBalancing, ObservedAdapter, ObservedHost, ObservedIpv4, ObservedIpv6,
+    ObservedIpv6Address, ObservedPortGroup, ObservedStack, ObservedSwitch, PhysicalNic, PortConnection,
+    PortGroupPolicy, SecurityOverride, ShapingOverride, SwitchPolicy, Teaming, TeamingOverride,
 };
 use ipnet::{IpNet, Ipv6Net};
 use vim_rs::types::structs::{
-    HostIpRouteConfig, HostIpRouteEntry, HostNetworkInfo, HostRuntimeInfoNetworkRuntimeInfo, HostVirtualNic,
-    HostVirtualNicManagerInfo, HostVirtualSwitch, HostVirtualSwitchBondBridge,
+    HostIpRouteConfig, HostIpRouteEntry, HostNetworkInfo, HostNetworkPolicy, HostNicOrderPolicy,
+    HostRuntimeInfoNetworkRuntimeInfo, HostVirtualNic, HostVirtualNicManagerInfo, HostVirtualSwitch,
+    HostVirtualSwitchBondBridge, HostVirtualSwitchSpec,
 };
 use vim_rs::types::traits::HostIpRouteConfigTrait;
 
@@ -244,7 +249,114 @@ fn map_switch(switch: &HostVirtualSwitch, pnic_devices: &BTreeMap<String, String
         mtu: mtu_of(switch.mtu.or(switch.spec.mtu)),
         uplinks,
         teaming,
+        policy: switch_policy(&switch.spec, bond),
     }
+}
+
+fn bandwidth(value: Option<i64>) -> Option<u64> {
+    value.and_then(|value| u64::try_from(value).ok())
+}
+
+fn nic_order(order: &HostNicOrderPolicy) -> Teaming {
+    Teaming {
+        active: order.active_nic.clone().unwrap_or_default(),
+        standby: order.standby_nic.clone().unwrap_or_default(),
+    }
+}
+
+/// A switch's policy as the host reports it in `spec`. What the host leaves out reads as
+/// [`SwitchPolicy::default`]; the bridge's beacon and link discovery are absent without a bond
+/// bridge (an unknown protocol or operation reads as none).
+fn switch_policy(spec: &HostVirtualSwitchSpec, bond: Option<&HostVirtualSwitchBondBridge>) -> SwitchPolicy {
+    let defaults = SwitchPolicy::default();
+    let mut policy = SwitchPolicy {
+        num_ports: u32::try_from(spec.num_ports).unwrap_or(defaults.num_ports),
+        beacon_interval: bond
+            .and_then(|bond| bond.beacon.as_ref())
+            .and_then(|beacon| u32::try_from(beacon.interval).ok()),
+        link_discovery: bond
+            .and_then(|bond| bond.link_discovery_protocol_config.as_ref())
+            .and_then(|config| {
+                let protocol = match config.protocol.as_str() {
+                    "cdp" => LinkDiscoveryProtocol::Cdp,
+                    "lldp" => LinkDiscoveryProtocol::Lldp,
+                    _ => return None,
+                };
+                let operation = match config.operation.as_str() {
+                    "listen" => LinkDiscoveryOperation::Listen,
+                    "advertise" => LinkDiscoveryOperation::Advertise,
+                    "both" => LinkDiscoveryOperation::Both,
+                    "none" => LinkDiscoveryOperation::None,
+                    _ => return None,
+                };
+                Some(LinkDiscovery { protocol, operation })
+            }),
+        ..defaults
+    };
+    let Some(network_policy) = spec.policy.as_ref() else {
+        return policy;
+    };
+    if let Some(security) = network_policy.security.as_ref() {
+        policy.security.allow_promiscuous = security.allow_promiscuous.unwrap_or(false);
+        policy.security.mac_changes = security.mac_changes.unwrap_or(false);
+        policy.security.forged_transmits = security.forged_transmits.unwrap_or(false);
+    }
+    if let Some(teaming) = network_policy.nic_teaming.as_ref() {
+        if let Some(load_balancing) = teaming.policy.as_deref().and_then(LoadBalancing::from_api_name) {
+            policy.teaming.load_balancing = load_balancing;
+        }
+        policy.teaming.notify_switches = teaming.notify_switches.unwrap_or(defaults.teaming.notify_switches);
+        policy.teaming.failback = teaming
+            .rolling_order
+            .map(|rolling| !rolling)
+            .unwrap_or(defaults.teaming.failback);
+        policy.teaming.beacon_probing = teaming
+            .failure_criteria
+            .as_ref()
+            .and_then(|criteria| criteria.check_beacon)
+            .unwrap_or(false);
+    }
+    if let Some(shaping) = network_policy.shaping_policy.as_ref() {
+        policy.shaping.enabled = shaping.enabled.unwrap_or(false);
+        policy.shaping.average_bandwidth = bandwidth(shaping.average_bandwidth);
+        policy.shaping.peak_bandwidth = bandwidth(shaping.peak_bandwidth);
+        policy.shaping.burst_size = bandwidth(shaping.burst_size);
+    }
+    policy
+}
+
+/// A port group's overrides: every field its `spec.policy` sets. ESXi reports the fields it does
+/// not override as empty sub-objects, which read as "inherit" here.
+fn port_group_policy(policy: &HostNetworkPolicy) -> PortGroupPolicy {
+    let mut overrides = PortGroupPolicy::default();
+    if let Some(security) = policy.security.as_ref() {
+        overrides.security = SecurityOverride {
+            allow_promiscuous: security.allow_promiscuous,
+            mac_changes: security.mac_changes,
+            forged_transmits: security.forged_transmits,
+        };
+    }
+    if let Some(teaming) = policy.nic_teaming.as_ref() {
+        overrides.teaming = TeamingOverride {
+            load_balancing: teaming.policy.as_deref().and_then(LoadBalancing::from_api_name),
+            notify_switches: teaming.notify_switches,
+            failback: teaming.rolling_order.map(|rolling| !rolling),
+            beacon_probing: teaming
+                .failure_criteria
+                .as_ref()
+                .and_then(|criteria| criteria.check_beacon),
+            order: teaming.nic_order.as_ref().map(nic_order),
+        };
+    }
+    if let Some(shaping) = policy.shaping_policy.as_ref() {
+        overrides.shaping = ShapingOverride {
+            enabled: shaping.enabled,
+            average_bandwidth: bandwidth(shaping.average_bandwidth),
+            peak_bandwidth: bandwidth(shaping.peak_bandwidth),
+            burst_size: bandwidth(shaping.burst_size),
+        };
+    }
+    overrides
 }
 
 fn map_ipv4(adapter: &HostVirtualNic) -> ObservedIpv4 {
@@ -402,6 +514,7 @@ pub fn observed_host(
             name: port_group.spec.name.clone(),
             switch: port_group.spec.vswitch_name.clone(),
             vlan: u16::try_from(port_group.spec.vlan_id).unwrap_or(0),
+            policy: port_group_policy(&port_group.spec.policy),
         })
         .collect();
 

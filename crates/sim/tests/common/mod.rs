@@ -55,6 +55,7 @@ pub fn switch_spec(name: &str, mtu: u32, uplinks: &[&str]) -> SwitchSpec {
         mtu,
         uplinks: uplinks.iter().map(|uplink| uplink.to_string()).collect(),
         teaming: Teaming::default(),
+        policy: None,
     }
 }
 
