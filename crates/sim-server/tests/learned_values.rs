@@ -223,6 +223,31 @@ fn echoed_learned_values_become_static_and_system_routes_cannot_be_removed() {
     .unwrap();
     assert_eq!(default_stack(host.observed()), &stack);
 
+    // A static IPv6 gateway left out of the gateways sent: removed, as ipRouteConfig replaces both.
+    let mut host = fresh.clone();
+    let static_gateway = Some("fe80::1".parse().unwrap());
+    let with_static = StackEdit {
+        gateways: Some(StackGateways {
+            ipv4: stack.ipv4_gateway,
+            ipv6: static_gateway,
+        }),
+        ..StackEdit::default()
+    };
+    host.update_stack(StackKind::Default, &with_static).unwrap();
+    assert_eq!(default_stack(host.observed()).ipv6_gateway, static_gateway);
+    host.update_stack(
+        StackKind::Default,
+        &StackEdit {
+            gateways: Some(StackGateways {
+                ipv4: Some(Ipv4Addr::new(10, 10, 0, 3)),
+                ipv6: None,
+            }),
+            ..StackEdit::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(default_stack(host.observed()).ipv6_gateway, None);
+
     // DNS sent back with dhcp false: static from now on.
     let mut host = fresh.clone();
     host.update_stack(

@@ -784,3 +784,32 @@ fn stack_edits_on_a_real_default_stack_send_only_what_changes() {
     assert_eq!(dns.host_name, "localhost");
     assert_eq!(dns.address.as_deref(), Some(&["192.168.100.53".to_owned()][..]));
 }
+
+#[test]
+fn a_static_ipv6_gateway_is_sent_along_when_the_ipv4_gateway_changes() {
+    let mut network = d67_network_info();
+    // A static IPv6 gateway: global, and no interface named as for a learned one.
+    default_stack_instance(&mut network).ip_route_config = Some(Box::new(HostIpRouteConfig {
+        default_gateway: None,
+        gateway_device: None,
+        ip_v_6_default_gateway: Some("2001:268:c00a:c109::1".to_owned()),
+        ip_v_6_gateway_device: None,
+    }));
+    let host = d67_host(network);
+    let current = host.stack(StackKind::Default).unwrap();
+    assert!(!current.ipv6_gateway_from_router_advertisement);
+    let mut settings = unchanged_settings(current);
+    settings.ipv4_gateway = Some("192.168.100.1".parse().unwrap());
+    let config = spec::stack_config(StackKind::Default, &settings, Some(current));
+    let gateways = instance_of(&config)
+        .ip_route_config
+        .as_deref()
+        .unwrap()
+        .get_host_ip_route_config();
+    // `ipRouteConfig` replaces both gateways: leaving the static one out would remove it.
+    assert_eq!(
+        gateways.ip_v_6_default_gateway.as_deref(),
+        Some("2001:268:c00a:c109::1")
+    );
+    assert_eq!(gateways.default_gateway.as_deref(), Some("192.168.100.1"));
+}
