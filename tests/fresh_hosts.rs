@@ -222,3 +222,27 @@ fn the_examples_converge_on_fresh_hosts_through_the_vsphere_api() {
     let server = serve(scratch.path());
     the_examples_converge_on_fresh_hosts(scratch.path(), &server.url, "vSphere");
 }
+
+#[test]
+fn sim_init_can_make_hosts_with_ipv6_disabled() {
+    let scratch = tempfile::tempdir().unwrap();
+    let init = run(
+        scratch.path(),
+        &["sim", "init", "lab", "--hosts", "2", "--disable-ipv6"],
+    );
+    assert_eq!(init.code, 0, "{}", init.all());
+    let observed = run(scratch.path(), &["observe", "--target", "sim:lab", "--output", "json"]);
+    assert_eq!(observed.code, 0, "{}", observed.all());
+    let observed = json(&observed);
+    let hosts = observed["hosts"].as_object().unwrap();
+    assert_eq!(hosts.len(), 2);
+    for (name, host) in hosts {
+        assert_eq!(host["ipv6Enabled"], false, "{name}");
+        assert_eq!(default_stack(host)["ipv6Gateway"], Value::Null, "{name}");
+        assert_eq!(
+            default_stack(host)["dnsFromDhcp"],
+            Value::Null,
+            "{name}: static DNS by default"
+        );
+    }
+}
