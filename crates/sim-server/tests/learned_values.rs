@@ -131,7 +131,7 @@ fn learned_values_survive_stack_edits(backend: &dyn Backend, lab_dir: &Path, pat
     let routed = edit(backend, &fresh, settings);
     learned_unchanged(&routed, "after a route, congestion-control and connection-limit change");
     let stack = default_stack(&routed);
-    assert_eq!(stack.routes, [route.clone()], "{path}");
+    assert_eq!(stack.routes, std::slice::from_ref(&route), "{path}");
     assert_eq!(stack.congestion_control, CongestionControl::Cubic, "{path}");
     assert_eq!(stack.requested_max_connections, 20000, "{path}");
 

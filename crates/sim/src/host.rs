@@ -1330,6 +1330,23 @@ impl SimHost {
                     destination.trunc()
                 )));
             }
+            // The routes ESXi computes by itself have these shapes (see `routing`): observing
+            // strips them, so a static one would never be seen again. ESXi's answer is
+            // unverified; the simulator refuses them.
+            let computed_destination = match destination.network() {
+                IpAddr::V4(network) => network.is_link_local() || network.is_multicast(),
+                IpAddr::V6(network) => is_ipv6_link_local(network) || network.is_multicast(),
+            };
+            if destination.prefix_len() == 0
+                || computed_destination
+                || route.gateway.is_unspecified()
+                || route.gateway.is_loopback()
+            {
+                return Err(SimError::invalid_argument(format!(
+                    "a route to {destination} via {} is one ESXi computes itself (default, connected, loopback, link-local or multicast), not a static route: set the stack's gateway for a default route, and route only unicast networks via a unicast gateway",
+                    route.gateway
+                )));
+            }
             if !destinations.insert(destination) {
                 return Err(SimError::invalid_argument(format!(
                     "the {stack} stack has two routes to {destination}: keep one"

@@ -54,7 +54,9 @@
 //! - Stack edits change only the sections sent ([`StackEdit`]). A missing IPv6 gateway keeps a
 //!   learned one and removes a static one; an IPv6 gateway sent becomes static even when it equals
 //!   the learned one, and `dnsConfig{dhcp: false}` makes DNS static, so a client that echoes learned
-//!   values is caught. Removing one of ESXi's own routes is `InvalidArgument`.
+//!   values is caught. Removing one of ESXi's own routes is `InvalidArgument`, and so is adding a
+//!   static route of their shape (default, link-local or multicast destination, unspecified or
+//!   loopback gateway), which observation would strip.
 //! - On a host with IPv6 disabled, adapters have no IPv6, and IPv6 in use on an adapter, an IPv6
 //!   stack gateway or an IPv6 route is `InvalidState`.
 //! - [`Backend::observe_many`](esxnet_executor::Backend::observe_many) is one batched round

@@ -125,7 +125,7 @@ fn learned_dns_and_gateway_survive_edits_of_something_else_and_become_static_whe
     let edited = default_stack(&host);
     assert!(edited.dns_from_dhcp && edited.ipv6_gateway_from_router_advertisement);
     assert_eq!((&edited.dns, edited.ipv6_gateway), (&fresh.dns, fresh.ipv6_gateway));
-    assert_eq!(edited.routes, [route.clone()]);
+    assert_eq!(edited.routes, std::slice::from_ref(&route));
     let table = routing::route_table(host.observed(), edited).unwrap();
     assert!(rows(&table).contains(&"10.99.0.0/16 via 10.10.0.254 on vmk0 (static)".to_owned()));
 
@@ -203,4 +203,30 @@ fn a_host_with_ipv6_disabled_has_no_ipv6_and_refuses_it() {
     settings.ipv6_gateway = Some("fe80::1".parse().unwrap());
     let error = host.edit_stack(StackKind::Default, &settings).unwrap_err();
     assert_eq!(error.fault(), Fault::InvalidState, "{error}");
+}
+
+#[test]
+fn routes_shaped_like_esxis_own_are_refused_as_static_routes() {
+    let mut host = fresh_host();
+    for (destination, gateway) in [
+        ("0.0.0.0/0", "10.10.0.254"),
+        ("224.0.0.0/4", "10.10.0.254"),
+        ("169.254.0.0/16", "10.10.0.254"),
+        ("ff02::/32", "fe80::1"),
+        ("fe80::/64", "fe80::1"),
+        ("10.98.0.0/16", "0.0.0.0"),
+    ] {
+        let mut settings = settings_of(default_stack(&host));
+        settings.routes = vec![Route {
+            destination: destination.parse().unwrap(),
+            gateway: gateway.parse().unwrap(),
+        }];
+        let error = host.edit_stack(StackKind::Default, &settings).unwrap_err();
+        assert_eq!(
+            error.fault(),
+            Fault::InvalidArgument,
+            "{destination} via {gateway}: {error}"
+        );
+    }
+    assert_eq!(host, fresh_host());
 }

@@ -18,8 +18,9 @@
 //!     (`lo0`);
 //!   - its destination is link-local (`fe80::/10`, `169.254.0.0/16`) or multicast (`ff00::/8`,
 //!     `224.0.0.0/4`), such as `ff01::/32` and `ff02::/32` via an adapter's link-local address.
-//!   A manifest cannot declare such a route (ESXi would not keep it as a static one), so nothing a
-//!   user manages is hidden.
+//!
+//!   A declared route of one of these shapes would be stripped the same way and never converge;
+//!   the simulator refuses to add one, and validation is the place to refuse it up front.
 //! - The IPv6 default gateway counts as learned from router advertisement when it is link-local,
 //!   the stack names its device (`ipV6GatewayDevice`) and an adapter on the stack has router
 //!   advertisement on: the wire has no flag for it, and a static link-local gateway on such a

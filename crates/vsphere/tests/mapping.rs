@@ -15,7 +15,7 @@ use vim_rs::core::client::{unmarshal, Transport};
 use vim_rs::types::structs::{
     HostDnsConfig, HostIpConfig, HostIpRouteConfig, HostIpRouteEntry, HostIpRouteOp, HostNetStackInstance,
     HostNetworkInfo, HostRuntimeInfoNetStackInstanceRuntimeInfo, HostRuntimeInfoNetworkRuntimeInfo,
-    HostVirtualNicManagerInfo, HostVirtualSwitchBondBridge, VirtualNicManagerNetConfig,
+    HostVirtualNicManagerInfo, VirtualNicManagerNetConfig,
 };
 
 fn fixture() -> HostNetworkInfo {
