@@ -410,3 +410,221 @@ fn graph_prints_the_dependency_graph_as_dot() {
         run.stdout
     );
 }
+
+/// Copies the example manifests into `directory/manifests/examples`, as a fresh clone has them.
+fn clone_examples(directory: &Path) {
+    let copy = directory.join("manifests/examples");
+    std::fs::create_dir_all(&copy).unwrap();
+    for entry in std::fs::read_dir(examples()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, copy.join(path.file_name().unwrap())).unwrap();
+    }
+}
+
+#[test]
+fn the_readme_main_job_applies_every_example_including_the_distributed_port_group() {
+    // `cargo run -p esxnet -- apply manifests/examples --auto-approve` in a fresh clone: no
+    // --target, no lab yet.
+    let scratch = tempfile::tempdir().unwrap();
+    clone_examples(scratch.path());
+    let applied = esxnet(scratch.path(), &["apply", "manifests/examples", "--auto-approve"]);
+    assert_eq!(applied.code, 0, "{}", applied.all());
+    assert!(
+        applied
+            .stderr
+            .contains("created a simulated lab at .esxnet/lab with 4 ESXi 8.0.3 hosts"),
+        "{}",
+        applied.stderr
+    );
+    assert!(
+        applied.stderr.contains(
+            "joined 1 host to distributed switch \"dvs-lab\" (MTU 9000) with port group \"dvpg-provisioning\""
+        ),
+        "the lab says it stands in for vCenter: {}",
+        applied.stderr
+    );
+    assert!(applied.stdout.contains("Apply complete"), "{}", applied.stdout);
+
+    // The lab itself: lab C's host is a member of dvs-lab and has the adapter on its port group.
+    let lab = esxnet_sim::Lab::open(scratch.path().join(".esxnet/lab")).unwrap();
+    let host = lab.observe("esx-04.lab.example").unwrap();
+    let membership = host.distributed_switch("dvs-lab").expect("a member of dvs-lab");
+    assert_eq!(membership.mtu, 9000);
+    assert_eq!(membership.port_groups.len(), 1);
+    assert_eq!(membership.port_groups[0].name, "dvpg-provisioning");
+    let adapters: Vec<&esxnet_model::observed::ObservedAdapter> = host
+        .adapters
+        .iter()
+        .filter(|adapter| adapter.connection.is_distributed())
+        .collect();
+    assert_eq!(adapters.len(), 1, "{:#?}", host.adapters);
+    let adapter = adapters[0];
+    assert_eq!(adapter.connection.switch(), "dvs-lab");
+    assert_eq!(adapter.connection.port_group(), "dvpg-provisioning");
+    assert_eq!(adapter.stack, esxnet_model::common::StackKind::Provisioning);
+    assert_eq!(adapter.mtu, 9000);
+    let ipv4 = serde_json::to_value(&adapter.ipv4).unwrap();
+    assert_eq!(ipv4["address"], "10.140.0.14", "{ipv4}");
+    assert_eq!(ipv4["prefixLength"], 24, "{ipv4}");
+    // Only the host whose manifests name the switch joined it.
+    for other in ["esx-01.lab.example", "esx-02.lab.example", "esx-03.lab.example"] {
+        assert!(lab.observe(other).unwrap().distributed_switches.is_empty(), "{other}");
+    }
+
+    let again = esxnet(scratch.path(), &["apply", "manifests/examples", "--auto-approve"]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(again.stdout.contains("No changes."), "{}", again.stdout);
+    assert!(
+        !again.stderr.contains("joined"),
+        "an existing lab is never changed: {}",
+        again.stderr
+    );
+    let drift = esxnet(scratch.path(), &["drift", "manifests/examples"]);
+    assert_eq!(drift.code, 0, "{}", drift.all());
+}
+
+#[test]
+fn a_lab_that_exists_keeps_its_hosts_outside_distributed_switches() {
+    // Only a lab made on first use stands in for vCenter: in an existing lab, a host that is not a
+    // member of the switch is an error (ESX011) and nothing is applied.
+    let scratch = tempfile::tempdir().unwrap();
+    let init = esxnet(
+        scratch.path(),
+        &[
+            "sim",
+            "init",
+            "lab",
+            "--hosts",
+            "esx-01.lab.example,esx-02.lab.example,esx-03.lab.example,esx-04.lab.example",
+        ],
+    );
+    assert_eq!(init.code, 0, "{}", init.all());
+    let applied = esxnet(
+        scratch.path(),
+        &[
+            "apply",
+            examples().to_str().unwrap(),
+            "--target",
+            "sim:lab",
+            "--auto-approve",
+        ],
+    );
+    assert_eq!(applied.code, 1, "{}", applied.all());
+    assert!(applied.stderr.contains("error[ESX011]"), "{}", applied.stderr);
+    assert!(
+        applied
+            .stderr
+            .contains("50-provisioning-on-distributed-port-group.yaml:"),
+        "{}",
+        applied.stderr
+    );
+    assert!(!applied.stderr.contains("joined"), "{}", applied.stderr);
+}
+
+#[test]
+fn sim_init_makes_distributed_switches_storage_and_system_adapters_and_old_hosts() {
+    let scratch = tempfile::tempdir().unwrap();
+    let init = esxnet(
+        scratch.path(),
+        &[
+            "sim",
+            "init",
+            "lab",
+            "--hosts",
+            "2",
+            "--version",
+            "6.7.0",
+            "--distributed-switch",
+            "dvs-a:9000",
+            "--distributed-switch",
+            "dvs-b",
+            "--distributed-port-group",
+            "dvs-a/dv-vmotion:130",
+            "--distributed-port-group",
+            "dvs-a/dv-provisioning",
+            "--iscsi-adapter",
+            "--system-owned-adapter",
+        ],
+    );
+    assert_eq!(init.code, 0, "{}", init.all());
+    assert!(
+        init.stderr.contains("membership of distributed switch \"dvs-a\" (MTU 9000; port groups \"dv-vmotion\" VLAN 130, \"dv-provisioning\" VLAN 0)"),
+        "{}",
+        init.stderr
+    );
+    let observed = esxnet(scratch.path(), &["observe", "--target", "sim:lab", "--output", "json"]);
+    assert_eq!(observed.code, 0, "{}", observed.all());
+    let fleet: serde_json::Value = serde_json::from_str(&observed.stdout).unwrap();
+    let hosts = fleet["hosts"].as_object().unwrap();
+    assert_eq!(hosts.len(), 2);
+    let first = &hosts["esx-1"];
+    for (name, host) in hosts {
+        assert_eq!(host["version"], "6.7.0", "{name}");
+        // vCenter's switches are one switch on every member: same UUID, same port-group keys.
+        assert_eq!(host["distributedSwitches"], first["distributedSwitches"], "{name}");
+        let switches = host["distributedSwitches"].as_array().unwrap();
+        assert_eq!(switches.len(), 2, "{name}");
+        assert_eq!(switches[0]["name"], "dvs-a");
+        assert_eq!(switches[0]["mtu"], 9000);
+        assert_eq!(switches[0]["portGroups"][0]["name"], "dv-vmotion");
+        assert_eq!(switches[0]["portGroups"][0]["vlan"], 130);
+        assert_eq!(switches[1]["name"], "dvs-b");
+        assert_eq!(switches[1]["mtu"], 1500);
+        assert_ne!(switches[0]["uuid"], switches[1]["uuid"]);
+        let adapters = host["adapters"].as_array().unwrap();
+        let iscsi: Vec<&serde_json::Value> = adapters
+            .iter()
+            .filter(|adapter| adapter["storageBindings"] == serde_json::json!(["iscsi"]))
+            .collect();
+        assert_eq!(iscsi.len(), 1, "{name}: {adapters:?}");
+        assert_eq!(iscsi[0]["connection"]["portGroup"], "iSCSI");
+        let system: Vec<&serde_json::Value> = adapters
+            .iter()
+            .filter(|adapter| adapter["systemOwned"] == true)
+            .collect();
+        assert_eq!(system.len(), 1, "{name}: {adapters:?}");
+        assert_eq!(system[0]["connection"]["portGroup"], "System");
+    }
+
+    // Prune keeps both: they are listed as protected and stay on the hosts.
+    std::fs::write(
+        scratch.path().join("hosts.yaml"),
+        "apiVersion: esxnet/v1\nkind: Host\nmetadata: {name: esx-1}\n---\napiVersion: esxnet/v1\nkind: Host\nmetadata: {name: esx-2}\n",
+    )
+    .unwrap();
+    let pruned = esxnet(
+        scratch.path(),
+        &[
+            "apply",
+            "hosts.yaml",
+            "--target",
+            "sim:lab",
+            "--prune",
+            "--auto-approve",
+        ],
+    );
+    assert_eq!(pruned.code, 0, "{}", pruned.all());
+    let after = esxnet(scratch.path(), &["observe", "--target", "sim:lab", "--output", "json"]);
+    let after: serde_json::Value = serde_json::from_str(&after.stdout).unwrap();
+    assert_eq!(after["hosts"], fleet["hosts"], "prune deleted nothing");
+
+    // A port group on a switch that is not given is refused with what to do.
+    let refused = esxnet(
+        scratch.path(),
+        &[
+            "sim",
+            "init",
+            "other",
+            "--hosts",
+            "1",
+            "--distributed-port-group",
+            "dvs-x/pg",
+        ],
+    );
+    assert_eq!(refused.code, 1, "{}", refused.all());
+    assert!(
+        refused.stderr.contains("add --distributed-switch dvs-x[:MTU]"),
+        "{}",
+        refused.stderr
+    );
+}

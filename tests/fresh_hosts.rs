@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use serde_json::Value;
 use support::{examples, Run};
 
-const EXAMPLE_HOSTS: &str = "esx-01.lab.example,esx-02.lab.example,esx-03.lab.example";
+const EXAMPLE_HOSTS: &str = "esx-01.lab.example,esx-02.lab.example,esx-03.lab.example,esx-04.lab.example";
 const PASSWORD: &str = "fresh-hosts-secret";
 
 /// A running `esxnet sim serve`, stopped when dropped.
@@ -162,6 +162,10 @@ fn the_examples_converge_on_fresh_hosts(scratch: &Path, target: &str, path: &str
                 "esx-03.lab.example/NetStack/provisioning".to_owned(),
                 BTreeSet::from(["ipv4Gateway".to_owned()])
             ),
+            (
+                "esx-04.lab.example/NetStack/provisioning".to_owned(),
+                BTreeSet::from(["ipv4Gateway".to_owned()])
+            ),
         ]),
         "{path}"
     );
@@ -204,7 +208,22 @@ fn the_examples_converge_on_fresh_hosts(scratch: &Path, target: &str, path: &str
 }
 
 fn new_lab(scratch: &Path) {
-    let init = run(scratch, &["sim", "init", "lab", "--hosts", EXAMPLE_HOSTS, "--dhcp-dns"]);
+    // The examples' distributed port group is on a switch vCenter made; the lab stands in for it.
+    let init = run(
+        scratch,
+        &[
+            "sim",
+            "init",
+            "lab",
+            "--hosts",
+            EXAMPLE_HOSTS,
+            "--dhcp-dns",
+            "--distributed-switch",
+            "dvs-lab:9000",
+            "--distributed-port-group",
+            "dvs-lab/dvpg-provisioning",
+        ],
+    );
     assert_eq!(init.code, 0, "{}", init.all());
 }
 

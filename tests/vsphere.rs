@@ -11,7 +11,14 @@ use std::time::Duration;
 
 use support::{esxnet, examples, Run};
 
-const EXAMPLE_HOSTS: &str = "esx-01.lab.example,esx-02.lab.example,esx-03.lab.example";
+const EXAMPLE_HOSTS: &str = "esx-01.lab.example,esx-02.lab.example,esx-03.lab.example,esx-04.lab.example";
+/// The distributed switch and port group the examples expect vCenter to have made.
+const EXAMPLE_DISTRIBUTED_SWITCH: [&str; 4] = [
+    "--distributed-switch",
+    "dvs-lab:9000",
+    "--distributed-port-group",
+    "dvs-lab/dvpg-provisioning",
+];
 
 /// A running `esxnet sim serve`, stopped when dropped.
 struct Server {
@@ -83,10 +90,15 @@ fn files_below(directory: &Path) -> Vec<PathBuf> {
 fn apply_through_the_vsphere_api_converges_and_never_writes_the_password() {
     let scratch = tempfile::tempdir().unwrap();
     let password = format!("pw-{:08x}-secret", std::process::id());
-    assert_eq!(
-        esxnet(scratch.path(), &["sim", "init", "lab", "--hosts", EXAMPLE_HOSTS]).code,
-        0
+    let init = esxnet(
+        scratch.path(),
+        &[
+            &["sim", "init", "lab", "--hosts", EXAMPLE_HOSTS][..],
+            &EXAMPLE_DISTRIBUTED_SWITCH,
+        ]
+        .concat(),
     );
+    assert_eq!(init.code, 0, "{}", init.all());
     let server = serve(scratch.path(), "lab", &password);
     let target = target(&server, "");
     let examples = examples();
@@ -99,7 +111,7 @@ fn apply_through_the_vsphere_api_converges_and_never_writes_the_password() {
     );
     assert_eq!(applied.code, 0, "{}", applied.all());
     assert!(
-        applied.stdout.contains("Apply complete: 15 steps applied"),
+        applied.stdout.contains("Apply complete: 17 steps applied"),
         "{}",
         applied.stdout
     );
@@ -132,6 +144,20 @@ fn apply_through_the_vsphere_api_converges_and_never_writes_the_password() {
         &["observe", "--target", &target, "--output", "json"],
     );
     assert_eq!(observed.code, 0, "{}", observed.all());
+    // The seed's "existing network" path: lab C's adapter is on the distributed port group.
+    let fleet: serde_json::Value = serde_json::from_str(&observed.stdout).unwrap();
+    let on_distributed_port_group: Vec<&serde_json::Value> = fleet["hosts"]["esx-04.lab.example"]["adapters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|adapter| adapter["connection"]["type"] == "distributed")
+        .collect();
+    assert_eq!(on_distributed_port_group.len(), 1, "{}", observed.stdout);
+    let adapter = on_distributed_port_group[0];
+    assert_eq!(adapter["connection"]["switch"], "dvs-lab", "{adapter}");
+    assert_eq!(adapter["connection"]["portGroup"], "dvpg-provisioning", "{adapter}");
+    assert_eq!(adapter["stack"], "provisioning", "{adapter}");
+    assert_eq!(adapter["ipv4"]["address"], "10.140.0.14", "{adapter}");
     runs.push(observed);
     let wrong = with_password(
         scratch.path(),

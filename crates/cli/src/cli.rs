@@ -241,6 +241,22 @@ pub struct SimInitArgs {
     /// IPv6 is disabled on the hosts: adapters have no IPv6 and refuse IPv6 settings.
     #[arg(long)]
     pub disable_ipv6: bool,
+    /// A distributed switch every host is a member of, as vCenter made it (esxnet never creates
+    /// one): NAME[:MTU], MTU 1500 unless given. Repeat for more switches.
+    #[arg(long = "distributed-switch", value_name = "NAME[:MTU]")]
+    pub distributed_switches: Vec<String>,
+    /// A port group of a switch given with --distributed-switch: SWITCH/NAME[:VLAN], VLAN 0
+    /// unless given. Repeat for more port groups.
+    #[arg(long = "distributed-port-group", value_name = "SWITCH/NAME[:VLAN]")]
+    pub distributed_port_groups: Vec<String>,
+    /// Every host gets an adapter bound to the software iSCSI adapter (port group "iSCSI" on
+    /// vSwitch0), which esxnet never deletes.
+    #[arg(long)]
+    pub iscsi_adapter: bool,
+    /// Every host gets an adapter the system owns (port group "System" on vSwitch0), which esxnet
+    /// never deletes.
+    #[arg(long)]
+    pub system_owned_adapter: bool,
 }
 
 #[cfg(test)]

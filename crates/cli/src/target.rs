@@ -1,12 +1,15 @@
 //! `--target`: which backend to read hosts from and apply changes through.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use esxnet_executor::{Backend, SnapshotBackend};
+use esxnet_model::analysis;
 use esxnet_model::common::EsxiVersion;
-use esxnet_model::observed::ObservedFleet;
-use esxnet_sim::{Lab, SimBackend};
+use esxnet_model::load::Loaded;
+use esxnet_model::observed::{ObservedFleet, PortConnection};
+use esxnet_sim::{Lab, LabDistributedPortGroup, LabDistributedSwitch, SimBackend};
 use esxnet_vsphere::target::{Password, VsphereTarget};
 
 /// A parsed `--target`.
@@ -52,24 +55,41 @@ impl Target {
     /// `parallelism` is how many hosts the command works on at once: a vSphere backend allows as
     /// many calls in flight against its server (up to its ceiling).
     pub fn open(&self, declared_hosts: &[String], writable: bool, parallelism: usize) -> Result<Box<dyn Backend>> {
+        self.open_with(
+            || FirstUseLab {
+                hosts: declared_hosts.to_vec(),
+                distributed_switches: Vec::new(),
+            },
+            writable,
+            parallelism,
+        )
+    }
+
+    /// [`Target::open`] for a command that read manifests: a `sim:` lab made now stands in for
+    /// the vCenter the manifests expect, its hosts members of the distributed switches the
+    /// manifests reference for them (see [`FirstUseLab::from_manifests`]).
+    pub fn open_for_manifests(&self, loaded: &Loaded, writable: bool, parallelism: usize) -> Result<Box<dyn Backend>> {
+        self.open_with(|| FirstUseLab::from_manifests(loaded), writable, parallelism)
+    }
+
+    fn open_with(
+        &self,
+        first_use_lab: impl FnOnce() -> FirstUseLab,
+        writable: bool,
+        parallelism: usize,
+    ) -> Result<Box<dyn Backend>> {
         match self {
             Target::Sim(dir) => {
                 if !Lab::exists(dir) {
-                    if declared_hosts.is_empty() {
+                    let first_use_lab = first_use_lab();
+                    if first_use_lab.hosts.is_empty() {
                         bail!(
                             "there is no simulated lab at {}: make one with `esxnet sim init {} --hosts 3`",
                             dir.display(),
                             dir.display()
                         );
                     }
-                    Lab::create_with_hosts(dir, declared_hosts, DEFAULT_LAB_VERSION)
-                        .with_context(|| format!("cannot create a simulated lab at {}", dir.display()))?;
-                    eprintln_status(&format!(
-                        "created a simulated lab at {} with {} ESXi {DEFAULT_LAB_VERSION} host{}",
-                        dir.display(),
-                        declared_hosts.len(),
-                        if declared_hosts.len() == 1 { "" } else { "s" }
-                    ));
+                    first_use_lab.create(dir)?;
                 }
                 let backend = if writable {
                     SimBackend::open_writer(dir)
@@ -100,6 +120,111 @@ impl Target {
             Target::Sim(dir) => dir.join("journal.jsonl"),
             _ => Path::new(".esxnet").join("journal.jsonl"),
         }
+    }
+}
+
+/// The lab `--target sim:DIR` makes when DIR holds none: one host per declared host, and the
+/// distributed switches the manifests reference.
+///
+/// vCenter owns distributed switches and esxnet never creates them, so a manifest that puts an
+/// adapter on a distributed port group expects a vCenter that has joined the host to the switch.
+/// A lab made on first use stands in for that vCenter: each host becomes a member of every
+/// distributed switch its adapters name, and every member sees all the port groups the manifests
+/// name on that switch. A lab that exists already is never changed this way, so ESX011 still
+/// reports a host that is not a member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstUseLab {
+    /// The hosts, sorted.
+    pub hosts: Vec<String>,
+    /// The distributed switches, each with its member hosts.
+    pub distributed_switches: Vec<LabDistributedSwitch>,
+}
+
+/// The MTU of an adapter that declares none (ESXi's default).
+const DEFAULT_ADAPTER_MTU: u32 = 1500;
+
+impl FirstUseLab {
+    /// The lab the manifests call for: their declared hosts, and for each distributed switch their
+    /// adapters name, the hosts of those adapters as members, the port groups they name (VLAN 0,
+    /// which the manifests cannot say) and an MTU that carries the largest adapter MTU on it
+    /// (at least 1500, vCenter's default).
+    pub fn from_manifests(loaded: &Loaded) -> FirstUseLab {
+        let fleet = analysis::analyze(loaded, None).fleet;
+        let mut switches: BTreeMap<&str, (u32, BTreeSet<&str>, BTreeSet<String>)> = BTreeMap::new();
+        for (host, desired) in &fleet.hosts {
+            for adapter in desired.adapters.values() {
+                let PortConnection::Distributed { switch, port_group } = &adapter.connection else {
+                    continue;
+                };
+                let (mtu, port_groups, members) =
+                    switches
+                        .entry(switch)
+                        .or_insert((DEFAULT_ADAPTER_MTU, BTreeSet::new(), BTreeSet::new()));
+                *mtu = (*mtu).max(adapter.mtu.unwrap_or(DEFAULT_ADAPTER_MTU));
+                port_groups.insert(port_group);
+                members.insert(host.clone());
+            }
+        }
+        FirstUseLab {
+            hosts: analysis::declared_hosts(loaded),
+            distributed_switches: switches
+                .into_iter()
+                .map(|(name, (mtu, port_groups, members))| LabDistributedSwitch {
+                    name: name.to_owned(),
+                    mtu,
+                    port_groups: port_groups
+                        .into_iter()
+                        .map(|name| LabDistributedPortGroup {
+                            name: name.to_owned(),
+                            vlan: 0,
+                        })
+                        .collect(),
+                    hosts: Some(members),
+                })
+                .collect(),
+        }
+    }
+
+    /// Makes the lab at `dir` and says what it holds.
+    fn create(&self, dir: &Path) -> Result<()> {
+        Lab::create_with_hosts_and_distributed_switches(
+            dir,
+            &self.hosts,
+            DEFAULT_LAB_VERSION,
+            &self.distributed_switches,
+        )
+        .with_context(|| format!("cannot create a simulated lab at {}", dir.display()))?;
+        eprintln_status(&format!(
+            "created a simulated lab at {} with {} ESXi {DEFAULT_LAB_VERSION} host{}",
+            dir.display(),
+            self.hosts.len(),
+            plural(self.hosts.len())
+        ));
+        for switch in &self.distributed_switches {
+            let members = switch.hosts.as_ref().map_or(self.hosts.len(), BTreeSet::len);
+            let port_groups: Vec<String> = switch
+                .port_groups
+                .iter()
+                .map(|port_group| format!("\"{}\"", port_group.name))
+                .collect();
+            eprintln_status(&format!(
+                "standing in for vCenter, which owns distributed switches: joined {members} host{} to distributed switch \"{}\" (MTU {}) with port group{} {}, as the manifests expect",
+                plural(members),
+                switch.name,
+                switch.mtu,
+                plural(port_groups.len()),
+                port_groups.join(", ")
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn plural(count: usize) -> &'static str {
+    if count == 1 {
+        ""
+    } else {
+        "s"
     }
 }
 

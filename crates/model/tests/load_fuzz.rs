@@ -14,7 +14,7 @@ const EXAMPLES: [&str; 6] = [
     include_str!("../../../manifests/examples/20-provisioning-on-new-switch.yaml"),
     include_str!("../../../manifests/examples/30-vmotion.yaml"),
     include_str!("../../../manifests/examples/40-provisioning-on-existing-switch.yaml"),
-    include_str!("../../../manifests/reference/distributed-port-group.yaml"),
+    include_str!("../../../manifests/examples/50-provisioning-on-distributed-port-group.yaml"),
 ];
 
 /// Every example in one stream, so mutations of one document still meet the hosts it selects.

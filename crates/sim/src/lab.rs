@@ -13,21 +13,26 @@
 //! never half of one, and a writer killed mid-write leaves at most a stray temporary file, which
 //! loading ignores. Readers therefore take no lock.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use esxnet_model::common::EsxiVersion;
-use esxnet_model::observed::{MigrationKind, ObservedFleet, ObservedHost};
+use esxnet_executor::backend::Ipv4Settings;
+use esxnet_model::common::{EsxiVersion, StackKind};
+use esxnet_model::observed::{
+    DistributedPortGroup, DistributedSwitchMembership, MigrationKind, ObservedFleet, ObservedHost, PortConnection,
+    StorageBinding,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::SimError;
-use crate::host::{FreshHostOptions, SimHost, FORMAT_VERSION, MAXIMUM_HOSTS};
+use crate::host::{FreshHostOptions, NewAdapter, SimHost, FORMAT_VERSION, MAXIMUM_HOSTS};
 
 /// The settings file's name inside a lab directory.
 pub const SETTINGS_FILE: &str = "lab.json";
@@ -133,6 +138,13 @@ pub struct InitOptions {
     pub dns_from_dhcp: bool,
     /// IPv6 is enabled on the hosts (ESXi's default).
     pub ipv6_enabled: bool,
+    /// Distributed switches the hosts are members of, with their port groups, as vCenter made
+    /// them (esxnet never creates distributed switches).
+    pub distributed_switches: Vec<LabDistributedSwitch>,
+    /// Every host has an adapter bound to the software iSCSI adapter ([`ISCSI_PORT_GROUP`]).
+    pub iscsi_adapter: bool,
+    /// Every host has an adapter the system owns ([`SYSTEM_PORT_GROUP`]).
+    pub system_owned_adapter: bool,
 }
 
 impl Default for InitOptions {
@@ -145,7 +157,278 @@ impl Default for InitOptions {
             seed: 0,
             dns_from_dhcp: false,
             ipv6_enabled: true,
+            distributed_switches: Vec::new(),
+            iscsi_adapter: false,
+            system_owned_adapter: false,
         }
+    }
+}
+
+/// The MTU of a distributed switch made without one: vCenter's default.
+pub const DEFAULT_DISTRIBUTED_SWITCH_MTU: u32 = 1500;
+/// The standard port group on vSwitch0 that holds the adapter bound to software iSCSI.
+pub const ISCSI_PORT_GROUP: &str = "iSCSI";
+/// The standard port group on vSwitch0 that holds the adapter the system owns.
+pub const SYSTEM_PORT_GROUP: &str = "System";
+/// VLAN of the iSCSI port group.
+const ISCSI_VLAN: u16 = 150;
+/// VLAN of the system-owned adapter's port group.
+const SYSTEM_VLAN: u16 = 160;
+
+/// A distributed switch that hosts of a lab are members of, as vCenter made it: esxnet never
+/// creates distributed switches or their port groups, so a lab is given them when it is made.
+///
+/// Every member host sees the same switch: one UUID, one MTU and every port group with the same
+/// key, numbered by the switch's place in the lab's list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabDistributedSwitch {
+    /// The switch's name.
+    pub name: String,
+    /// The switch's MTU.
+    pub mtu: u32,
+    /// Its port groups.
+    pub port_groups: Vec<LabDistributedPortGroup>,
+    /// The member hosts; `None` makes every host of the lab a member.
+    pub hosts: Option<BTreeSet<String>>,
+}
+
+/// A port group of a [`LabDistributedSwitch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabDistributedPortGroup {
+    /// The port group's name.
+    pub name: String,
+    /// Its VLAN ID (0–4094).
+    pub vlan: u16,
+}
+
+fn invalid_options(message: String) -> SimError {
+    SimError::InvalidOptions { message }
+}
+
+/// Splits `NAME:NUMBER` into the name and the number; a name without `:NUMBER` gets `None`.
+fn name_and_number(text: &str) -> (&str, Option<&str>) {
+    match text.rsplit_once(':') {
+        Some((name, number)) if !number.is_empty() && number.chars().all(|character| character.is_ascii_digit()) => {
+            (name.trim(), Some(number))
+        }
+        _ => (text.trim(), None),
+    }
+}
+
+impl LabDistributedSwitch {
+    /// A switch every host of the lab is a member of, without port groups yet.
+    pub fn new(name: impl Into<String>, mtu: u32) -> LabDistributedSwitch {
+        LabDistributedSwitch {
+            name: name.into(),
+            mtu,
+            port_groups: Vec::new(),
+            hosts: None,
+        }
+    }
+
+    /// Reads the command line's switches (`NAME[:MTU]`) and port groups (`SWITCH/NAME[:VLAN]`),
+    /// every host a member of every switch. A port group names a switch given among `switches`.
+    pub fn parse_arguments(switches: &[String], port_groups: &[String]) -> Result<Vec<LabDistributedSwitch>, SimError> {
+        let mut parsed: Vec<LabDistributedSwitch> = Vec::new();
+        for text in switches {
+            let (name, mtu) = name_and_number(text);
+            let mtu = match mtu {
+                None => DEFAULT_DISTRIBUTED_SWITCH_MTU,
+                Some(mtu) => mtu.parse().map_err(|_| {
+                    invalid_options(format!(
+                        "\"{text}\": the MTU is too large; give NAME:MTU such as dvs-lab:9000"
+                    ))
+                })?,
+            };
+            if name.is_empty() {
+                return Err(invalid_options(format!(
+                    "\"{text}\" names no distributed switch: give NAME[:MTU] such as dvs-lab:9000"
+                )));
+            }
+            parsed.push(LabDistributedSwitch::new(name, mtu));
+        }
+        for text in port_groups {
+            let Some((switch, port_group)) = text.split_once('/') else {
+                return Err(invalid_options(format!(
+                    "\"{text}\" names no switch: give SWITCH/NAME[:VLAN] such as dvs-lab/dvpg-provisioning:140"
+                )));
+            };
+            let (name, vlan) = name_and_number(port_group);
+            let vlan = match vlan {
+                None => 0,
+                Some(vlan) => vlan.parse().map_err(|_| {
+                    invalid_options(format!(
+                        "\"{text}\": VLAN {vlan} is outside 0–4094; give a VLAN ID in that range"
+                    ))
+                })?,
+            };
+            let switch = switch.trim();
+            let Some(owner) = parsed.iter_mut().find(|candidate| candidate.name == switch) else {
+                return Err(invalid_options(format!(
+                    "port group \"{text}\" is on distributed switch \"{switch}\", which is not given: add --distributed-switch {switch}[:MTU]"
+                )));
+            };
+            owner.port_groups.push(LabDistributedPortGroup {
+                name: name.to_owned(),
+                vlan,
+            });
+        }
+        Ok(parsed)
+    }
+
+    /// The membership a host of the lab gets; `number` is the switch's place in the lab's list
+    /// (from 1), which makes its UUID and its port groups' keys.
+    fn membership(&self, number: usize) -> DistributedSwitchMembership {
+        let high = (number >> 8) & 0xff;
+        let low = number & 0xff;
+        DistributedSwitchMembership {
+            name: self.name.clone(),
+            uuid: format!("50 1e 5b ad e3 b4 {high:02x} {low:02x}-18 f3 1c 4c fa 98 3d bb"),
+            mtu: self.mtu,
+            port_groups: self
+                .port_groups
+                .iter()
+                .enumerate()
+                .map(|(index, port_group)| DistributedPortGroup {
+                    name: port_group.name.clone(),
+                    key: format!("dvportgroup-{}", number * 1000 + index + 1),
+                    vlan: port_group.vlan,
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether `host` is a member.
+    fn has_member(&self, host: &str) -> bool {
+        self.hosts.as_ref().is_none_or(|hosts| hosts.contains(host))
+    }
+}
+
+/// Checks a lab's distributed switches against its hosts: unique names, port groups unique per
+/// switch with a VLAN ID of 0–4094, member hosts that are in the lab.
+fn validate_distributed_switches(switches: &[LabDistributedSwitch], names: &[String]) -> Result<(), SimError> {
+    let mut switch_names = BTreeSet::new();
+    for switch in switches {
+        if switch.name.trim().is_empty() {
+            return Err(invalid_options("a distributed switch needs a name".to_owned()));
+        }
+        if !switch_names.insert(switch.name.as_str()) {
+            return Err(invalid_options(format!(
+                "distributed switch \"{}\" is given twice: name each switch once",
+                switch.name
+            )));
+        }
+        let mut port_group_names = BTreeSet::new();
+        for port_group in &switch.port_groups {
+            if port_group.name.trim().is_empty() {
+                return Err(invalid_options(format!(
+                    "a port group of distributed switch \"{}\" has no name: give SWITCH/NAME",
+                    switch.name
+                )));
+            }
+            if !port_group_names.insert(port_group.name.as_str()) {
+                return Err(invalid_options(format!(
+                    "port group \"{}\" is given twice on distributed switch \"{}\": name each port group once",
+                    port_group.name, switch.name
+                )));
+            }
+            if port_group.vlan > 4094 {
+                return Err(invalid_options(format!(
+                    "port group \"{}\" has VLAN {}, outside 0–4094: give a VLAN ID in that range",
+                    port_group.name, port_group.vlan
+                )));
+            }
+        }
+        for host in switch.hosts.iter().flatten() {
+            if !names.contains(host) {
+                return Err(invalid_options(format!(
+                    "distributed switch \"{}\" names member host \"{host}\", which the lab does not have",
+                    switch.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a lab's hosts get beyond a fresh installation.
+#[derive(Debug, Clone, Default)]
+struct Furnishing {
+    distributed_switches: Vec<LabDistributedSwitch>,
+    iscsi_adapter: bool,
+    system_owned_adapter: bool,
+}
+
+/// A static address for the `index`th host in `first`'s /16.
+fn host_address(first: Ipv4Addr, index: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(first) + index - 1)
+}
+
+impl Furnishing {
+    /// Gives `host` (the `index`th of the lab) its memberships and adapters, as vCenter and the
+    /// storage administrator would have.
+    fn furnish(&self, host: &mut SimHost, index: u32) -> Result<(), SimError> {
+        for (position, switch) in self.distributed_switches.iter().enumerate() {
+            if switch.has_member(host.name()) {
+                host.join_distributed_switch(switch.membership(position + 1))?;
+            }
+        }
+        if self.iscsi_adapter {
+            let device = Self::add_default_stack_adapter(
+                host,
+                ISCSI_PORT_GROUP,
+                ISCSI_VLAN,
+                host_address(Ipv4Addr::new(10, 150, 0, 10), index),
+            )?;
+            let adapter = Self::adapter_mut(host, &device);
+            adapter.storage_bindings.insert(StorageBinding::Iscsi);
+        }
+        if self.system_owned_adapter {
+            let device = Self::add_default_stack_adapter(
+                host,
+                SYSTEM_PORT_GROUP,
+                SYSTEM_VLAN,
+                host_address(Ipv4Addr::new(10, 160, 0, 10), index),
+            )?;
+            Self::adapter_mut(host, &device).system_owned = true;
+        }
+        Ok(())
+    }
+
+    /// Adds a port group on vSwitch0 and a static default-stack adapter on it; answers its device.
+    fn add_default_stack_adapter(
+        host: &mut SimHost,
+        port_group: &str,
+        vlan: u16,
+        address: Ipv4Addr,
+    ) -> Result<String, SimError> {
+        host.add_port_group(port_group, "vSwitch0", vlan)?;
+        host.add_virtual_nic(&NewAdapter {
+            connection: PortConnection::Standard {
+                switch: "vSwitch0".to_owned(),
+                port_group: port_group.to_owned(),
+            },
+            stack: StackKind::Default,
+            mtu: 1500,
+            ipv4: Ipv4Settings {
+                dhcp: false,
+                address: Some(address),
+                prefix_length: Some(16),
+                gateway_override: None,
+            },
+            ipv6: None,
+        })
+    }
+
+    fn adapter_mut<'host>(
+        host: &'host mut SimHost,
+        device: &str,
+    ) -> &'host mut esxnet_model::observed::ObservedAdapter {
+        host.observed
+            .adapters
+            .iter_mut()
+            .find(|adapter| adapter.device == device)
+            .expect("the adapter just added")
     }
 }
 
@@ -195,7 +478,14 @@ fn validate_host_name(name: &str) -> Result<(), SimError> {
     }
 }
 
-/// Writes `contents` to `path` atomically: temporary file, fsync, rename, directory fsync.
+/// Writes `contents` to `path` atomically: a temporary file in the same directory, renamed over
+/// the old file. A process killed at any moment (SIGKILL mid-apply, two writers racing) leaves
+/// either the old or the new file, never a torn one.
+///
+/// There is no fsync: the lab is a simulator, and durability across a power loss is not worth an
+/// fsync per API call (with one per change, the disk's journal was most of the time of a large
+/// apply). After a power loss a host file may be older than the journal says; the next apply
+/// observes it and converges.
 pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), SimError> {
     let directory = path.parent().unwrap_or(Path::new("."));
     let mut temporary = tempfile::Builder::new()
@@ -206,17 +496,8 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), SimEr
         .write_all(contents)
         .map_err(|source| SimError::io("write", temporary.path().to_owned(), source))?;
     temporary
-        .as_file()
-        .sync_all()
-        .map_err(|source| SimError::io("flush to disk", temporary.path().to_owned(), source))?;
-    temporary
         .persist(path)
         .map_err(|error| SimError::io("replace", path, error.error))?;
-    // Make the rename itself durable; some platforms cannot open a directory, which only weakens
-    // durability after a power loss, never atomicity.
-    if let Ok(directory_handle) = File::open(directory) {
-        let _ = directory_handle.sync_all();
-    }
     Ok(())
 }
 
@@ -269,17 +550,38 @@ impl Lab {
             dns_from_dhcp: options.dns_from_dhcp,
             ipv6_enabled: options.ipv6_enabled,
         };
-        Lab::create(dir, &names, &fresh, settings)
+        let furnishing = Furnishing {
+            distributed_switches: options.distributed_switches.clone(),
+            iscsi_adapter: options.iscsi_adapter,
+            system_owned_adapter: options.system_owned_adapter,
+        };
+        Lab::create(dir, &names, &fresh, settings, &furnishing)
     }
 
     /// Creates a lab holding exactly `names`, every host on `version`, with no latency or faults:
     /// what `--target sim:DIR` does when DIR does not exist yet.
     pub fn create_with_hosts(dir: impl AsRef<Path>, names: &[String], version: EsxiVersion) -> Result<Lab, SimError> {
+        Lab::create_with_hosts_and_distributed_switches(dir, names, version, &[])
+    }
+
+    /// [`Lab::create_with_hosts`], the hosts also members of `distributed_switches` (each switch
+    /// names its member hosts, or has every host), as vCenter would have joined them.
+    pub fn create_with_hosts_and_distributed_switches(
+        dir: impl AsRef<Path>,
+        names: &[String],
+        version: EsxiVersion,
+        distributed_switches: &[LabDistributedSwitch],
+    ) -> Result<Lab, SimError> {
+        let furnishing = Furnishing {
+            distributed_switches: distributed_switches.to_vec(),
+            ..Furnishing::default()
+        };
         Lab::create(
             dir.as_ref(),
             names,
             &FreshHostOptions::new(version),
             LabSettings::default(),
+            &furnishing,
         )
     }
 
@@ -288,7 +590,13 @@ impl Lab {
         dir.as_ref().join(SETTINGS_FILE).is_file()
     }
 
-    fn create(dir: &Path, names: &[String], fresh: &FreshHostOptions, settings: LabSettings) -> Result<Lab, SimError> {
+    fn create(
+        dir: &Path,
+        names: &[String],
+        fresh: &FreshHostOptions,
+        settings: LabSettings,
+        furnishing: &Furnishing,
+    ) -> Result<Lab, SimError> {
         if names.is_empty() {
             return Err(SimError::InvalidOptions {
                 message: "a lab needs at least one host: give a count of 1 or more, or host names".to_owned(),
@@ -308,6 +616,7 @@ impl Lab {
                 });
             }
         }
+        validate_distributed_switches(&furnishing.distributed_switches, names)?;
         let hosts_dir = dir.join(HOSTS_DIRECTORY);
         std::fs::create_dir_all(&hosts_dir).map_err(|source| SimError::io("create directory", &hosts_dir, source))?;
         let lab = Lab {
@@ -321,13 +630,18 @@ impl Lab {
         if Lab::exists(dir) || !lab.host_names()?.is_empty() {
             return Err(SimError::LabExists { dir: dir.to_owned() });
         }
-        lab.write_hosts_in_parallel(names, fresh)?;
+        lab.write_hosts_in_parallel(names, fresh, furnishing)?;
         // The settings file goes last: a lab is only a lab once every host is written.
         lab.write_settings(&settings)?;
         Ok(lab)
     }
 
-    fn write_hosts_in_parallel(&self, names: &[String], fresh: &FreshHostOptions) -> Result<(), SimError> {
+    fn write_hosts_in_parallel(
+        &self,
+        names: &[String],
+        fresh: &FreshHostOptions,
+        furnishing: &Furnishing,
+    ) -> Result<(), SimError> {
         let workers = std::thread::available_parallelism()
             .map_or(2, |count| count.get())
             .max(2)
@@ -341,7 +655,8 @@ impl Lab {
                     scope.spawn(move || -> Result<(), SimError> {
                         for (offset, name) in chunk.iter().enumerate() {
                             let index = (chunk_number * chunk_size + offset + 1) as u32;
-                            let host = SimHost::new_installed_with(name, index, fresh)?;
+                            let mut host = SimHost::new_installed_with(name, index, fresh)?;
+                            furnishing.furnish(&mut host, index)?;
                             self.write_host(&host)?;
                         }
                         Ok(())

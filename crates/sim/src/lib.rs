@@ -76,4 +76,4 @@ pub use error::SimError;
 pub use host::{
     AdapterUpdate, DnsEdit, FreshHostOptions, NewAdapter, RouteChange, SimHost, StackEdit, StackGateways, SwitchSpec,
 };
-pub use lab::{HostNames, InitOptions, Lab, LabSettings};
+pub use lab::{HostNames, InitOptions, Lab, LabDistributedPortGroup, LabDistributedSwitch, LabSettings};

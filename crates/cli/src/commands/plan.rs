@@ -45,7 +45,7 @@ pub fn make_plan_observed(
         return Ok(None);
     }
     let hosts = analysis::declared_hosts(&loaded);
-    let backend = Target::parse(inputs.target)?.open(&hosts, inputs.writable, inputs.parallelism)?;
+    let backend = Target::parse(inputs.target)?.open_for_manifests(&loaded, inputs.writable, inputs.parallelism)?;
     let observed = crate::target::observe(backend.as_ref(), &hosts, inputs.parallelism)?;
     let result = analysis::analyze(&loaded, Some(&observed));
     let plan = esxnet_planner::plan(&result.fleet, &observed, result.diagnostics, &inputs.options);

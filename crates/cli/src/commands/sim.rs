@@ -1,7 +1,8 @@
 //! `esxnet sim …`.
 
 use anyhow::{Context, Result};
-use esxnet_sim::{HostNames, InitOptions, Lab};
+use esxnet_sim::lab::{ISCSI_PORT_GROUP, SYSTEM_PORT_GROUP};
+use esxnet_sim::{HostNames, InitOptions, Lab, LabDistributedSwitch};
 
 use crate::cli::{SimCommand, SimInitArgs, SimServeArgs};
 use crate::output::Output;
@@ -50,16 +51,55 @@ fn init(arguments: &SimInitArgs, output: &Output) -> Result<Outcome> {
         seed: arguments.seed,
         dns_from_dhcp: arguments.dhcp_dns,
         ipv6_enabled: !arguments.disable_ipv6,
+        distributed_switches: LabDistributedSwitch::parse_arguments(
+            &arguments.distributed_switches,
+            &arguments.distributed_port_groups,
+        )?,
+        iscsi_adapter: arguments.iscsi_adapter,
+        system_owned_adapter: arguments.system_owned_adapter,
     };
     let lab = Lab::init(&arguments.dir, &options)
         .with_context(|| format!("cannot make a simulated lab at {}", arguments.dir.display()))?;
     let count = lab.host_names()?.len();
     output.status(&format!(
-        "made a simulated lab at {} with {count} ESXi {} host{}; use it with --target sim:{}",
+        "made a simulated lab at {} with {count} ESXi {} host{}{}; use it with --target sim:{}",
         arguments.dir.display(),
         options.version,
         if count == 1 { "" } else { "s" },
+        furnishing_summary(&options),
         arguments.dir.display()
     ));
     Ok(Outcome::Success)
+}
+
+/// What the lab's hosts have beyond a fresh installation, for the status line (empty when nothing).
+fn furnishing_summary(options: &InitOptions) -> String {
+    let mut parts = Vec::new();
+    for switch in &options.distributed_switches {
+        let port_groups: Vec<String> = switch
+            .port_groups
+            .iter()
+            .map(|port_group| format!("\"{}\" VLAN {}", port_group.name, port_group.vlan))
+            .collect();
+        let port_groups = match port_groups.len() {
+            0 => String::new(),
+            1 => format!("; port group {}", port_groups[0]),
+            _ => format!("; port groups {}", port_groups.join(", ")),
+        };
+        parts.push(format!(
+            "membership of distributed switch \"{}\" (MTU {}{port_groups})",
+            switch.name, switch.mtu
+        ));
+    }
+    if options.iscsi_adapter {
+        parts.push(format!("an iSCSI-bound adapter on \"{ISCSI_PORT_GROUP}\""));
+    }
+    if options.system_owned_adapter {
+        parts.push(format!("a system-owned adapter on \"{SYSTEM_PORT_GROUP}\""));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(", each with {}", parts.join(", "))
+    }
 }

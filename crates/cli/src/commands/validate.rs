@@ -13,7 +13,7 @@ pub fn run(arguments: &ValidateArgs, output: &Output) -> Result<Outcome> {
     let observed = match &arguments.target {
         Some(target) if !esxnet_model::diagnostic::has_errors(&loaded.diagnostics) => {
             let hosts = analysis::declared_hosts(&loaded);
-            let backend = Target::parse(target)?.open(&hosts, false, DEFAULT_PARALLELISM)?;
+            let backend = Target::parse(target)?.open_for_manifests(&loaded, false, DEFAULT_PARALLELISM)?;
             Some(crate::target::observe(backend.as_ref(), &hosts, DEFAULT_PARALLELISM)?)
         }
         _ => None,
