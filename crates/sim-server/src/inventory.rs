@@ -571,6 +571,10 @@ fn virtual_nic(host: &ObservedHost, adapter: &ObservedAdapter) -> Value {
         "mtu": adapter.mtu,
         "netStackInstanceKey": adapter.stack.api_key(),
     });
+    // Absent unless set, as on a fresh host (D67).
+    if adapter.system_owned {
+        spec["systemOwned"] = json!(true);
+    }
     let port_group = match &adapter.connection {
         PortConnection::Standard { port_group, .. } => {
             spec["portgroup"] = json!(port_group);

@@ -119,9 +119,26 @@ fn a_fresh_host_with_ipv6_disabled_reads_the_same_and_refuses_ipv6_over_both_pat
                 switch: "vSwitch0".into(),
                 vlan: 0,
             };
-            backend.execute(HOST, &port_group).expect("a port group for the adapter");
+            backend
+                .execute(HOST, &port_group)
+                .expect("a port group for the adapter");
             let error = backend.execute(HOST, &adapter_with_ipv6()).unwrap_err();
             assert_eq!(error.fault, Fault::InvalidState, "{error:?}");
         }
+    });
+}
+
+#[test]
+fn a_system_owned_adapter_reads_the_same_over_both_paths() {
+    let options = InitOptions {
+        system_owned_adapter: true,
+        ..InitOptions::default()
+    };
+    both_paths(&options, |host, _, _| {
+        assert!(
+            host.adapters.iter().any(|adapter| adapter.system_owned),
+            "{:?}",
+            host.adapters
+        );
     });
 }
