@@ -265,3 +265,76 @@ fn sim_init_can_make_hosts_with_ipv6_disabled() {
         );
     }
 }
+
+/// An adapter and its stack, with no IPv6 declared, for hosts with IPv6 disabled.
+const IPV4_ONLY_MANIFEST: &str = r#"apiVersion: esxnet/v1
+kind: Host
+metadata: {name: esx-1}
+---
+apiVersion: esxnet/v1
+kind: StandardSwitch
+metadata: {name: vSwitch1}
+spec:
+  hosts: {names: [esx-1]}
+  mtu: 9000
+  uplinks: [vmnic1]
+  portGroups:
+    - {name: vMotion, vlan: 130}
+---
+apiVersion: esxnet/v1
+kind: VmkernelAdapter
+metadata: {name: vmotion}
+spec:
+  hosts: {names: [esx-1]}
+  stack: vmotion
+  portGroup: {standardSwitch: vSwitch1, name: vMotion}
+  mtu: 9000
+  ipv4: {mode: static, prefixLength: 24, addresses: {esx-1: 10.130.0.11}}
+---
+apiVersion: esxnet/v1
+kind: NetStack
+metadata: {name: vmotion}
+spec:
+  hosts: {names: [esx-1]}
+  stack: vmotion
+  ipv4Gateway: 10.130.0.1
+  routes: [{destination: 10.230.0.0/16, gateway: 10.130.0.254}]
+"#;
+
+/// On a host with IPv6 disabled, a new adapter gets no router advertisement (ESXi's default
+/// elsewhere), so the apply is not refused halfway and converges.
+fn an_ipv4_only_host_converges(scratch: &Path, target: &str, path: &str) {
+    std::fs::write(scratch.join("ipv4-only.yaml"), IPV4_ONLY_MANIFEST).unwrap();
+    let applied = run(
+        scratch,
+        &["apply", "ipv4-only.yaml", "--target", target, "--auto-approve"],
+    );
+    assert_eq!(applied.code, 0, "{path}: {}", applied.all());
+    let replanned = run(
+        scratch,
+        &["plan", "ipv4-only.yaml", "--target", target, "--detailed-exitcode"],
+    );
+    assert_eq!(replanned.code, 0, "{path}: {}", replanned.all());
+    let drift = run(scratch, &["drift", "ipv4-only.yaml", "--target", target]);
+    assert_eq!(drift.code, 0, "{path}: {}", drift.all());
+}
+
+fn new_ipv4_only_lab(scratch: &Path) {
+    let init = run(scratch, &["sim", "init", "lab", "--hosts", "esx-1", "--disable-ipv6"]);
+    assert_eq!(init.code, 0, "{}", init.all());
+}
+
+#[test]
+fn a_host_with_ipv6_disabled_converges_through_sim() {
+    let scratch = tempfile::tempdir().unwrap();
+    new_ipv4_only_lab(scratch.path());
+    an_ipv4_only_host_converges(scratch.path(), "sim:lab", "sim:");
+}
+
+#[test]
+fn a_host_with_ipv6_disabled_converges_through_the_vsphere_api() {
+    let scratch = tempfile::tempdir().unwrap();
+    new_ipv4_only_lab(scratch.path());
+    let server = serve(scratch.path());
+    an_ipv4_only_host_converges(scratch.path(), &server.url, "vSphere");
+}
