@@ -420,6 +420,8 @@ fn record_adapter(
             gateway_override: state.ipv6.gateway_override,
         },
         services,
+        system_owned: false,
+        storage_bindings: Default::default(),
     };
     match host.adapters.iter_mut().find(|existing| existing.device == device_name) {
         Some(existing) => *existing = adapter,
