@@ -27,10 +27,9 @@ use esxnet_model::observed::{ObservedFleet, ObservedHost, PortConnection};
 use vim_rs::core::client::{Client, ClientBuilder, TransportMode, VimClient};
 use vim_rs::mo::{HostNetworkSystem, HostVirtualNicManager, PropertyCollector, ViewManager};
 use vim_rs::types::structs::{
-    HostNetworkInfo, HostRuntimeInfoNetworkRuntimeInfo, HostVirtualNicManagerInfo, ManagedObjectReference,
-    HostPortGroupSpec, HostVirtualSwitchSpec, ObjectContent, ObjectSpec, PropertyFilterSpec, PropertySpec,
-    RetrieveOptions, SelectionSpec, TraversalSpec,
-    VMwareDvsPortSetting, VmwareDistributedVirtualSwitchVlanIdSpec,
+    HostNetworkInfo, HostPortGroupSpec, HostRuntimeInfoNetworkRuntimeInfo, HostVirtualNicManagerInfo,
+    HostVirtualSwitchSpec, ManagedObjectReference, ObjectContent, ObjectSpec, PropertyFilterSpec, PropertySpec,
+    RetrieveOptions, SelectionSpec, TraversalSpec, VMwareDvsPortSetting, VmwareDistributedVirtualSwitchVlanIdSpec,
 };
 use vim_rs::types::vim_any::VimAny;
 
@@ -53,15 +52,18 @@ pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 16;
 pub const MAX_CONCURRENT_CALLS_CEILING: usize = 64;
 
 /// The host properties read in one property-collector round trip (see `PROTOCOL.md`).
-const HOST_PROPERTIES: [&str; 7] = [
+const HOST_PROPERTIES: [&str; 6] = [
     "name",
     "summary.config.product.version",
-    "config.network",
     "configManager.networkSystem",
     "configManager.virtualNicManager",
     "runtime.networkRuntimeInfo",
     "network",
 ];
+
+/// `HostSystem.config.network`: the same `HostNetworkInfo` as `HostNetworkSystem.networkInfo` on
+/// ESXi and vCenter, so it is read only from servers whose `networkInfo` lacks sections (vcsim).
+const CONFIG_NETWORK: &str = "config.network";
 
 /// Tuning for [`VsphereBackend::connect_with`].
 #[derive(Debug, Clone)]
@@ -92,6 +94,8 @@ struct HostObjects {
     network_system: Option<String>,
     virtual_nic_manager: Option<String>,
     distributed_port_group_ids: Vec<String>,
+    /// The server's `networkInfo` for this host lacks sections, so `config.network` is read too.
+    reads_config_network: bool,
 }
 
 /// The switch and port-group specs a host reported, kept so that updates are read-modify-write:
@@ -346,14 +350,29 @@ impl VsphereBackend {
         });
         let (mut hosts, objects) = match known {
             Some(known) => {
-                let host_ids: BTreeSet<String> = known.iter().map(|objects| objects.host_system.clone()).collect();
-                let mut specs = vec![direct_spec("HostSystem", &host_ids, &HOST_PROPERTIES)];
+                let (with_config, without_config): (Vec<&HostObjects>, Vec<&HostObjects>) =
+                    known.iter().partition(|objects| objects.reads_config_network);
+                let ids = |hosts: &[&HostObjects]| -> BTreeSet<String> {
+                    hosts.iter().map(|objects| objects.host_system.clone()).collect()
+                };
+                let mut specs = Vec::new();
+                if !without_config.is_empty() {
+                    specs.push(direct_spec("HostSystem", &ids(&without_config), &HOST_PROPERTIES));
+                }
+                if !with_config.is_empty() {
+                    let mut properties = HOST_PROPERTIES.to_vec();
+                    properties.push(CONFIG_NETWORK);
+                    specs.push(direct_spec("HostSystem", &ids(&with_config), &properties));
+                }
                 specs.extend(related_specs(&known));
                 let objects = self.retrieve_tolerating_missing_managers(specs).await?;
                 let (host_objects, related): (Vec<ObjectContent>, Vec<ObjectContent>) = objects
                     .into_iter()
                     .partition(|object| object.obj.r#type.as_str() == "HostSystem");
-                (host_objects.into_iter().map(raw_host).collect::<Vec<RawHost>>(), related)
+                (
+                    host_objects.into_iter().map(raw_host).collect::<Vec<RawHost>>(),
+                    related,
+                )
             }
             None => {
                 let mut hosts = Vec::new();
@@ -427,12 +446,53 @@ impl VsphereBackend {
                 host.network = Some(map::merge_network_info(info, host.network.take()));
             }
         }
+        self.complete_network_info(&mut hosts).await?;
         let distributed_port_groups = self.distributed_port_groups(port_group_configs).await?;
         Ok(Observation {
             hosts,
             nic_managers: managers,
             distributed_port_groups,
         })
+    }
+
+    /// Reads `config.network` for the hosts whose network system's `networkInfo` lacks adapters,
+    /// stacks or physical NICs (vcsim keeps only switches and port groups there) and fills the
+    /// gaps from it; such hosts read both from then on. One round trip, only on such servers.
+    async fn complete_network_info(&self, hosts: &mut [RawHost]) -> Result<(), VsphereError> {
+        let incomplete: BTreeSet<String> = hosts
+            .iter()
+            .filter(|host| !host.reads_config_network && !map::is_complete_network_info(host.network.as_ref()))
+            .map(|host| host.host_system.clone())
+            .collect();
+        if incomplete.is_empty() {
+            return Ok(());
+        }
+        let objects = self
+            .retrieve(&[direct_spec("HostSystem", &incomplete, &[CONFIG_NETWORK])])
+            .await?;
+        let mut config_networks: BTreeMap<String, HostNetworkInfo> = BTreeMap::new();
+        for object in objects {
+            for property in object.prop_set.into_iter().flatten() {
+                if property.name == CONFIG_NETWORK {
+                    if let Some(info) = take::<HostNetworkInfo>(property.val) {
+                        config_networks.insert(object.obj.value.clone(), info);
+                    }
+                }
+            }
+        }
+        let mut cache = self.hosts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for host in hosts.iter_mut().filter(|host| incomplete.contains(&host.host_system)) {
+            let fallback = config_networks.remove(&host.host_system);
+            host.network = match host.network.take() {
+                Some(primary) => Some(map::merge_network_info(primary, fallback)),
+                None => fallback,
+            };
+            host.reads_config_network = true;
+            if let Some(objects) = cache.get_mut(&host.name) {
+                objects.reads_config_network = true;
+            }
+        }
+        Ok(())
     }
 
     /// One `RetrievePropertiesEx` (and its pages). vcsim has no `HostVirtualNicManager` and fails
@@ -471,8 +531,14 @@ impl VsphereBackend {
         }
         let mut unknown_by_type: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         {
-            let uuids = self.switch_uuids.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            for switch in configs.iter().filter_map(|config| config.distributed_virtual_switch.as_ref()) {
+            let uuids = self
+                .switch_uuids
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for switch in configs
+                .iter()
+                .filter_map(|config| config.distributed_virtual_switch.as_ref())
+            {
                 if !uuids.contains_key(&switch.value) {
                     unknown_by_type
                         .entry(switch.r#type.as_str().to_owned())
@@ -487,7 +553,10 @@ impl VsphereBackend {
                 .map(|(kind, ids)| direct_spec(kind, ids, &["uuid"]))
                 .collect();
             let objects = self.retrieve(&specs).await?;
-            let mut uuids = self.switch_uuids.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut uuids = self
+                .switch_uuids
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             for object in objects {
                 for property in object.prop_set.into_iter().flatten() {
                     if property.name == "uuid" {
@@ -498,7 +567,10 @@ impl VsphereBackend {
                 }
             }
         }
-        let uuids = self.switch_uuids.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let uuids = self
+            .switch_uuids
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         Ok(configs
             .into_iter()
             .filter_map(|config| {
@@ -969,6 +1041,7 @@ fn host_objects(raw: &RawHost) -> HostObjects {
         network_system: raw.network_system.clone(),
         virtual_nic_manager: raw.virtual_nic_manager.clone(),
         distributed_port_group_ids: raw.distributed_port_group_ids.clone(),
+        reads_config_network: raw.reads_config_network,
     }
 }
 
@@ -976,6 +1049,7 @@ fn host_objects(raw: &RawHost) -> HostObjects {
 fn raw_host(object: ObjectContent) -> RawHost {
     let mut raw = RawHost {
         host_system: object.obj.value.clone(),
+        reads_config_network: false,
         name: String::new(),
         version: None,
         network: None,
@@ -988,7 +1062,10 @@ fn raw_host(object: ObjectContent) -> RawHost {
         match property.name.as_str() {
             "name" => raw.name = take::<String>(property.val).unwrap_or_default(),
             "summary.config.product.version" => raw.version = take::<String>(property.val),
-            "config.network" => raw.network = take::<HostNetworkInfo>(property.val),
+            CONFIG_NETWORK => {
+                raw.network = take::<HostNetworkInfo>(property.val);
+                raw.reads_config_network = true;
+            }
             "runtime.networkRuntimeInfo" => raw.runtime = take::<HostRuntimeInfoNetworkRuntimeInfo>(property.val),
             "configManager.networkSystem" => {
                 raw.network_system = take::<ManagedObjectReference>(property.val).map(|reference| reference.value)

@@ -72,6 +72,9 @@ pub struct DistributedPortGroupInfo {
 pub struct RawHost {
     /// The `HostSystem` managed object id.
     pub host_system: String,
+    /// Whether `network` includes `HostSystem.config.network` (read only from servers whose
+    /// `networkInfo` lacks sections).
+    pub reads_config_network: bool,
     /// `name`.
     pub name: String,
     /// `summary.config.product.version`.
@@ -122,6 +125,13 @@ pub fn merge_network_info(primary: HostNetworkInfo, config_network: Option<HostN
             .or(fallback.nvds_to_vds_migration_required),
         migration_status: primary.migration_status.or(fallback.migration_status),
     }
+}
+
+/// Whether a host's network info has every section observation lowers (physical NICs,
+/// adapters and stacks): ESXi and vCenter always report them; vcsim's `networkInfo` does not.
+pub fn is_complete_network_info(network: Option<&HostNetworkInfo>) -> bool {
+    network
+        .is_some_and(|network| network.pnic.is_some() && network.vnic.is_some() && network.net_stack_instance.is_some())
 }
 
 /// Reads an ESXi version leniently: `8.0.3`, `8.0`, or `8.0.3.0` (the first three parts).

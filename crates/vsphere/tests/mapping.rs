@@ -25,6 +25,7 @@ fn fixture() -> HostNetworkInfo {
 fn raw_host(runtime: Option<HostRuntimeInfoNetworkRuntimeInfo>) -> RawHost {
     RawHost {
         host_system: "host-1".to_owned(),
+        reads_config_network: true,
         name: "esx01".to_owned(),
         version: Some("8.0.3".to_owned()),
         network: Some(fixture()),
@@ -812,4 +813,16 @@ fn a_static_ipv6_gateway_is_sent_along_when_the_ipv4_gateway_changes() {
         Some("2001:268:c00a:c109::1")
     );
     assert_eq!(gateways.default_gateway.as_deref(), Some("192.168.100.1"));
+}
+
+#[test]
+fn network_info_without_adapters_stacks_or_nics_is_incomplete() {
+    assert!(map::is_complete_network_info(Some(&fixture())));
+    // vcsim's HostNetworkSystem.networkInfo: switches and port groups only.
+    let mut partial = fixture();
+    partial.vnic = None;
+    partial.pnic = None;
+    partial.net_stack_instance = None;
+    assert!(!map::is_complete_network_info(Some(&partial)));
+    assert!(!map::is_complete_network_info(None));
 }

@@ -12,6 +12,7 @@ fn d67_host() -> ObservedHost {
         unmarshal(Transport::Json, include_bytes!("fixtures/d67-network-info.json")).expect("the D67 fixture parses");
     let raw = RawHost {
         host_system: "host-1".to_owned(),
+        reads_config_network: true,
         name: "localhost".to_owned(),
         version: Some("6.7.0".to_owned()),
         network: Some(network),
