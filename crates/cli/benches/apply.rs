@@ -92,7 +92,13 @@ fn apply(manifests: &Path, target: &str, parallelism: usize, workdir: &Path) -> 
     let output = Command::new(env!("CARGO_BIN_EXE_esxnet"))
         .arg("apply")
         .arg(manifests)
-        .args(["--target", target, "--auto-approve", "--parallelism", &parallelism.to_string()])
+        .args([
+            "--target",
+            target,
+            "--auto-approve",
+            "--parallelism",
+            &parallelism.to_string(),
+        ])
         .env("ESXNET_PASSWORD", PASSWORD)
         .env("NO_COLOR", "1")
         .current_dir(workdir)
@@ -141,7 +147,8 @@ fn sim_round(hosts: usize, parallelism: usize, latency_ms: u64) -> Round {
 fn vsphere_round(hosts: usize, parallelism: usize, latency_ms: u64) -> Round {
     let scratch = tempfile::tempdir().expect("scratch directory");
     let (manifests, lab_dir) = prepare(scratch.path(), hosts, latency_ms);
-    let server: ServerHandle = esxnet_sim_server::serve(ServeOptions::new(&lab_dir, "root", PASSWORD)).expect("sim serve");
+    let server: ServerHandle =
+        esxnet_sim_server::serve(ServeOptions::new(&lab_dir, "root", PASSWORD)).expect("sim serve");
     let target = format!("vsphere://root@{}?insecure=true", server.server_address());
     let wall = apply(&manifests, &target, parallelism, scratch.path());
     let counters = server.counters();

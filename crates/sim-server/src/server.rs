@@ -178,12 +178,13 @@ pub fn serve(options: ServeOptions) -> Result<ServerHandle, SimServerError> {
         .enable_all()
         .build()
         .map_err(|source| SimServerError::Runtime { source })?;
-    let simulator = Arc::new(
-        Simulator::new(lab, options.user, options.password).map_err(|source| SimServerError::Lab {
-            dir: options.lab_dir.clone(),
-            source,
-        })?,
-    );
+    let simulator =
+        Arc::new(
+            Simulator::new(lab, options.user, options.password).map_err(|source| SimServerError::Lab {
+                dir: options.lab_dir.clone(),
+                source,
+            })?,
+        );
     let acceptor = TlsAcceptor::from(Arc::new(tls_config));
     let handle_simulator = simulator.clone();
     let (shutdown, shutdown_receiver) = watch::channel(false);

@@ -10,12 +10,12 @@ use esxnet_model::common::{CongestionControl, Route, StackKind};
 use esxnet_model::observed::{ObservedAdapter, ObservedStack, Teaming};
 use ipnet::Ipv6Net;
 use vim_rs::types::structs::{
-    DistributedVirtualSwitchPortConnection, HostNetOffloadCapabilities, HostNetworkSecurityPolicy,
-    HostNetworkTrafficShapingPolicy, HostNicFailureCriteria, HostVirtualSwitchBeaconConfig, LinkDiscoveryProtocolConfig, HostDnsConfig, HostIpConfig, HostIpConfigIpV6Address,
+    DistributedVirtualSwitchPortConnection, HostDnsConfig, HostIpConfig, HostIpConfigIpV6Address,
     HostIpConfigIpV6AddressConfiguration, HostIpRouteConfig, HostIpRouteEntry, HostIpRouteOp, HostIpRouteTableConfig,
-    HostNetStackInstance, HostNetworkConfig, HostNetworkConfigNetStackSpec, HostNetworkPolicy, HostNicOrderPolicy,
-    HostNicTeamingPolicy, HostPortGroupSpec, HostVirtualNicIpRouteSpec, HostVirtualNicSpec,
-    HostVirtualSwitchBondBridge, HostVirtualSwitchSpec,
+    HostNetOffloadCapabilities, HostNetStackInstance, HostNetworkConfig, HostNetworkConfigNetStackSpec,
+    HostNetworkPolicy, HostNetworkSecurityPolicy, HostNetworkTrafficShapingPolicy, HostNicFailureCriteria,
+    HostNicOrderPolicy, HostNicTeamingPolicy, HostPortGroupSpec, HostVirtualNicIpRouteSpec, HostVirtualNicSpec,
+    HostVirtualSwitchBeaconConfig, HostVirtualSwitchBondBridge, HostVirtualSwitchSpec, LinkDiscoveryProtocolConfig,
 };
 
 use crate::map::mask_from_prefix;
@@ -379,22 +379,24 @@ pub fn stack_config(stack: StackKind, settings: &StackSettings, current: Option<
         current.ipv6_gateway_from_router_advertisement && current.ipv6_gateway == settings.ipv6_gateway
     });
     let dns_config = dns_changes.then(|| HostDnsConfig {
-            dhcp: false,
-            virtual_nic_device: None,
-            ipv_6_virtual_nic_device: None,
-            host_name: current.map(|current| current.dns_host_name.clone()).unwrap_or_default(),
-            domain_name: current.map(|current| current.dns_domain_name.clone()).unwrap_or_default(),
-            address: Some(settings.dns.servers.iter().map(ToString::to_string).collect()),
-            search_domain: Some(settings.dns.search_domains.clone()),
+        dhcp: false,
+        virtual_nic_device: None,
+        ipv_6_virtual_nic_device: None,
+        host_name: current.map(|current| current.dns_host_name.clone()).unwrap_or_default(),
+        domain_name: current
+            .map(|current| current.dns_domain_name.clone())
+            .unwrap_or_default(),
+        address: Some(settings.dns.servers.iter().map(ToString::to_string).collect()),
+        search_domain: Some(settings.dns.search_domains.clone()),
     });
     let ip_route_config = gateways_change.then(|| HostIpRouteConfig {
-            default_gateway: settings.ipv4_gateway.map(|gateway| gateway.to_string()),
-            gateway_device: None,
-            ip_v_6_default_gateway: settings
-                .ipv6_gateway
-                .filter(|_| !learned_ipv6_gateway_kept)
-                .map(|gateway| gateway.to_string()),
-            ip_v_6_gateway_device: None,
+        default_gateway: settings.ipv4_gateway.map(|gateway| gateway.to_string()),
+        gateway_device: None,
+        ip_v_6_default_gateway: settings
+            .ipv6_gateway
+            .filter(|_| !learned_ipv6_gateway_kept)
+            .map(|gateway| gateway.to_string()),
+        ip_v_6_gateway_device: None,
     });
     let route_table_config = (!ipv4_routes.is_empty() || !ipv6_routes.is_empty()).then(|| HostIpRouteTableConfig {
         ip_route: (!ipv4_routes.is_empty()).then_some(ipv4_routes),

@@ -29,7 +29,10 @@ pub struct PlanInputs<'a> {
 
 /// Loads, observes, analyzes and plans. `Ok(None)` when the manifests could not be read (the
 /// diagnostics are already printed).
-pub fn make_plan(inputs: &PlanInputs<'_>, output: &Output) -> Result<Option<(Plan, Box<dyn esxnet_executor::Backend>)>> {
+pub fn make_plan(
+    inputs: &PlanInputs<'_>,
+    output: &Output,
+) -> Result<Option<(Plan, Box<dyn esxnet_executor::Backend>)>> {
     Ok(make_plan_observed(inputs, output)?.map(|(plan, backend, _)| (plan, backend)))
 }
 
