@@ -102,7 +102,12 @@ fn apply_counted(reuse_observation: bool) {
     let loaded = analysis::load(&[manifests]);
     let observed = esxnet_executor::observe_fleet(&backend, &names, 4).unwrap();
     let analysis = analysis::analyze(&loaded, Some(&observed));
-    let plan = esxnet_planner::plan(&analysis.fleet, &observed, analysis.diagnostics, &PlanOptions::default());
+    let plan = esxnet_planner::plan(
+        &analysis.fleet,
+        &observed,
+        analysis.diagnostics,
+        &PlanOptions::default(),
+    );
     assert!(!plan.has_errors(), "the fleet plans cleanly");
     let expected = planned_calls(&plan);
     assert_eq!(expected.len(), HOSTS, "every host has changes");
@@ -134,7 +139,11 @@ fn apply_counted(reuse_observation: bool) {
             "host {host}: exactly one mutating call per planned change"
         );
         let observations_in_apply = after.host(host).get("RetrievePropertiesEx").copied().unwrap_or(0)
-            - before_apply.host(host).get("RetrievePropertiesEx").copied().unwrap_or(0);
+            - before_apply
+                .host(host)
+                .get("RetrievePropertiesEx")
+                .copied()
+                .unwrap_or(0);
         let allowed = if reuse_observation { 0 } else { 1 };
         assert_eq!(
             observations_in_apply, allowed,
@@ -145,7 +154,12 @@ fn apply_counted(reuse_observation: bool) {
     // The next plan is empty: what was sent is what the manifests say.
     let observed = backend.observe_many(&names).unwrap();
     let analysis = analysis::analyze(&loaded, Some(&observed));
-    let replan = esxnet_planner::plan(&analysis.fleet, &observed, analysis.diagnostics, &PlanOptions::default());
+    let replan = esxnet_planner::plan(
+        &analysis.fleet,
+        &observed,
+        analysis.diagnostics,
+        &PlanOptions::default(),
+    );
     assert!(!replan.summary.has_changes(), "the apply converged");
     drop(backend);
     server.stop().unwrap();

@@ -58,13 +58,20 @@ fn a_new_switch_gets_a_complete_policy_and_bridge() {
     let policy = switch.policy.as_ref().unwrap();
     let security = policy.security.as_ref().unwrap();
     assert_eq!(
-        (security.allow_promiscuous, security.mac_changes, security.forged_transmits),
+        (
+            security.allow_promiscuous,
+            security.mac_changes,
+            security.forged_transmits
+        ),
         (Some(false), Some(false), Some(false))
     );
     let teaming_policy = policy.nic_teaming.as_ref().unwrap();
     assert_eq!(teaming_policy.policy.as_deref(), Some("loadbalance_srcid"));
     assert_eq!(teaming_policy.notify_switches, Some(true));
-    assert_eq!(teaming_policy.failure_criteria.as_ref().unwrap().check_beacon, Some(false));
+    assert_eq!(
+        teaming_policy.failure_criteria.as_ref().unwrap().check_beacon,
+        Some(false)
+    );
     let order = teaming_policy.nic_order.as_ref().unwrap();
     assert_eq!(order.active_nic.as_deref(), Some(&["vmnic3".to_owned()][..]));
     assert_eq!(order.standby_nic.as_deref(), Some(&["vmnic2".to_owned()][..]));
@@ -93,7 +100,10 @@ fn a_switch_update_changes_only_mtu_uplinks_and_order() {
     let mut after = wire(&updated);
     // What esxnet manages changed…
     assert_eq!(after["mtu"], 9000);
-    assert_eq!(after["bridge"]["nicDevice"], serde_json::json!(["vmnic0", "vmnic1", "vmnic2"]));
+    assert_eq!(
+        after["bridge"]["nicDevice"],
+        serde_json::json!(["vmnic0", "vmnic1", "vmnic2"])
+    );
     assert_eq!(
         after["policy"]["nicTeaming"]["nicOrder"]["activeNic"],
         serde_json::json!(["vmnic0", "vmnic2"])
