@@ -264,6 +264,8 @@ async fn accept_loop(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
+                // Answers are small and each one waits for the next request: send them at once.
+                let _ = stream.set_nodelay(true);
                 let acceptor = acceptor.clone();
                 let simulator = simulator.clone();
                 tokio::spawn(async move {
@@ -357,10 +359,7 @@ async fn route(simulator: Arc<Simulator>, request: Request<Incoming>) -> Respons
         Method::POST => false,
         _ => return response(405, String::new(), None),
     };
-    let latency = simulator.latency_ms();
-    if latency > 0 {
-        tokio::time::sleep(Duration::from_millis(latency)).await;
-    }
+    let latency = Duration::from_millis(simulator.latency_ms());
     let vim_request = VimRequest {
         is_property_read,
         mo_type: (*mo_type).to_owned(),
@@ -370,7 +369,16 @@ async fn route(simulator: Arc<Simulator>, request: Request<Incoming>) -> Respons
         body: body.to_vec(),
     };
     // The lab is files behind locks: keep its IO off the async workers.
-    let reply = tokio::task::spawn_blocking(move || simulator.handle(&vim_request)).await;
+    // The latency is slept on the blocking thread too: a thread sleep lasts what it says, where
+    // the async timer rounds up to its next tick and made every simulated call a millisecond or
+    // two slower than the lab asks for (the `sim:` target sleeps the same way).
+    let reply = tokio::task::spawn_blocking(move || {
+        if !latency.is_zero() {
+            std::thread::sleep(latency);
+        }
+        simulator.handle(&vim_request)
+    })
+    .await;
     match reply {
         Ok(reply) => response(reply.status, reply.body, reply.session.as_deref()),
         Err(_) => {

@@ -129,6 +129,9 @@ pub(crate) struct Simulator {
     state: Mutex<State>,
     /// Every host, in host-name order; a host's position is its managed object number.
     hosts: Mutex<Vec<Arc<ObservedHost>>>,
+    /// The simulator's copy of every host, which changes work on (the lab's files are written,
+    /// never read back, while the server runs).
+    sim_hosts: BTreeMap<String, Arc<Mutex<SimHost>>>,
     counters: Mutex<ServerCounters>,
 }
 
@@ -172,8 +175,19 @@ fn now_rfc3339() -> String {
 
 impl Simulator {
     pub(crate) fn new(lab: Lab, user: String, password: String) -> Result<Self, SimError> {
-        let hosts = lab.observe_all()?.hosts.into_values().map(Arc::new).collect();
+        let mut names = lab.host_names()?;
+        names.sort();
+        let loaded = names
+            .iter()
+            .map(|name| lab.load_host(name))
+            .collect::<Result<Vec<SimHost>, SimError>>()?;
+        let hosts = loaded.iter().map(|host| Arc::new(host.observed().clone())).collect();
+        let sim_hosts = loaded
+            .into_iter()
+            .map(|host| (host.name().to_owned(), Arc::new(Mutex::new(host))))
+            .collect();
         Ok(Simulator {
+            sim_hosts,
             lab,
             user,
             password,
@@ -619,15 +633,18 @@ impl Simulator {
         host_name: &str,
         change: impl FnOnce(&mut SimHost) -> Result<T, VimFault>,
     ) -> Result<T, VimFault> {
+        let Some(held) = self.sim_hosts.get(host_name) else {
+            return Err(VimFault::from_sim(&SimError::UnknownHost {
+                host: host_name.to_owned(),
+                dir: self.lab.dir().to_owned(),
+            }));
+        };
+        let mut host = held.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         // The closure's spec errors travel inside the simulator's Ok, so the host file is
         // written only when the simulator accepted the change.
         let mut spec_fault = None;
-        let mut changed_host = None;
-        let outcome = self.lab.modify_host(host_name, |host| match change(host) {
-            Ok(value) => {
-                changed_host = Some(host.observed().clone());
-                Ok(Some(value))
-            }
+        let outcome = self.lab.modify_held_host(&mut host, |host| match change(host) {
+            Ok(value) => Ok(Some(value)),
             Err(fault) => {
                 spec_fault = Some(fault);
                 Ok(None)
@@ -635,11 +652,11 @@ impl Simulator {
         });
         match outcome {
             Ok(Some(value)) => {
-                if let Some(changed) = changed_host {
-                    let mut hosts = self.lock_hosts();
-                    if let Some(slot) = hosts.iter_mut().find(|host| host.name == changed.name) {
-                        *slot = Arc::new(changed);
-                    }
+                let changed = Arc::new(host.observed().clone());
+                drop(host);
+                let mut hosts = self.lock_hosts();
+                if let Some(slot) = hosts.iter_mut().find(|slot| slot.name == changed.name) {
+                    *slot = changed;
                 }
                 Ok(value)
             }

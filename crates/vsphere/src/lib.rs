@@ -61,6 +61,26 @@ const HOST_PROPERTIES: [&str; 6] = [
     "network",
 ];
 
+/// What locates a host's objects: read for every host of the inventory once per run.
+const LOCATING_PROPERTIES: [&str; 4] = [
+    "name",
+    "configManager.networkSystem",
+    "configManager.virtualNicManager",
+    "network",
+];
+
+/// Objects per property-collector page when reading many objects' networking.
+const OBJECTS_PER_PAGE: i32 = 100;
+
+/// Objects per page when finding hosts: a few hundred bytes each, so 2,500 hosts (one vCenter's
+/// maximum) take three pages.
+const DISCOVERY_OBJECTS_PER_PAGE: i32 = 1000;
+
+/// Hosts read in one observation call; the calls of one observation run at once. Each host is
+/// three objects (the host, its network system, its virtual NIC manager), so a call's answer fits
+/// one page.
+const HOSTS_PER_OBSERVATION_CALL: usize = 25;
+
 /// `HostSystem.config.network`: the same `HostNetworkInfo` as `HostNetworkSystem.networkInfo` on
 /// ESXi and vCenter, so it is read only from servers whose `networkInfo` lacks sections (vcsim).
 const CONFIG_NETWORK: &str = "config.network";
@@ -179,6 +199,7 @@ impl VsphereBackend {
         // (SOAP keeps its session in a cookie) are decided here, not by vim_rs's defaults.
         let http_client = reqwest::Client::builder()
             .cookie_store(true)
+            .tcp_nodelay(true)
             .danger_accept_invalid_certs(target.insecure)
             .danger_accept_invalid_hostnames(target.insecure)
             .connect_timeout(options.connect_timeout)
@@ -262,11 +283,24 @@ impl VsphereBackend {
         PropertyCollector::new(self.handle(), &id)
     }
 
-    /// `RetrievePropertiesEx` and `ContinueRetrievePropertiesEx` until the last page.
+    /// `RetrievePropertiesEx` and `ContinueRetrievePropertiesEx` until the last page, as one call
+    /// within the concurrency limit.
     async fn retrieve(&self, specs: &[PropertyFilterSpec]) -> Result<Vec<ObjectContent>, VsphereError> {
+        self.retrieve_pages(specs, OBJECTS_PER_PAGE).await
+    }
+
+    async fn retrieve_pages(
+        &self,
+        specs: &[PropertyFilterSpec],
+        max_objects: i32,
+    ) -> Result<Vec<ObjectContent>, VsphereError> {
+        // The semaphore is never closed, so acquiring only waits.
+        let _permit = self.limit.acquire().await;
         let server = self.server();
         let collector = self.property_collector();
-        let options = RetrieveOptions { max_objects: Some(100) };
+        let options = RetrieveOptions {
+            max_objects: Some(max_objects),
+        };
         let mut objects = Vec::new();
         let Some(mut page) = collector
             .retrieve_properties_ex(specs, &options)
@@ -287,8 +321,10 @@ impl VsphereBackend {
         }
     }
 
-    /// Reads hosts' properties through a container view over the root folder.
-    async fn retrieve_hosts(&self, properties: &[&str]) -> Result<Vec<ObjectContent>, VsphereError> {
+    /// Finds every host of the inventory through a container view over the root folder, reading
+    /// only what locates its objects (a few hundred bytes a host, in pages of
+    /// [`DISCOVERY_OBJECTS_PER_PAGE`]), and keeps them for the run. Returns the host names.
+    async fn discover(&self) -> Result<Vec<String>, VsphereError> {
         let server = self.server();
         let content = self.client.service_content();
         let view_manager_ref = content.view_manager.as_ref().ok_or_else(|| {
@@ -300,15 +336,23 @@ impl VsphereBackend {
             )
         })?;
         let view_manager = ViewManager::new(self.handle(), &view_manager_ref.value);
-        let view = view_manager
-            .create_container_view(&content.root_folder, Some(&["HostSystem".to_owned()]), true)
-            .await
-            .map_err(|error| error::classify(error, "CreateContainerView", &server))?;
+        let view = {
+            let _permit = self.limit.acquire().await;
+            view_manager
+                .create_container_view(&content.root_folder, Some(&["HostSystem".to_owned()]), true)
+                .await
+                .map_err(|error| error::classify(error, "CreateContainerView", &server))?
+        };
         let specs = [PropertyFilterSpec {
             prop_set: vec![PropertySpec {
                 r#type: "HostSystem".to_owned(),
                 all: Some(false),
-                path_set: Some(properties.iter().map(|property| property.to_string()).collect()),
+                path_set: Some(
+                    LOCATING_PROPERTIES
+                        .iter()
+                        .map(|property| property.to_string())
+                        .collect(),
+                ),
             }],
             object_set: vec![ObjectSpec {
                 obj: view.clone(),
@@ -325,13 +369,32 @@ impl VsphereBackend {
             }],
             report_missing_objects_in_results: None,
         }];
-        let result = self.retrieve(&specs).await;
-        // A view left behind costs the server a little memory until logout; not worth failing for.
-        let _ = self
-            .client
-            .invoke_void("", view.r#type.as_str(), &view.value, "DestroyView", None)
-            .await;
-        result
+        let result = self.retrieve_pages(&specs, DISCOVERY_OBJECTS_PER_PAGE).await;
+        // A view left behind costs the server a little memory until logout; not worth failing for,
+        // nor worth waiting for: the view is destroyed while observation goes on.
+        let client = self.client.clone();
+        let (view_type, view_id) = (view.r#type.as_str().to_owned(), view.value.clone());
+        self.runtime.spawn(async move {
+            let _ = client.invoke_void("", &view_type, &view_id, "DestroyView", None).await;
+        });
+        let mut names = Vec::new();
+        let mut cache = self.hosts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for object in result? {
+            let raw = raw_host(object);
+            if raw.name.is_empty() {
+                continue;
+            }
+            let mut objects = host_objects(&raw);
+            // What an earlier observation learned about the server stays.
+            if let Some(known) = cache.get(&raw.name) {
+                objects.reads_config_network = known.reads_config_network;
+            }
+            names.push(raw.name.clone());
+            cache.insert(raw.name, objects);
+        }
+        names.sort();
+        names.dedup();
+        Ok(names)
     }
 
     /// Reads the named hosts (all hosts when `names` is `None`) with everything observation needs.
@@ -344,55 +407,43 @@ impl VsphereBackend {
     /// once the hosts are known.
     async fn observe_raw(&self, names: Option<&BTreeSet<String>>) -> Result<Observation, VsphereError> {
         let server = self.server();
-        let known: Option<Vec<HostObjects>> = names.and_then(|names| {
+        let lookup = |names: &BTreeSet<String>| -> Result<Vec<HostObjects>, String> {
             let cache = self.hosts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            names.iter().map(|name| cache.get(name).cloned()).collect()
-        });
-        let (mut hosts, objects) = match known {
-            Some(known) => {
-                let (with_config, without_config): (Vec<&HostObjects>, Vec<&HostObjects>) =
-                    known.iter().partition(|objects| objects.reads_config_network);
-                let ids = |hosts: &[&HostObjects]| -> BTreeSet<String> {
-                    hosts.iter().map(|objects| objects.host_system.clone()).collect()
-                };
-                let mut specs = Vec::new();
-                if !without_config.is_empty() {
-                    specs.push(direct_spec("HostSystem", &ids(&without_config), &HOST_PROPERTIES));
+            names
+                .iter()
+                .map(|name| cache.get(name).cloned().ok_or_else(|| name.clone()))
+                .collect()
+        };
+        let known = match names {
+            Some(names) => match lookup(names) {
+                Ok(known) => known,
+                Err(_) => {
+                    self.discover().await?;
+                    lookup(names).map_err(|missing| VsphereError::UnknownHost {
+                        host: missing,
+                        server: server.clone(),
+                    })?
                 }
-                if !with_config.is_empty() {
-                    let mut properties = HOST_PROPERTIES.to_vec();
-                    properties.push(CONFIG_NETWORK);
-                    specs.push(direct_spec("HostSystem", &ids(&with_config), &properties));
-                }
-                specs.extend(related_specs(&known));
-                let objects = self.retrieve_tolerating_missing_managers(specs).await?;
-                let (host_objects, related): (Vec<ObjectContent>, Vec<ObjectContent>) = objects
-                    .into_iter()
-                    .partition(|object| object.obj.r#type.as_str() == "HostSystem");
-                (
-                    host_objects.into_iter().map(raw_host).collect::<Vec<RawHost>>(),
-                    related,
-                )
-            }
+            },
             None => {
-                let mut hosts = Vec::new();
-                for object in self.retrieve_hosts(&HOST_PROPERTIES).await? {
-                    let raw = raw_host(object);
-                    if raw.name.is_empty() || names.is_some_and(|names| !names.contains(&raw.name)) {
-                        continue;
-                    }
-                    hosts.push(raw);
-                }
-                let known: Vec<HostObjects> = hosts.iter().map(host_objects).collect();
-                let specs = related_specs(&known);
-                let related = if specs.is_empty() {
-                    Vec::new()
-                } else {
-                    self.retrieve_tolerating_missing_managers(specs).await?
-                };
-                (hosts, related)
+                let all: BTreeSet<String> = self.discover().await?.into_iter().collect();
+                lookup(&all).map_err(|missing| VsphereError::UnknownHost {
+                    host: missing,
+                    server: server.clone(),
+                })?
             }
         };
+        // Hosts are read in chunks at once (each one call within the concurrency limit), so the
+        // server builds and the client reads them in parallel instead of page after page.
+        let chunks: Vec<&[HostObjects]> = known.chunks(HOSTS_PER_OBSERVATION_CALL).collect();
+        let answers = join_all(chunks.iter().map(|chunk| self.observe_chunk(chunk)).collect()).await;
+        let mut hosts = Vec::new();
+        let mut objects = Vec::new();
+        for answer in answers {
+            let (chunk_hosts, related) = answer?;
+            hosts.extend(chunk_hosts);
+            objects.extend(related);
+        }
         hosts.retain(|raw| !raw.name.is_empty());
         if let Some(names) = names {
             if let Some(missing) = names.iter().find(|name| !hosts.iter().any(|host| &host.name == *name)) {
@@ -493,6 +544,32 @@ impl VsphereBackend {
             }
         }
         Ok(())
+    }
+
+    /// One round trip for known hosts: their own properties, their network system's
+    /// `networkInfo`, their virtual NIC manager's `info` and their distributed port groups,
+    /// listed by reference. Answers the hosts and the other objects apart.
+    async fn observe_chunk(&self, known: &[HostObjects]) -> Result<(Vec<RawHost>, Vec<ObjectContent>), VsphereError> {
+        let (with_config, without_config): (Vec<&HostObjects>, Vec<&HostObjects>) =
+            known.iter().partition(|objects| objects.reads_config_network);
+        let ids = |hosts: &[&HostObjects]| -> BTreeSet<String> {
+            hosts.iter().map(|objects| objects.host_system.clone()).collect()
+        };
+        let mut specs = Vec::new();
+        if !without_config.is_empty() {
+            specs.push(direct_spec("HostSystem", &ids(&without_config), &HOST_PROPERTIES));
+        }
+        if !with_config.is_empty() {
+            let mut properties = HOST_PROPERTIES.to_vec();
+            properties.push(CONFIG_NETWORK);
+            specs.push(direct_spec("HostSystem", &ids(&with_config), &properties));
+        }
+        specs.extend(related_specs(known));
+        let objects = self.retrieve_tolerating_missing_managers(specs).await?;
+        let (host_objects, related): (Vec<ObjectContent>, Vec<ObjectContent>) = objects
+            .into_iter()
+            .partition(|object| object.obj.r#type.as_str() == "HostSystem");
+        Ok((host_objects.into_iter().map(raw_host).collect(), related))
     }
 
     /// One `RetrievePropertiesEx` (and its pages). vcsim has no `HostVirtualNicManager` and fails
@@ -629,7 +706,7 @@ impl VsphereBackend {
 
     fn observe_one(&self, host: &str) -> Result<ObservedHost, VsphereError> {
         let names = BTreeSet::from([host.to_owned()]);
-        let observation = self.run(self.observe_raw(Some(&names)))?;
+        let observation = self.runtime.block_on(self.observe_raw(Some(&names)))?;
         let mut fleet = self.lower(observation)?;
         fleet.hosts.remove(host).ok_or_else(|| VsphereError::UnknownHost {
             host: host.to_owned(),
@@ -932,12 +1009,7 @@ impl Backend for VsphereBackend {
     }
 
     fn host_names(&self) -> Result<Vec<String>, BackendError> {
-        let objects = self.run(self.retrieve_hosts(&["name"]))?;
-        let mut names: Vec<String> = objects.into_iter().map(raw_host).map(|raw| raw.name).collect();
-        names.retain(|name| !name.is_empty());
-        names.sort();
-        names.dedup();
-        Ok(names)
+        Ok(self.runtime.block_on(self.discover())?)
     }
 
     fn observe(&self, host: &str) -> Result<ObservedHost, BackendError> {
@@ -946,7 +1018,7 @@ impl Backend for VsphereBackend {
 
     fn observe_many(&self, hosts: &[String]) -> Result<ObservedFleet, BackendError> {
         let names: BTreeSet<String> = hosts.iter().cloned().collect();
-        let observation = self.run(self.observe_raw(Some(&names)))?;
+        let observation = self.runtime.block_on(self.observe_raw(Some(&names)))?;
         Ok(self.lower(observation)?)
     }
 
@@ -1100,4 +1172,28 @@ fn port_group_vlan(config: &vim_rs::types::structs::DvPortgroupConfigInfo) -> u1
         })
         .and_then(|vlan| u16::try_from(vlan.vlan_id).ok())
         .unwrap_or(0)
+}
+
+/// Runs futures concurrently on the current task and returns their outputs in order.
+async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|context| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(context) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
