@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod output;
 mod target;
+mod timings;
 
 use std::process::ExitCode;
 

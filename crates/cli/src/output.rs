@@ -39,6 +39,13 @@ impl Output {
         let _ = stdout.flush();
     }
 
+    /// Streams a result to stdout through `write`, for results too large to build as text first.
+    pub fn result_with(&self, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> std::io::Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        write(&mut stdout)?;
+        stdout.flush()
+    }
+
     /// Prints a status sentence to stderr.
     pub fn status(&self, text: &str) {
         let _ = writeln!(std::io::stderr().lock(), "{text}");

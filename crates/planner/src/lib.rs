@@ -11,7 +11,9 @@ pub mod plan;
 pub mod render;
 pub mod state;
 
-use esxnet_model::desired::DesiredFleet;
+use std::collections::BTreeSet;
+
+use esxnet_model::desired::{DesiredFleet, DesiredHost};
 use esxnet_model::diagnostic::{self, Diagnostic, RuleId};
 use esxnet_model::observed::{ObservedFleet, ObservedHost};
 use sha2::{Digest, Sha256};
@@ -42,66 +44,46 @@ pub fn plan(
     let global_error = diagnostics
         .iter()
         .any(|diagnostic| diagnostic.is_error() && diagnostic.host.is_none());
+    let hosts_with_errors: BTreeSet<&str> = diagnostics
+        .iter()
+        .filter(|diagnostic| diagnostic.is_error())
+        .filter_map(|diagnostic| diagnostic.host.as_deref())
+        .collect();
+    // Hosts plan independently of each other: in parallel, then joined in host order, so the plan
+    // is the same value whatever the number of threads.
+    let desired_hosts: Vec<(&String, &DesiredHost)> = desired.hosts.iter().collect();
+    let threads = std::thread::available_parallelism()
+        .map(|count| count.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let chunk_size = desired_hosts.len().div_ceil(threads).max(1);
+    let planned: Vec<PlannedHost> = std::thread::scope(|scope| {
+        let workers: Vec<_> = desired_hosts
+            .chunks(chunk_size)
+            .map(|chunk| {
+                let hosts_with_errors = &hosts_with_errors;
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|(name, desired_host)| {
+                            let host_has_error = global_error || hosts_with_errors.contains(name.as_str());
+                            plan_host(name, desired_host, observed.hosts.get(*name), host_has_error, options)
+                        })
+                        .collect::<Vec<PlannedHost>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    });
     let mut changes = Vec::new();
-    let mut hosts = Vec::new();
-    for (name, desired_host) in &desired.hosts {
-        let Some(observed_host) = observed.hosts.get(name) else {
-            diagnostics.push(
-                Diagnostic::error(
-                    RuleId::Esx017,
-                    format!("host {name} is not known to the target: check the name, or that the target is the right vCenter or lab"),
-                )
-                .at(desired_host.source.document_location(), "metadata.name")
-                .on_host(name.clone()),
-            );
-            hosts.push(refused(name, String::new(), "the target does not know this host"));
-            continue;
-        };
-        let fingerprint = fingerprint(observed_host);
-        let host_has_error = global_error
-            || diagnostics
-                .iter()
-                .any(|diagnostic| diagnostic.is_error() && diagnostic.host.as_deref() == Some(name));
-        if host_has_error {
-            hosts.push(refused(name, fingerprint, "its manifests have errors"));
-            continue;
-        }
-        let host_diff = diff::diff_host(desired_host, observed_host, options);
-        let diff_has_error = diagnostic::has_errors(&host_diff.diagnostics);
-        diagnostics.extend(host_diff.diagnostics);
-        if diff_has_error {
-            hosts.push(refused(name, fingerprint, "planning it found errors"));
-            continue;
-        }
-        match graph::order(&host_diff.changes) {
-            Ok(ordered) => {
-                let mut host_changes = host_diff.changes;
-                sort_changes_by_steps(&mut host_changes, &ordered.steps);
-                changes.extend(host_changes);
-                hosts.push(HostPlan {
-                    host: name.clone(),
-                    fingerprint,
-                    status: HostStatus::Planned,
-                    steps: ordered.steps,
-                    edges: ordered.edges,
-                    unmanaged: host_diff.unmanaged,
-                    notes: host_diff.notes,
-                });
-            }
-            Err(cycle) => {
-                diagnostics.push(
-                    Diagnostic::error(
-                        RuleId::Esx021,
-                        format!(
-                            "the changes of {name} depend on each other in a cycle: {}; split the change into two applies",
-                            cycle.members.join(" → ")
-                        ),
-                    )
-                    .on_host(name.clone()),
-                );
-                hosts.push(refused(name, fingerprint, "its changes form a dependency cycle"));
-            }
-        }
+    let mut hosts = Vec::with_capacity(planned.len());
+    for host in planned {
+        changes.extend(host.changes);
+        diagnostics.extend(host.diagnostics);
+        hosts.push(host.plan);
     }
     diagnostic::sort(&mut diagnostics);
     let summary = summarize(&changes, &hosts);
@@ -112,6 +94,78 @@ pub fn plan(
         hosts,
         diagnostics,
         summary,
+    }
+}
+
+/// One host's part of the plan.
+struct PlannedHost {
+    plan: HostPlan,
+    changes: Vec<Change>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// Plans one host: its diff, ordered over its dependency graph, or why it is refused.
+fn plan_host(
+    name: &str,
+    desired_host: &DesiredHost,
+    observed_host: Option<&ObservedHost>,
+    host_has_error: bool,
+    options: &PlanOptions,
+) -> PlannedHost {
+    let refusal = |fingerprint: String, reason: &str, diagnostics: Vec<Diagnostic>| PlannedHost {
+        plan: refused(name, fingerprint, reason),
+        changes: Vec::new(),
+        diagnostics,
+    };
+    let Some(observed_host) = observed_host else {
+        let unknown = Diagnostic::error(
+            RuleId::Esx017,
+            format!("host {name} is not known to the target: check the name, or that the target is the right vCenter or lab"),
+        )
+        .at(desired_host.source.document_location(), "metadata.name")
+        .on_host(name.to_owned());
+        return refusal(String::new(), "the target does not know this host", vec![unknown]);
+    };
+    let fingerprint = fingerprint(observed_host);
+    if host_has_error {
+        return refusal(fingerprint, "its manifests have errors", Vec::new());
+    }
+    let host_diff = diff::diff_host(desired_host, observed_host, options);
+    if diagnostic::has_errors(&host_diff.diagnostics) {
+        return refusal(fingerprint, "planning it found errors", host_diff.diagnostics);
+    }
+    match graph::order(&host_diff.changes) {
+        Ok(ordered) => {
+            let mut host_changes = host_diff.changes;
+            sort_changes_by_steps(&mut host_changes, &ordered.steps);
+            PlannedHost {
+                plan: HostPlan {
+                    host: name.to_owned(),
+                    fingerprint,
+                    status: HostStatus::Planned,
+                    steps: ordered.steps,
+                    edges: ordered.edges,
+                    unmanaged: host_diff.unmanaged,
+                    notes: host_diff.notes,
+                },
+                changes: host_changes,
+                diagnostics: host_diff.diagnostics,
+            }
+        }
+        Err(cycle) => {
+            let mut diagnostics = host_diff.diagnostics;
+            diagnostics.push(
+                Diagnostic::error(
+                    RuleId::Esx021,
+                    format!(
+                        "the changes of {name} depend on each other in a cycle: {}; split the change into two applies",
+                        cycle.members.join(" → ")
+                    ),
+                )
+                .on_host(name.to_owned()),
+            );
+            refusal(fingerprint, "its changes form a dependency cycle", diagnostics)
+        }
     }
 }
 

@@ -267,6 +267,15 @@ fn write_protected(out: &mut String, host: &HostPlan) {
     }
 }
 
+/// Writes the plan as pretty JSON, as [`json`] renders it, without holding the text in memory (a
+/// 10,000-host plan is tens of megabytes).
+pub fn write_json(plan: &Plan, writer: impl std::io::Write) -> std::io::Result<()> {
+    let mut writer = std::io::BufWriter::with_capacity(1 << 16, writer);
+    serde_json::to_writer_pretty(&mut writer, plan)?;
+    std::io::Write::write_all(&mut writer, b"\n")?;
+    std::io::Write::flush(&mut writer)
+}
+
 /// The plan as pretty JSON (`format_version`, `changes`, `hosts`, `diagnostics`, `summary`).
 pub fn json(plan: &Plan) -> String {
     let mut text = serde_json::to_string_pretty(plan).unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"));

@@ -33,7 +33,10 @@ pub fn make_plan(
     inputs: &PlanInputs<'_>,
     output: &Output,
 ) -> Result<Option<(Plan, Box<dyn esxnet_executor::Backend>)>> {
-    Ok(make_plan_observed(inputs, output)?.map(|(plan, backend, _)| (plan, backend)))
+    Ok(make_plan_observed(inputs, output)?.map(|(plan, backend, observed)| {
+        forget_at_exit(observed);
+        (plan, backend)
+    }))
 }
 
 /// [`make_plan`], also returning the observed state the plan was made from.
@@ -41,7 +44,9 @@ pub fn make_plan_observed(
     inputs: &PlanInputs<'_>,
     output: &Output,
 ) -> Result<Option<(Plan, Box<dyn esxnet_executor::Backend>, ObservedFleet)>> {
+    let timings = crate::timings::Timings::from_env();
     let loaded = analysis::load(inputs.paths);
+    timings.lap("load");
     if esxnet_model::diagnostic::has_errors(&loaded.diagnostics) {
         output.diagnostics(&loaded.diagnostics);
         output.status("the manifests could not be read: nothing was planned or applied");
@@ -49,10 +54,24 @@ pub fn make_plan_observed(
     }
     let hosts = analysis::declared_hosts(&loaded);
     let backend = Target::parse(inputs.target)?.open_for_manifests(&loaded, inputs.writable, inputs.parallelism)?;
+    timings.lap("open the target");
     let observed = crate::target::observe(backend.as_ref(), &hosts, inputs.parallelism)?;
+    timings.lap("observe");
     let result = analysis::analyze(&loaded, Some(&observed));
+    timings.lap("analyze");
     let plan = esxnet_planner::plan(&result.fleet, &observed, result.diagnostics, &inputs.options);
+    timings.lap("plan");
+    forget_at_exit(result.fleet);
+    forget_at_exit(loaded);
     Ok(Some((plan, backend, observed)))
+}
+
+/// Leaves a large value of plain data for the process's exit to reclaim instead of freeing it
+/// piece by piece: a 10,000-host fleet is millions of small allocations, and freeing them took a
+/// tenth of `esxnet plan`'s time. Only for values whose drop does nothing else (no files, no
+/// connections), in commands that end soon after.
+pub fn forget_at_exit<T>(value: T) {
+    std::mem::forget(value);
 }
 
 impl<'a> PlanInputs<'a> {
@@ -79,19 +98,23 @@ pub fn run(arguments: &PlanArgs, output: &Output) -> Result<Outcome> {
     if arguments.output != PlanFormat::Markdown {
         output.diagnostics(&plan.diagnostics);
     }
-    let rendered = match arguments.output {
-        PlanFormat::Text => render::text(
+    let timings = crate::timings::Timings::from_env();
+    match arguments.output {
+        PlanFormat::Text => output.result(&render::text(
             &plan,
             TextStyle {
                 color: output.stdout_color,
             },
-        ),
-        PlanFormat::Json => render::json(&plan),
-        PlanFormat::Markdown => render::markdown(&plan),
-    };
-    output.result(&rendered);
+        )),
+        PlanFormat::Json => output
+            .result_with(|stdout| render::write_json(&plan, stdout))
+            .context("cannot write the plan to standard output")?,
+        PlanFormat::Markdown => output.result(&render::markdown(&plan)),
+    }
+    timings.lap("render and write");
     if let Some(path) = &arguments.out {
-        std::fs::write(path, render::json(&plan))
+        std::fs::File::create(path)
+            .and_then(|file| render::write_json(&plan, file))
             .with_context(|| format!("cannot write the plan to {}", path.display()))?;
         output.status(&format!(
             "saved the plan to {}; apply it with `esxnet apply {}`",
@@ -99,13 +122,15 @@ pub fn run(arguments: &PlanArgs, output: &Output) -> Result<Outcome> {
             path.display()
         ));
     }
-    Ok(if plan.has_errors() {
+    let outcome = if plan.has_errors() {
         Outcome::Failed
     } else if arguments.detailed_exitcode && plan.summary.has_changes() {
         Outcome::ChangesPending
     } else {
         Outcome::Success
-    })
+    };
+    forget_at_exit(plan);
+    Ok(outcome)
 }
 
 pub fn graph(arguments: &GraphArgs, output: &Output) -> Result<Outcome> {
