@@ -51,7 +51,7 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
             let Some(planned) = make_plan_observed(&inputs, output)? else {
                 return Ok(Outcome::Failed);
             };
-            planned
+            (planned.plan, planned.backend, planned.observed)
         }
     };
     if !backend.is_writable() {

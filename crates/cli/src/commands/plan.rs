@@ -33,17 +33,14 @@ pub fn make_plan(
     inputs: &PlanInputs<'_>,
     output: &Output,
 ) -> Result<Option<(Plan, Box<dyn esxnet_executor::Backend>)>> {
-    Ok(make_plan_observed(inputs, output)?.map(|(plan, backend, observed)| {
-        forget_at_exit(observed);
-        (plan, backend)
+    Ok(make_plan_observed(inputs, output)?.map(|planned| {
+        forget_at_exit(planned.observed);
+        (planned.plan, planned.backend)
     }))
 }
 
 /// [`make_plan`], also returning the observed state the plan was made from.
-pub fn make_plan_observed(
-    inputs: &PlanInputs<'_>,
-    output: &Output,
-) -> Result<Option<(Plan, Box<dyn esxnet_executor::Backend>, ObservedFleet)>> {
+pub fn make_plan_observed(inputs: &PlanInputs<'_>, output: &Output) -> Result<Option<Planned>> {
     let timings = crate::timings::Timings::from_env();
     let loaded = analysis::load(inputs.paths);
     timings.lap("load");
@@ -63,7 +60,21 @@ pub fn make_plan_observed(
     timings.lap("plan");
     forget_at_exit(result.fleet);
     forget_at_exit(loaded);
-    Ok(Some((plan, backend, observed)))
+    Ok(Some(Planned {
+        plan,
+        backend,
+        observed,
+    }))
+}
+
+/// A plan, the backend it was made through, and the observed state it was made from.
+pub struct Planned {
+    /// The plan.
+    pub plan: Plan,
+    /// The backend the hosts were observed through.
+    pub backend: Box<dyn esxnet_executor::Backend>,
+    /// The hosts as observed.
+    pub observed: ObservedFleet,
 }
 
 /// Leaves a large value of plain data for the process's exit to reclaim instead of freeing it
