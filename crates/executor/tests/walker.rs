@@ -70,6 +70,40 @@ fn each_host_is_observed_once_when_nothing_is_stale() {
 }
 
 #[test]
+fn hosts_start_from_the_plans_own_observation_when_it_still_matches() {
+    let (plan, backend) = standard_setup();
+    let mut planned_from = backend.fleet();
+    // esx-02's copy no longer has the plan's fingerprint (someone changed the host meanwhile, as
+    // far as this copy says): that host is observed again before its first change.
+    planned_from
+        .hosts
+        .get_mut("esx-02")
+        .unwrap()
+        .switches
+        .retain(|switch| switch.name != "vSwitch0");
+    let options = esxnet_executor::ApplyOptions {
+        observed: Some(Arc::new(planned_from)),
+        ..fast_options()
+    };
+    let report = apply(&plan, &backend, &options).unwrap();
+    assert!(report.succeeded(), "{report:#?}");
+    assert_eq!(
+        backend.calls("esx-01").observe,
+        0,
+        "esx-01 starts from the plan's observation"
+    );
+    assert_eq!(report.host("esx-01").unwrap().observations, 0);
+    assert_eq!(
+        backend.calls("esx-02").observe,
+        1,
+        "esx-02's copy is stale, so it is read again"
+    );
+    for host in ["esx-01", "esx-02"] {
+        assert_eq!(backend.calls(host).performed, all_operations_in_order(), "{host}");
+    }
+}
+
+#[test]
 fn applying_the_same_plan_twice_sends_nothing_the_second_time() {
     let (plan, backend) = standard_setup();
     assert!(apply_fast(&plan, &backend).succeeded());
