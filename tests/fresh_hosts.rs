@@ -6,54 +6,13 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 use support::{examples, Run};
 
 const EXAMPLE_HOSTS: &str = "esx-01.lab.example,esx-02.lab.example,esx-03.lab.example,esx-04.lab.example";
 const PASSWORD: &str = "fresh-hosts-secret";
-
-/// A running `esxnet sim serve`, stopped when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(scratch: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_esxnet"))
-        .args(["sim", "serve", "lab", "--max-seconds", "300"])
-        .current_dir(scratch)
-        .env("ESXNET_PASSWORD", PASSWORD)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sim serve starts");
-    let mut first_line = String::new();
-    BufReader::new(child.stdout.take().expect("piped stdout"))
-        .read_line(&mut first_line)
-        .expect("the URL line");
-    let address = first_line
-        .trim()
-        .strip_prefix("https://")
-        .and_then(|rest| rest.strip_suffix("/sdk"))
-        .unwrap_or_else(|| panic!("sim serve printed {first_line:?} instead of its URL"))
-        .to_owned();
-    Server {
-        child,
-        url: format!("vsphere://root@{address}?insecure=true"),
-    }
-}
 
 fn run(scratch: &Path, arguments: &[&str]) -> Run {
     let output = support::command(scratch, arguments)
@@ -238,8 +197,8 @@ fn the_examples_converge_on_fresh_hosts_through_sim() {
 fn the_examples_converge_on_fresh_hosts_through_the_vsphere_api() {
     let scratch = tempfile::tempdir().unwrap();
     new_lab(scratch.path());
-    let server = serve(scratch.path());
-    the_examples_converge_on_fresh_hosts(scratch.path(), &server.url, "vSphere");
+    let server = support::serve(scratch.path(), "lab", PASSWORD);
+    the_examples_converge_on_fresh_hosts(scratch.path(), &server.target(), "vSphere");
 }
 
 #[test]
@@ -335,6 +294,6 @@ fn a_host_with_ipv6_disabled_converges_through_sim() {
 fn a_host_with_ipv6_disabled_converges_through_the_vsphere_api() {
     let scratch = tempfile::tempdir().unwrap();
     new_ipv4_only_lab(scratch.path());
-    let server = serve(scratch.path());
-    an_ipv4_only_host_converges(scratch.path(), &server.url, "vSphere");
+    let server = support::serve(scratch.path(), "lab", PASSWORD);
+    an_ipv4_only_host_converges(scratch.path(), &server.target(), "vSphere");
 }

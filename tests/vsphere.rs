@@ -4,9 +4,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use support::{esxnet, examples, Run};
@@ -20,43 +18,6 @@ const EXAMPLE_DISTRIBUTED_SWITCH: [&str; 4] = [
     "dvs-lab/dvpg-provisioning",
 ];
 
-/// A running `esxnet sim serve`, stopped when dropped.
-struct Server {
-    child: Child,
-    /// `127.0.0.1:PORT`.
-    address: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(scratch: &Path, lab: &str, password: &str) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_esxnet"))
-        .args(["sim", "serve", lab, "--max-seconds", "300"])
-        .current_dir(scratch)
-        .env("ESXNET_PASSWORD", password)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sim serve starts");
-    let mut first_line = String::new();
-    BufReader::new(child.stdout.take().expect("piped stdout"))
-        .read_line(&mut first_line)
-        .expect("the URL line");
-    let address = first_line
-        .trim()
-        .strip_prefix("https://")
-        .and_then(|rest| rest.strip_suffix("/sdk"))
-        .unwrap_or_else(|| panic!("sim serve printed {first_line:?} instead of its URL"))
-        .to_owned();
-    Server { child, address }
-}
-
 fn with_password(scratch: &Path, password: &str, arguments: &[&str]) -> Run {
     let output = support::command(scratch, arguments)
         .env("ESXNET_PASSWORD", password)
@@ -69,7 +30,7 @@ fn with_password(scratch: &Path, password: &str, arguments: &[&str]) -> Run {
     }
 }
 
-fn target(server: &Server, options: &str) -> String {
+fn target(server: &support::SimServer, options: &str) -> String {
     format!("vsphere://root@{}?insecure=true{options}", server.address)
 }
 
@@ -99,7 +60,7 @@ fn apply_through_the_vsphere_api_converges_and_never_writes_the_password() {
         .concat(),
     );
     assert_eq!(init.code, 0, "{}", init.all());
-    let server = serve(scratch.path(), "lab", &password);
+    let server = support::serve(scratch.path(), "lab", &password);
     let target = target(&server, "");
     let examples = examples();
     let examples = examples.to_str().unwrap();
@@ -194,7 +155,7 @@ fn apply_through_the_vsphere_api_converges_and_never_writes_the_password() {
 fn a_wrong_password_exits_1_with_a_clear_error() {
     let scratch = tempfile::tempdir().unwrap();
     assert_eq!(esxnet(scratch.path(), &["sim", "init", "lab", "--hosts", "2"]).code, 0);
-    let server = serve(scratch.path(), "lab", "right");
+    let server = support::serve(scratch.path(), "lab", "right");
     let run = with_password(scratch.path(), "wrong", &["observe", "--target", &target(&server, "")]);
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(
@@ -208,7 +169,7 @@ fn a_wrong_password_exits_1_with_a_clear_error() {
 fn an_untrusted_certificate_without_insecure_exits_1_saying_what_to_do() {
     let scratch = tempfile::tempdir().unwrap();
     assert_eq!(esxnet(scratch.path(), &["sim", "init", "lab", "--hosts", "2"]).code, 0);
-    let server = serve(scratch.path(), "lab", "right");
+    let server = support::serve(scratch.path(), "lab", "right");
     let target = format!("vsphere://root@{}", server.address);
     let run = with_password(scratch.path(), "right", &["observe", "--target", &target]);
     assert_eq!(run.code, 1, "{}", run.all());
@@ -245,7 +206,7 @@ fn a_server_that_stops_mid_apply_exits_1_and_the_journal_says_what_was_applied()
     );
     assert_eq!(init.code, 0, "{}", init.all());
     let manifests = support::fleet_manifests(scratch.path(), 40);
-    let mut server = serve(scratch.path(), "lab", "right");
+    let mut server = support::serve(scratch.path(), "lab", "right");
     let target = target(&server, "");
     let mut apply = support::command(
         scratch.path(),
@@ -306,7 +267,7 @@ fn a_server_that_stops_mid_apply_exits_1_and_the_journal_says_what_was_applied()
     );
     assert!(failed > 0, "and what failed after:\n{journal}");
     // The lab itself is intact: a new server over it, and apply again converges.
-    let server = serve(scratch.path(), "lab", "right");
+    let server = support::serve(scratch.path(), "lab", "right");
     let target = format!("vsphere://root@{}?insecure=true", server.address);
     let resumed = with_password(
         scratch.path(),

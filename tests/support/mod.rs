@@ -2,8 +2,9 @@
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The repository's root.
 pub fn repository() -> PathBuf {
@@ -69,4 +70,50 @@ pub mod fleet;
 /// groups, two stacks' settings and two adapters; returns their directory.
 pub fn fleet_manifests(directory: &Path, count: usize) -> PathBuf {
     fleet::write_fleet(directory, count).0
+}
+
+/// `esxnet sim serve` running in the background; stopped when dropped.
+pub struct SimServer {
+    /// The server process.
+    pub child: Child,
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+}
+
+impl SimServer {
+    /// A `vsphere://` target for the server, trusting its self-signed certificate.
+    pub fn target(&self) -> String {
+        format!("vsphere://root@{}?insecure=true", self.address)
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `esxnet sim serve LAB` in `directory` with `password`, and waits for its URL.
+pub fn serve(directory: &Path, lab: &str, password: &str) -> SimServer {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_esxnet"))
+        .args(["sim", "serve", lab, "--max-seconds", "300"])
+        .current_dir(directory)
+        .env("ESXNET_PASSWORD", password)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sim serve starts");
+    let mut first_line = String::new();
+    BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut first_line)
+        .expect("the URL line");
+    let address = first_line
+        .trim()
+        .strip_prefix("https://")
+        .and_then(|rest| rest.strip_suffix("/sdk"))
+        .unwrap_or_else(|| panic!("sim serve printed {first_line:?} instead of its URL"))
+        .to_owned();
+    SimServer { child, address }
 }
