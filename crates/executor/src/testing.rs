@@ -1,8 +1,10 @@
-//! An in-memory backend for tests: hosts held as [`ObservedHost`]s, operations with simple
-//! semantics, calls counted per host, and faults injected on chosen calls.
+//! An in-memory backend for tests: hosts held as [`ObservedHost`]s, calls counted per host, and
+//! faults injected on chosen calls.
 //!
-//! It is deliberately simpler than the simulator; it exists so that the walker's own promises
-//! (order, preconditions, retries, blocking, call counts) are tested without another crate.
+//! It exists so that the walker's own promises (order, preconditions, retries, blocking, call
+//! counts) are tested without another crate. What an operation does to a host, ESXi's side effects
+//! included, comes from [`esxnet_planner::esxi`], the module the simulator and the planner's
+//! `record` use too; only the checks are simpler than the simulator's.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,6 +16,8 @@ use esxnet_model::observed::{
     Ipv6Origin, ObservedAdapter, ObservedFleet, ObservedHost, ObservedIpv4, ObservedIpv6, ObservedIpv6Address,
     ObservedPortGroup, ObservedStack, ObservedSwitch, PhysicalNic, PortConnection, Teaming,
 };
+use esxnet_planner::esxi;
+use esxnet_planner::state::{Ipv6State, StackState};
 
 use crate::backend::{Backend, BackendError, Fault, Operation, OperationOutcome};
 
@@ -222,7 +226,7 @@ fn perform(host: &mut ObservedHost, operation: &Operation) -> Result<OperationOu
                 name: name.clone(),
                 mtu: *mtu,
                 uplinks: uplinks.clone(),
-                teaming: teaming.clone(),
+                teaming: esxi::effective_teaming(uplinks, teaming),
                 ..Default::default()
             });
         }
@@ -239,19 +243,23 @@ fn perform(host: &mut ObservedHost, operation: &Operation) -> Result<OperationOu
                 .ok_or_else(|| not_found(format!("switch {name}")))?;
             switch.mtu = *mtu;
             switch.uplinks = uplinks.clone();
-            switch.teaming = teaming.clone();
+            switch.teaming = esxi::effective_teaming(uplinks, teaming);
         }
         Operation::RemoveSwitch { name } => {
             if host.switch(name).is_none() {
                 return Err(not_found(format!("switch {name}")));
             }
-            if host.port_groups.iter().any(|port_group| port_group.switch == *name) {
+            if host
+                .adapters
+                .iter()
+                .any(|adapter| matches!(&adapter.connection, PortConnection::Standard { switch, .. } if switch == name))
+            {
                 return Err(BackendError::new(
                     Fault::ResourceInUse,
-                    format!("switch {name} has port groups"),
+                    format!("switch {name} carries an adapter"),
                 ));
             }
-            host.switches.retain(|switch| switch.name != *name);
+            esxi::remove_switch(host, name);
         }
         Operation::AddPortGroup { name, switch, vlan } => {
             if host.switch(switch).is_none() {
@@ -260,21 +268,16 @@ fn perform(host: &mut ObservedHost, operation: &Operation) -> Result<OperationOu
             if host.port_group(name).is_some() {
                 return Err(already_exists(format!("port group {name}")));
             }
-            host.port_groups.push(ObservedPortGroup {
-                name: name.clone(),
-                switch: switch.clone(),
-                vlan: *vlan,
-                ..Default::default()
-            });
+            esxi::put_port_group(host, name, switch, *vlan);
         }
         Operation::UpdatePortGroup { name, switch, vlan } => {
-            let port_group = host
-                .port_groups
-                .iter_mut()
-                .find(|port_group| port_group.name == *name)
-                .ok_or_else(|| not_found(format!("port group {name}")))?;
-            port_group.switch = switch.clone();
-            port_group.vlan = *vlan;
+            if host.port_group(name).is_none() {
+                return Err(not_found(format!("port group {name}")));
+            }
+            if host.switch(switch).is_none() {
+                return Err(not_found(format!("switch {switch}")));
+            }
+            esxi::put_port_group(host, name, switch, *vlan);
         }
         Operation::RemovePortGroup { name } => {
             if host.port_group(name).is_none() {
@@ -307,18 +310,17 @@ fn perform(host: &mut ObservedHost, operation: &Operation) -> Result<OperationOu
             if host.adapter_on(connection).is_some() {
                 return Err(already_exists(format!("an adapter on {connection}")));
             }
-            let device = (0..)
-                .map(|number| format!("vmk{number}"))
-                .find(|device| host.adapter(device).is_none())
-                .unwrap_or_default();
-            let first_on_stack = !host.has_adapter_on_stack(*stack);
+            if host.stack(*stack).is_none() {
+                return Err(not_found(format!("stack {stack}")));
+            }
+            let device = esxi::next_free_device(host);
             let ipv6 = ipv6.clone().unwrap_or(crate::backend::Ipv6Settings {
                 dhcp: false,
-                router_advertisement: true,
+                router_advertisement: esxi::default_router_advertisement(host),
                 addresses: BTreeSet::new(),
                 gateway_override: None,
             });
-            host.adapters.push(ObservedAdapter {
+            let adapter = ObservedAdapter {
                 device: device.clone(),
                 connection: connection.clone(),
                 stack: *stack,
@@ -343,13 +345,11 @@ fn perform(host: &mut ObservedHost, operation: &Operation) -> Result<OperationOu
                         .collect(),
                     gateway_override: ipv6.gateway_override,
                 },
-                services: stack.implied_service().into_iter().collect(),
+                services: esxi::new_adapter_services(*stack),
                 system_owned: false,
                 storage_bindings: Default::default(),
-            });
-            if first_on_stack {
-                esxnet_planner::state::apply_first_adapter_effects(host, *stack);
-            }
+            };
+            esxi::add_adapter(host, adapter);
             return Ok(OperationOutcome {
                 created_device: Some(device),
             });
@@ -360,30 +360,19 @@ fn perform(host: &mut ObservedHost, operation: &Operation) -> Result<OperationOu
             ipv4,
             ipv6,
         } => {
-            let adapter = adapter_mut(host, device)?;
-            adapter.mtu = *mtu;
-            adapter.ipv4 = ObservedIpv4 {
+            let ipv6 = ipv6.as_ref().map(|ipv6| Ipv6State {
+                dhcp: ipv6.dhcp,
+                router_advertisement: ipv6.router_advertisement,
+                addresses: ipv6.addresses.clone(),
+                gateway_override: ipv6.gateway_override,
+            });
+            let ipv4 = ObservedIpv4 {
                 dhcp: ipv4.dhcp,
                 address: ipv4.address,
                 prefix_length: ipv4.prefix_length,
                 gateway_override: ipv4.gateway_override,
             };
-            if let Some(ipv6) = ipv6 {
-                adapter.ipv6.dhcp = ipv6.dhcp;
-                adapter.ipv6.router_advertisement = ipv6.router_advertisement;
-                adapter.ipv6.gateway_override = ipv6.gateway_override;
-                adapter
-                    .ipv6
-                    .addresses
-                    .retain(|address| address.origin != Ipv6Origin::Manual);
-                adapter
-                    .ipv6
-                    .addresses
-                    .extend(ipv6.addresses.iter().map(|address| ObservedIpv6Address {
-                        address: *address,
-                        origin: Ipv6Origin::Manual,
-                    }));
-            }
+            esxi::update_adapter(adapter_mut(host, device)?, *mtu, &ipv4, ipv6.as_ref());
         }
         Operation::RemoveAdapter { device } => {
             adapter_mut(host, device)?;
@@ -395,18 +384,58 @@ fn perform(host: &mut ObservedHost, operation: &Operation) -> Result<OperationOu
                 .iter_mut()
                 .find(|observed| observed.stack == *stack)
                 .ok_or_else(|| not_found(format!("stack {stack}")))?;
-            observed.ipv4_gateway = settings.ipv4_gateway;
-            observed.ipv6_gateway = settings.ipv6_gateway;
-            observed.dns = settings.dns.clone();
-            observed.routes = settings.routes.clone();
-            observed.requested_max_connections = settings.requested_max_connections;
-            observed.congestion_control = settings.congestion_control;
+            if !observed.instantiated {
+                return Err(BackendError::new(
+                    Fault::InvalidState,
+                    format!("stack {stack} is not instantiated: add its first adapter, then edit it"),
+                ));
+            }
+            let mut routes = settings.routes.clone();
+            routes.sort();
+            esxi::edit_stack(
+                observed,
+                &StackState {
+                    ipv4_gateway: settings.ipv4_gateway,
+                    ipv6_gateway: settings.ipv6_gateway,
+                    dns: settings.dns.clone(),
+                    routes,
+                    max_connections: settings.requested_max_connections,
+                    congestion_control: settings.congestion_control,
+                },
+            );
         }
         Operation::SelectService { device, service } => {
+            let stack = adapter_mut(host, device)?.stack;
+            if stack != StackKind::Default && stack.implied_service() != Some(*service) {
+                return Err(BackendError::new(
+                    Fault::InvalidArgument,
+                    format!("adapter {device} is on the {stack} stack, which carries its own service only"),
+                ));
+            }
+            if let Some(dedicated_stack) = esxi::dedicated_stack_in_use(host, *service) {
+                if stack != dedicated_stack {
+                    return Err(BackendError::new(
+                        Fault::InvalidState,
+                        format!("the {dedicated_stack} stack has an adapter and carries all {service} traffic"),
+                    ));
+                }
+            }
             adapter_mut(host, device)?.services.insert(*service);
         }
         Operation::DeselectService { device, service } => {
-            adapter_mut(host, device)?.services.remove(service);
+            let adapter = adapter_mut(host, device)?;
+            if adapter.stack.implied_service() == Some(*service) {
+                return Err(BackendError::new(
+                    Fault::InvalidArgument,
+                    format!("adapter {device} always carries {service}: remove the adapter instead"),
+                ));
+            }
+            if !adapter.services.remove(service) {
+                return Err(BackendError::new(
+                    Fault::InvalidArgument,
+                    format!("adapter {device} is not selected for {service}"),
+                ));
+            }
         }
     }
     Ok(OperationOutcome::default())

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod diff;
+pub mod esxi;
 pub mod graph;
 pub mod plan;
 pub mod render;

@@ -18,6 +18,8 @@ use ipnet::Ipv6Net;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::esxi;
+
 /// The kinds of object a plan changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum ObjectKind {
@@ -278,9 +280,11 @@ pub fn current_state(host: &ObservedHost, identity: &Identity) -> Option<ObjectS
 }
 
 /// Records in `host` that an object reached `state` (or was deleted, for `None`), with the effects
-/// ESXi has on its own: a first adapter instantiates its stack, an adapter on a non-default stack
-/// carries that stack's service only, and the first adapter on the Provisioning (or vMotion) stack
-/// deactivates that service on every default-stack adapter.
+/// ESXi has on its own, as [`crate::esxi`] defines them: a switch's port groups go with it, a port
+/// group's adapter follows it to another switch, a new adapter gets the lowest free device and its
+/// stack's service, an adapter on the vMotion or Provisioning stack instantiates that stack and
+/// deactivates its service on every default-stack adapter, and a stack edit keeps learned values
+/// learned and only requests a connection limit.
 ///
 /// The executor uses this to carry its view of a host forward between changes without observing
 /// again; the planner uses the same rules to predict what ESXi does by itself.
@@ -288,57 +292,30 @@ pub fn record(host: &mut ObservedHost, identity: &Identity, state: Option<&Objec
     match (identity, state) {
         (Identity::StandardSwitch { name }, Some(ObjectState::StandardSwitch(switch))) => {
             // Only the managed fields change: the switch keeps its policy, a new one gets ESXi's.
+            let teaming = esxi::effective_teaming(&switch.uplinks, &switch.teaming);
             match host.switches.iter_mut().find(|existing| existing.name == *name) {
                 Some(existing) => {
                     existing.mtu = switch.mtu;
                     existing.uplinks = switch.uplinks.clone();
-                    existing.teaming = switch.teaming.clone();
+                    existing.teaming = teaming;
                 }
                 None => host.switches.push(esxnet_model::observed::ObservedSwitch {
                     name: name.clone(),
                     mtu: switch.mtu,
                     uplinks: switch.uplinks.clone(),
-                    teaming: switch.teaming.clone(),
+                    teaming,
                     policy: Default::default(),
                 }),
             }
         }
-        (Identity::StandardSwitch { name }, None) => {
-            host.switches.retain(|switch| switch.name != *name);
-            host.port_groups.retain(|port_group| port_group.switch != *name);
-        }
+        (Identity::StandardSwitch { name }, None) => esxi::remove_switch(host, name),
         (Identity::PortGroup { name }, Some(ObjectState::PortGroup(port_group))) => {
-            // Only the managed fields change: the port group keeps its overrides.
-            match host.port_groups.iter_mut().find(|existing| existing.name == *name) {
-                Some(existing) => {
-                    existing.switch = port_group.switch.clone();
-                    existing.vlan = port_group.vlan;
-                }
-                None => host.port_groups.push(esxnet_model::observed::ObservedPortGroup {
-                    name: name.clone(),
-                    switch: port_group.switch.clone(),
-                    vlan: port_group.vlan,
-                    policy: Default::default(),
-                }),
-            }
+            esxi::put_port_group(host, name, &port_group.switch, port_group.vlan);
         }
         (Identity::PortGroup { name }, None) => host.port_groups.retain(|port_group| port_group.name != *name),
         (Identity::NetStack { stack }, Some(ObjectState::NetStack(settings))) => {
             if let Some(observed) = host.stacks.iter_mut().find(|observed| observed.stack == *stack) {
-                // A learned value (DHCP DNS, an IPv6 gateway from router advertisement) stays
-                // learned unless it is what changes: then it is static from now on.
-                if observed.ipv6_gateway != settings.ipv6_gateway {
-                    observed.ipv6_gateway_from_router_advertisement = false;
-                }
-                if observed.dns != settings.dns {
-                    observed.dns_from_dhcp = false;
-                }
-                observed.ipv4_gateway = settings.ipv4_gateway;
-                observed.ipv6_gateway = settings.ipv6_gateway;
-                observed.dns = settings.dns.clone();
-                observed.routes = settings.routes.clone();
-                observed.requested_max_connections = settings.max_connections;
-                observed.congestion_control = settings.congestion_control;
+                esxi::edit_stack(observed, settings);
             }
         }
         (Identity::VmkernelAdapter { device, connection }, Some(ObjectState::VmkernelAdapter(adapter))) => {
@@ -371,85 +348,51 @@ fn record_adapter(
     state: &AdapterState,
     created_device: Option<&str>,
 ) {
+    let manual_addresses = state.ipv6.addresses.iter().map(|address| ObservedIpv6Address {
+        address: *address,
+        origin: Ipv6Origin::Manual,
+    });
     let existing = find_adapter(host, device, connection).map(|adapter| adapter.device.clone());
-    let device_name = existing
-        .clone()
-        .or_else(|| created_device.map(str::to_owned))
-        .or_else(|| state.device.clone())
-        .unwrap_or_else(|| "vmk?".to_owned());
-    let mut addresses: Vec<ObservedIpv6Address> = state
-        .ipv6
-        .addresses
-        .iter()
-        .map(|address| ObservedIpv6Address {
-            address: *address,
-            origin: Ipv6Origin::Manual,
-        })
-        .collect();
-    let previous = existing.as_deref().and_then(|device| host.adapter(device)).cloned();
-    if let Some(previous) = &previous {
-        // Computed addresses (link-local, DHCPv6, router advertisement) are ESXi's; keep them.
-        addresses.extend(
-            previous
-                .ipv6
-                .addresses
-                .iter()
-                .filter(|address| address.origin != Ipv6Origin::Manual)
-                .cloned(),
-        );
+    if let Some(existing) = existing {
+        let adapter = host
+            .adapters
+            .iter_mut()
+            .find(|adapter| adapter.device == existing)
+            .expect("found above");
+        esxi::update_adapter(adapter, state.mtu, &state.ipv4, Some(&state.ipv6));
+        return;
     }
-    let first_on_stack = !host.has_adapter_on_stack(state.stack);
-    let services = match state.stack.implied_service() {
-        Some(service) => BTreeSet::from([service]),
-        None => previous
-            .as_ref()
-            .map(|adapter| adapter.services.clone())
-            .unwrap_or_default(),
-    };
+    // `AddVirtualNic`: the device ESXi answered, else the one it would choose.
+    let device_name = created_device
+        .map(str::to_owned)
+        .or_else(|| state.device.clone())
+        .unwrap_or_else(|| esxi::next_free_device(host));
     let adapter = ObservedAdapter {
-        device: device_name.clone(),
+        device: device_name,
         connection: state.connection.clone(),
         stack: state.stack,
-        mac: previous.as_ref().map(|adapter| adapter.mac.clone()).unwrap_or_default(),
+        mac: String::new(),
         mtu: state.mtu,
         ipv4: state.ipv4.clone(),
         ipv6: esxnet_model::observed::ObservedIpv6 {
             dhcp: state.ipv6.dhcp,
             router_advertisement: state.ipv6.router_advertisement,
-            addresses,
+            addresses: manual_addresses.collect(),
             gateway_override: state.ipv6.gateway_override,
         },
-        services,
+        services: BTreeSet::new(),
         system_owned: false,
         storage_bindings: Default::default(),
     };
-    match host.adapters.iter_mut().find(|existing| existing.device == device_name) {
-        Some(existing) => *existing = adapter,
-        None => host.adapters.push(adapter),
-    }
-    if first_on_stack {
-        apply_first_adapter_effects(host, state.stack);
-    }
+    esxi::add_adapter(host, adapter);
 }
 
-/// What ESXi does by itself when the first adapter lands on a stack: the stack is instantiated,
-/// and default-stack adapters lose the service that stack now carries (seed, "Results").
+/// What ESXi does by itself when an adapter lands on a stack; see [`esxi::adapter_arrives`].
 pub fn apply_first_adapter_effects(host: &mut ObservedHost, stack: StackKind) {
-    if let Some(observed) = host.stacks.iter_mut().find(|observed| observed.stack == stack) {
-        observed.instantiated = true;
-    }
-    if let Some(service) = stack.implied_service() {
-        for adapter in host
-            .adapters
-            .iter_mut()
-            .filter(|adapter| adapter.stack == StackKind::Default)
-        {
-            adapter.services.remove(&service);
-        }
-    }
+    esxi::adapter_arrives(host, stack);
 }
 
 /// Services that default-stack adapters lose because a first adapter arrives on a stack.
 pub fn deactivated_by(stack: StackKind) -> Option<Service> {
-    stack.implied_service()
+    esxi::deactivated_by(stack)
 }

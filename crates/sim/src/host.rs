@@ -17,6 +17,8 @@ use esxnet_model::observed::{
     ObservedIpv6, ObservedIpv6Address, ObservedPortGroup, ObservedStack, ObservedSwitch, PhysicalNic, PortConnection,
     PortGroupPolicy, SwitchPolicy, Teaming,
 };
+use esxnet_planner::esxi;
+use esxnet_planner::state::StackState;
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
@@ -248,10 +250,6 @@ fn link_local_from_mac(mac: &str) -> Option<Ipv6Net> {
 
 fn is_ipv6_link_local(address: Ipv6Addr) -> bool {
     (address.segments()[0] & 0xffc0) == 0xfe80
-}
-
-fn device_number(device: &str) -> Option<u32> {
-    device.strip_prefix("vmk")?.parse().ok()
 }
 
 /// Checks an MTU against esxnet's supported range.
@@ -637,11 +635,7 @@ impl SimHost {
         }
         let teaming = &spec.teaming;
         if teaming.active.is_empty() && teaming.standby.is_empty() {
-            // ESXi puts every bridged NIC in the active list when the policy names none.
-            return Ok(Teaming {
-                active: spec.uplinks.iter().cloned().collect(),
-                standby: Vec::new(),
-            });
+            return Ok(esxi::effective_teaming(&spec.uplinks, teaming));
         }
         let mut seen = BTreeSet::new();
         for uplink in teaming.active.iter().chain(&teaming.standby) {
@@ -720,7 +714,7 @@ impl SimHost {
     /// `RemoveVirtualSwitch`; its port groups go with it, as on ESXi.
     pub fn remove_virtual_switch(&mut self, name: &str) -> Result<(), SimError> {
         self.transact(|host| {
-            let index = host.switch_index(name)?;
+            host.switch_index(name)?;
             if let Some(adapter) = host.adapters_on_switch(name).next() {
                 return Err(SimError::in_use(format!(
                     "standard switch \"{name}\" carries VMkernel adapter {} on port group \"{}\": remove or move the adapter first",
@@ -728,8 +722,7 @@ impl SimHost {
                     adapter.connection.port_group()
                 )));
             }
-            host.observed.switches.remove(index);
-            host.observed.port_groups.retain(|port_group| port_group.switch != name);
+            esxi::remove_switch(&mut host.observed, name);
             Ok(())
         })
     }
@@ -817,23 +810,10 @@ impl SimHost {
                     )));
                 }
             }
-            let port_group = &mut host.observed.port_groups[index];
-            port_group.switch = switch.to_owned();
-            port_group.vlan = vlan;
             if let Some(policy) = policy {
-                port_group.policy = policy.clone();
+                host.observed.port_groups[index].policy = policy.clone();
             }
-            for adapter in &mut host.observed.adapters {
-                if let PortConnection::Standard {
-                    switch: on_switch,
-                    port_group: on_port_group,
-                } = &mut adapter.connection
-                {
-                    if on_port_group == name {
-                        *on_switch = switch.to_owned();
-                    }
-                }
-            }
+            esxi::put_port_group(&mut host.observed, name, switch, vlan);
             Ok(())
         })
     }
@@ -921,17 +901,6 @@ impl SimHost {
         }
     }
 
-    fn next_free_device(&self) -> String {
-        let taken: BTreeSet<u32> = self
-            .observed
-            .adapters
-            .iter()
-            .filter_map(|adapter| device_number(&adapter.device))
-            .collect();
-        let free = (0..).find(|number| !taken.contains(number)).expect("u32 has room");
-        format!("vmk{free}")
-    }
-
     fn next_adapter_mac(&mut self) -> String {
         // 15 bits of host index and 8 bits of serial: unique across labs up to 32767 hosts with
         // 256 adapters created each; beyond that MACs may repeat, which nothing in esxnet relies on.
@@ -1000,7 +969,7 @@ impl SimHost {
     pub fn add_virtual_nic(&mut self, spec: &NewAdapter) -> Result<String, SimError> {
         self.transact(|host| {
             host.stack_exists(spec.stack)?;
-            let device = host.next_free_device();
+            let device = esxi::next_free_device(&host.observed);
             let switch_mtu = host.validate_connection(&spec.connection)?;
             validate_mtu(spec.mtu, &format!("new adapter {device}"))?;
             if spec.mtu > switch_mtu {
@@ -1019,22 +988,12 @@ impl SimHost {
                 }
                 None => Ipv6Settings {
                     dhcp: false,
-                    router_advertisement: host.observed.ipv6_enabled
-                        && host.observed.version.router_advertisement_default(),
+                    router_advertisement: esxi::default_router_advertisement(&host.observed),
                     addresses: BTreeSet::new(),
                     gateway_override: None,
                 },
             };
             let mac = host.next_adapter_mac();
-            let services: BTreeSet<Service> = spec.stack.implied_service().into_iter().collect();
-            if let Some(implied) = spec.stack.implied_service() {
-                for adapter in &mut host.observed.adapters {
-                    if adapter.stack == StackKind::Default {
-                        adapter.services.remove(&implied);
-                    }
-                }
-                host.stack_mut(spec.stack).instantiated = true;
-            }
             let adapter = ObservedAdapter {
                 device: device.clone(),
                 connection: spec.connection.clone(),
@@ -1043,14 +1002,11 @@ impl SimHost {
                 mac,
                 mtu: spec.mtu,
                 ipv4: Self::observed_ipv4(&spec.ipv4),
-                services,
+                services: esxi::new_adapter_services(spec.stack),
                 system_owned: false,
                 storage_bindings: Default::default(),
             };
-            host.observed.adapters.push(adapter);
-            host.observed
-                .adapters
-                .sort_by_key(|adapter| (device_number(&adapter.device), adapter.device.clone()));
+            esxi::add_adapter(&mut host.observed, adapter);
             Ok(device)
         })
     }
@@ -1127,45 +1083,34 @@ impl SimHost {
     /// stays learned unless the IPv6 gateway changes.
     pub fn edit_stack(&mut self, stack: StackKind, settings: &StackSettings) -> Result<(), SimError> {
         let current = self.stack_exists(stack)?;
-        let mut edit = StackEdit::default();
-        if current.ipv4_gateway != settings.ipv4_gateway || current.ipv6_gateway != settings.ipv6_gateway {
-            let learned_kept =
-                current.ipv6_gateway_from_router_advertisement && current.ipv6_gateway == settings.ipv6_gateway;
-            edit.gateways = Some(StackGateways {
-                ipv4: settings.ipv4_gateway,
-                ipv6: settings.ipv6_gateway.filter(|_| !learned_kept),
-            });
-        }
-        if current.dns != settings.dns {
-            edit.dns = Some(DnsEdit {
+        let sections = esxi::stack_sections(
+            current,
+            &StackState {
+                ipv4_gateway: settings.ipv4_gateway,
+                ipv6_gateway: settings.ipv6_gateway,
+                dns: settings.dns.clone(),
+                routes: settings.routes.clone(),
+                max_connections: settings.requested_max_connections,
+                congestion_control: settings.congestion_control,
+            },
+        );
+        let (removed, added) = sections.routes;
+        let edit = StackEdit {
+            gateways: sections.gateways.map(|(ipv4, ipv6)| StackGateways { ipv4, ipv6 }),
+            dns: sections.dns.map(|dns| DnsEdit {
                 dhcp: false,
                 host_name: current.dns_host_name.clone(),
                 domain_name: current.dns_domain_name.clone(),
-                dns: settings.dns.clone(),
-            });
-        }
-        let wanted: BTreeSet<&Route> = settings.routes.iter().collect();
-        let existing: BTreeSet<&Route> = current.routes.iter().collect();
-        edit.routes.extend(
-            existing
-                .difference(&wanted)
-                .map(|route| RouteChange::Remove((*route).clone())),
-        );
-        // Every wanted route that is not there yet, duplicates included, so that two routes to one
-        // destination are refused as such.
-        edit.routes.extend(
-            settings
-                .routes
-                .iter()
-                .filter(|route| !existing.contains(route))
-                .map(|route| RouteChange::Add(route.clone())),
-        );
-        if current.requested_max_connections != settings.requested_max_connections {
-            edit.requested_max_connections = Some(settings.requested_max_connections);
-        }
-        if current.congestion_control != settings.congestion_control {
-            edit.congestion_control = Some(settings.congestion_control);
-        }
+                dns,
+            }),
+            routes: removed
+                .into_iter()
+                .map(RouteChange::Remove)
+                .chain(added.into_iter().map(RouteChange::Add))
+                .collect(),
+            requested_max_connections: sections.requested_max_connections,
+            congestion_control: sections.congestion_control,
+        };
         self.update_stack(stack, &edit)
     }
 
@@ -1240,27 +1185,14 @@ impl SimHost {
             };
             let observed = host.stack_mut(stack);
             if let Some(gateways) = &edit.gateways {
-                observed.ipv4_gateway = gateways.ipv4;
-                match gateways.ipv6 {
-                    Some(gateway) => {
-                        observed.ipv6_gateway = Some(gateway);
-                        observed.ipv6_gateway_from_router_advertisement = false;
-                    }
-                    None if observed.ipv6_gateway_from_router_advertisement => {}
-                    None => observed.ipv6_gateway = None,
-                }
+                esxi::replace_gateways(observed, gateways.ipv4, gateways.ipv6);
             }
             if let Some(dns) = &edit.dns {
-                if !dns.dhcp {
-                    observed.dns = dns.dns.clone();
-                }
-                observed.dns_from_dhcp = dns.dhcp;
-                observed.dns_host_name = dns.host_name.clone();
-                observed.dns_domain_name = dns.domain_name.clone();
+                esxi::replace_dns(observed, dns.dhcp, &dns.dns, &dns.host_name, &dns.domain_name);
             }
             observed.routes = routes;
             if let Some(limit) = edit.requested_max_connections {
-                observed.requested_max_connections = limit;
+                esxi::request_max_connections(observed, limit);
             }
             if let Some(algorithm) = edit.congestion_control {
                 observed.congestion_control = algorithm;
@@ -1394,13 +1326,11 @@ impl SimHost {
                 }
                 return Ok(());
             }
-            for dedicated_stack in [StackKind::Vmotion, StackKind::Provisioning] {
-                if dedicated_stack.implied_service() == Some(service) && host.observed.has_adapter_on_stack(dedicated_stack) {
-                    return Err(SimError::invalid_state(format!(
-                        "host {} has an adapter on the {dedicated_stack} stack, so {service} traffic uses that stack only: default-stack adapters cannot carry {service} while it exists",
-                        host.observed.name
-                    )));
-                }
+            if let Some(dedicated_stack) = esxi::dedicated_stack_in_use(&host.observed, service) {
+                return Err(SimError::invalid_state(format!(
+                    "host {} has an adapter on the {dedicated_stack} stack, so {service} traffic uses that stack only: default-stack adapters cannot carry {service} while it exists",
+                    host.observed.name
+                )));
             }
             host.observed.adapters[index].services.insert(service);
             Ok(())
@@ -1455,9 +1385,7 @@ impl SimHost {
                 self.observed.name, migration.id
             )));
         }
-        for stack in &mut self.observed.stacks {
-            stack.max_connections = stack.requested_max_connections;
-        }
+        esxi::reboot(&mut self.observed);
         Ok(())
     }
 
