@@ -1,6 +1,7 @@
 //! The plan: a value holding every change, its order, the diagnostics and the fingerprints of the
 //! observed state it was computed from. Renderers and the executor consume it; nothing re-plans.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use esxnet_model::diagnostic::Diagnostic;
@@ -250,5 +251,97 @@ impl Plan {
     /// The changes of one host.
     pub fn host_changes<'a>(&'a self, host: &'a str) -> impl Iterator<Item = &'a Change> + 'a {
         self.changes.iter().filter(move |change| change.host == host)
+    }
+
+    /// An index of the changes by host and by address, for code that visits every host: the
+    /// linear [`Plan::host_changes`] and [`Plan::change`] make such a visit quadratic in the fleet.
+    pub fn change_index(&self) -> ChangeIndex<'_> {
+        let mut by_host: HashMap<&str, Vec<&Change>> = HashMap::new();
+        let mut by_address: HashMap<&str, &Change> = HashMap::with_capacity(self.changes.len());
+        for change in &self.changes {
+            by_host.entry(change.host.as_str()).or_default().push(change);
+            // The first change at an address wins, as with `Plan::change`.
+            by_address.entry(change.address.as_str()).or_insert(change);
+        }
+        ChangeIndex { by_host, by_address }
+    }
+}
+
+/// A plan's changes by host and by address ([`Plan::change_index`]); each lookup answers what
+/// [`Plan::host_changes`] and [`Plan::change`] would, in constant time.
+#[derive(Debug)]
+pub struct ChangeIndex<'a> {
+    by_host: HashMap<&'a str, Vec<&'a Change>>,
+    by_address: HashMap<&'a str, &'a Change>,
+}
+
+impl<'a> ChangeIndex<'a> {
+    /// The changes of one host, in the plan's order.
+    pub fn host_changes(&self, host: &str) -> &[&'a Change] {
+        self.by_host.get(host).map_or(&[], Vec::as_slice)
+    }
+
+    /// The change at an address.
+    pub fn change(&self, address: &str) -> Option<&'a Change> {
+        self.by_address.get(address).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(host: &str, name: &str, action: Action) -> Change {
+        Change {
+            address: format!("{host}/PortGroup/{name}"),
+            host: host.to_owned(),
+            kind: ObjectKind::PortGroup,
+            name: name.to_owned(),
+            action,
+            identity: Identity::PortGroup { name: name.to_owned() },
+            before: None,
+            after: None,
+            fields: Vec::new(),
+            reason: None,
+            replace_paths: Vec::new(),
+            touches_management: false,
+        }
+    }
+
+    #[test]
+    fn the_change_index_answers_what_the_linear_lookups_answer() {
+        let plan = Plan {
+            format_version: FORMAT_VERSION,
+            options: PlanOptions::default(),
+            changes: vec![
+                change("esx-01", "a", Action::Create),
+                change("esx-02", "a", Action::Create),
+                change("esx-01", "b", Action::Delete),
+                // A second change at an address: both lookups keep the first.
+                change("esx-01", "a", Action::Update),
+            ],
+            hosts: Vec::new(),
+            diagnostics: Vec::new(),
+            summary: Summary::default(),
+        };
+        let index = plan.change_index();
+        for host in ["esx-01", "esx-02", "esx-03"] {
+            assert_eq!(
+                index.host_changes(host).to_vec(),
+                plan.host_changes(host).collect::<Vec<_>>()
+            );
+        }
+        for address in [
+            "esx-01/PortGroup/a",
+            "esx-02/PortGroup/a",
+            "esx-01/PortGroup/b",
+            "esx-02/PortGroup/b",
+        ] {
+            assert_eq!(index.change(address), plan.change(address));
+        }
+        assert_eq!(
+            index.change("esx-01/PortGroup/a").map(|change| change.action),
+            Some(Action::Create)
+        );
     }
 }

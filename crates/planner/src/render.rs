@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use similar::{ChangeTag, TextDiff};
 
-use crate::plan::{Action, Change, FieldChange, HostPlan, HostStatus, Plan};
+use crate::plan::{Action, Change, ChangeIndex, FieldChange, HostPlan, HostStatus, Plan};
 
 /// How text output looks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -15,12 +15,18 @@ pub struct TextStyle {
     pub color: bool,
 }
 
-fn paint(style: TextStyle, code: &str, text: &str) -> String {
+/// Writes one line of `indent` and `text`, `text` in colour when the style has colour. It writes into
+/// `out` directly: a text plan of a large fleet has millions of lines.
+fn write_painted_line(out: &mut String, indent: &str, style: TextStyle, code: &str, text: std::fmt::Arguments<'_>) {
+    out.push_str(indent);
     if style.color {
-        format!("\x1b[{code}m{text}\x1b[0m")
-    } else {
-        text.to_owned()
+        let _ = write!(out, "\x1b[{code}m");
     }
+    let _ = out.write_fmt(text);
+    if style.color {
+        out.push_str("\x1b[0m");
+    }
+    out.push('\n');
 }
 
 fn action_color(action: Action) -> &'static str {
@@ -35,20 +41,29 @@ fn action_color(action: Action) -> &'static str {
 
 /// A JSON value the way plans show it: `(none)` for absent, strings without quotes.
 pub fn show_value(value: Option<&serde_json::Value>) -> String {
+    let mut text = String::new();
+    write_value(&mut text, value);
+    text
+}
+
+/// Writes a value as [`show_value`] shows it.
+fn write_value(out: &mut String, value: Option<&serde_json::Value>) {
     match value {
-        None | Some(serde_json::Value::Null) => "(none)".to_owned(),
-        Some(serde_json::Value::String(text)) => text.clone(),
+        None | Some(serde_json::Value::Null) => out.push_str("(none)"),
+        Some(serde_json::Value::String(text)) => out.push_str(text),
         Some(serde_json::Value::Array(items)) => {
-            format!(
-                "[{}]",
-                items
-                    .iter()
-                    .map(|item| show_value(Some(item)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            out.push('[');
+            for (position, item) in items.iter().enumerate() {
+                if position > 0 {
+                    out.push_str(", ");
+                }
+                write_value(out, Some(item));
+            }
+            out.push(']');
         }
-        Some(other) => other.to_string(),
+        Some(other) => {
+            let _ = write!(out, "{other}");
+        }
     }
 }
 
@@ -97,81 +112,106 @@ pub fn field_lines(field: &FieldChange, replace_paths: &[String]) -> Vec<(char, 
     )]
 }
 
-/// Leaf fields of a state for creates: `path: value`.
-fn state_lines(state: Option<&impl serde::Serialize>) -> Vec<String> {
+/// Calls `line` with each leaf field of a state, for creates: `path: value`.
+fn visit_state_lines(state: Option<&impl serde::Serialize>, line: &mut dyn FnMut(char, &str)) {
     let value = state
         .and_then(|state| serde_json::to_value(state).ok())
         .unwrap_or(serde_json::Value::Null);
-    let mut lines = Vec::new();
-    flatten("", &value, &mut lines);
-    lines
+    flatten(&mut String::new(), &value, &mut String::new(), line);
 }
 
-fn flatten(path: &str, value: &serde_json::Value, lines: &mut Vec<String>) {
+/// `path` is the field path so far and `text` a buffer for the line, both reused across the
+/// recursion so a line costs no allocation of its own.
+fn flatten(path: &mut String, value: &serde_json::Value, text: &mut String, line: &mut dyn FnMut(char, &str)) {
     match value {
         serde_json::Value::Object(map) => {
             for (key, child) in map {
                 if key == "kind" && path.is_empty() {
                     continue;
                 }
-                let child_path = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                flatten(&child_path, child, lines);
+                let parent_length = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+                flatten(path, child, text, line);
+                path.truncate(parent_length);
             }
         }
         serde_json::Value::Null => {}
         serde_json::Value::Array(items) if items.is_empty() => {}
-        other => lines.push(format!("{path}: {}", show_value(Some(other)))),
+        other => {
+            text.clear();
+            text.push_str(path);
+            text.push_str(": ");
+            write_value(text, Some(other));
+            line('+', text);
+        }
+    }
+}
+
+/// Calls `line` with each line of one change and its sign, in the order of [`change_lines`].
+fn visit_change_lines(change: &Change, line: &mut dyn FnMut(char, &str)) {
+    match change.action {
+        Action::Create => visit_state_lines(change.after.as_ref(), line),
+        Action::Update | Action::Replace => {
+            for field in &change.fields {
+                for (sign, text) in field_lines(field, &change.replace_paths) {
+                    line(sign, &text);
+                }
+            }
+        }
+        Action::Delete | Action::Noop => {}
     }
 }
 
 /// The lines of one change, each with its sign.
 pub fn change_lines(change: &Change) -> Vec<(char, String)> {
     let mut lines = Vec::new();
-    match change.action {
-        Action::Create => {
-            for line in state_lines(change.after.as_ref()) {
-                lines.push(('+', line));
-            }
-        }
-        Action::Update | Action::Replace => {
-            for field in &change.fields {
-                lines.extend(field_lines(field, &change.replace_paths));
-            }
-        }
-        Action::Delete | Action::Noop => {}
-    }
+    visit_change_lines(change, &mut |sign, text| lines.push((sign, text.to_owned())));
     lines
 }
 
 fn change_heading(change: &Change) -> String {
-    let mut heading = format!("{} {}/{}", change.action.symbol(), change.kind, change.name);
-    if let Some(reason) = &change.reason {
-        let _ = write!(heading, "  ({reason})");
+    ChangeHeading(change).to_string()
+}
+
+/// A change's heading, `+ Kind/name` with its reason, written without a `String` of its own.
+struct ChangeHeading<'a>(&'a Change);
+
+impl std::fmt::Display for ChangeHeading<'_> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let change = self.0;
+        write!(formatter, "{} {}/{}", change.action.symbol(), change.kind, change.name)?;
+        if let Some(reason) = &change.reason {
+            write!(formatter, "  ({reason})")?;
+        }
+        if change.touches_management {
+            formatter.write_str("  (management traffic depends on this: it runs last on its host)")?;
+        }
+        Ok(())
     }
-    if change.touches_management {
-        heading.push_str("  (management traffic depends on this: it runs last on its host)");
-    }
-    heading
 }
 
 /// The Terraform-like text plan: changes grouped by host, field diffs, notes and a summary line.
 pub fn text(plan: &Plan, style: TextStyle) -> String {
     let mut out = String::new();
     let mut unchanged_hosts = 0usize;
+    let index = plan.change_index();
     for host in &plan.hosts {
-        let changes: Vec<&Change> = plan
+        let changes: Vec<&Change> = index
             .host_changes(&host.host)
+            .iter()
+            .copied()
             .filter(|change| change.action != Action::Noop)
             .collect();
         if let HostStatus::Refused { reason } = &host.status {
-            let _ = writeln!(
-                out,
-                "{}",
-                paint(style, "1;31", &format!("{}: not planned: {reason}", host.host))
+            write_painted_line(
+                &mut out,
+                "",
+                style,
+                "1;31",
+                format_args!("{}: not planned: {reason}", host.host),
             );
             out.push('\n');
             continue;
@@ -184,22 +224,24 @@ pub fn text(plan: &Plan, style: TextStyle) -> String {
                 continue;
             }
         }
-        let _ = writeln!(out, "{}", paint(style, "1", &host.host));
+        write_painted_line(&mut out, "", style, "1", format_args!("{}", host.host));
         for change in changes {
-            let _ = writeln!(
-                out,
-                "  {}",
-                paint(style, action_color(change.action), &change_heading(change))
+            write_painted_line(
+                &mut out,
+                "  ",
+                style,
+                action_color(change.action),
+                format_args!("{}", ChangeHeading(change)),
             );
-            for (sign, line) in change_lines(change) {
+            visit_change_lines(change, &mut |sign, line| {
                 let color = match sign {
                     '+' => "32",
                     '-' => "31",
                     '~' => "33",
                     _ => "0",
                 };
-                let _ = writeln!(out, "      {}", paint(style, color, &format!("{sign} {line}")));
-            }
+                write_painted_line(&mut out, "      ", style, color, format_args!("{sign} {line}"));
+            });
         }
         write_unmanaged(&mut out, host);
         if shows_protected {
@@ -314,10 +356,13 @@ pub fn markdown(plan: &Plan) -> String {
         out.push_str("```\n</details>\n\n");
     }
     // Group hosts by the shape of their change lists.
+    let index = plan.change_index();
     let mut groups: BTreeMap<Vec<String>, Vec<&HostPlan>> = BTreeMap::new();
     for host in plan.hosts.iter().filter(|host| host.status == HostStatus::Planned) {
-        let shapes: Vec<String> = plan
+        let shapes: Vec<String> = index
             .host_changes(&host.host)
+            .iter()
+            .copied()
             .filter(|change| change.action != Action::Noop)
             .map(change_shape)
             .collect();
@@ -342,12 +387,12 @@ pub fn markdown(plan: &Plan) -> String {
             );
             break;
         }
-        write_markdown_group(&mut out, plan, &hosts);
+        write_markdown_group(&mut out, &index, &hosts);
     }
     out
 }
 
-fn write_markdown_group(out: &mut String, plan: &Plan, hosts: &[&HostPlan]) {
+fn write_markdown_group(out: &mut String, index: &ChangeIndex<'_>, hosts: &[&HostPlan]) {
     let names: Vec<&str> = hosts
         .iter()
         .take(MARKDOWN_NAMES_SHOWN)
@@ -360,8 +405,10 @@ fn write_markdown_group(out: &mut String, plan: &Plan, hosts: &[&HostPlan]) {
         names.join(", ")
     };
     let first = hosts[0];
-    let changes: Vec<&Change> = plan
+    let changes: Vec<&Change> = index
         .host_changes(&first.host)
+        .iter()
+        .copied()
         .filter(|change| change.action != Action::Noop)
         .collect();
     let _ = writeln!(
@@ -385,10 +432,24 @@ fn write_markdown_group(out: &mut String, plan: &Plan, hosts: &[&HostPlan]) {
                 .trim_start_matches(|character: char| character != ' ')
                 .trim()
         );
+        // The same change on the group's other hosts, found once per change rather than per line.
+        let mut address = String::new();
+        let others: Vec<Option<&Change>> = if hosts.len() > 1 {
+            hosts
+                .iter()
+                .skip(1)
+                .map(|host| {
+                    address.clear();
+                    let _ = write!(address, "{}/{}/{}", host.host, change.kind, change.name);
+                    index.change(&address)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let varies = |path: &str| {
-            hosts.iter().skip(1).any(|host| {
-                let address = format!("{}/{}/{}", host.host, change.kind, change.name);
-                plan.change(&address).is_none_or(|other| {
+            others.iter().any(|other| {
+                other.is_none_or(|other| {
                     other.fields.iter().find(|field| field.path == path)
                         != change.fields.iter().find(|field| field.path == path)
                         || (change.action == Action::Create && other.after != change.after)
