@@ -15,15 +15,7 @@ const EXAMPLE_HOSTS: &str = "esx-01.lab.example,esx-02.lab.example,esx-03.lab.ex
 const PASSWORD: &str = "fresh-hosts-secret";
 
 fn run(scratch: &Path, arguments: &[&str]) -> Run {
-    let output = support::command(scratch, arguments)
-        .env("ESXNET_PASSWORD", PASSWORD)
-        .output()
-        .expect("esxnet runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    support::with_password(scratch, PASSWORD, arguments)
 }
 
 fn json(run: &Run) -> Value {

@@ -7,7 +7,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::{esxnet, examples, Run};
+use support::{esxnet, examples, with_password};
 
 const EXAMPLE_HOSTS: &str = "esx-01.lab.example,esx-02.lab.example,esx-03.lab.example,esx-04.lab.example";
 /// The distributed switch and port group the examples expect vCenter to have made.
@@ -17,18 +17,6 @@ const EXAMPLE_DISTRIBUTED_SWITCH: [&str; 4] = [
     "--distributed-port-group",
     "dvs-lab/dvpg-provisioning",
 ];
-
-fn with_password(scratch: &Path, password: &str, arguments: &[&str]) -> Run {
-    let output = support::command(scratch, arguments)
-        .env("ESXNET_PASSWORD", password)
-        .output()
-        .expect("esxnet runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
 
 fn target(server: &support::SimServer, options: &str) -> String {
     format!("vsphere://root@{}?insecure=true{options}", server.address)

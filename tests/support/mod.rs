@@ -64,6 +64,16 @@ pub fn esxnet(directory: &Path, arguments: &[&str]) -> Run {
     Run::from(command(directory, arguments).output().expect("the esxnet binary runs"))
 }
 
+/// Runs the binary with `ESXNET_PASSWORD` set, and waits.
+pub fn with_password(directory: &Path, password: &str, arguments: &[&str]) -> Run {
+    Run::from(
+        command(directory, arguments)
+            .env("ESXNET_PASSWORD", password)
+            .output()
+            .expect("the esxnet binary runs"),
+    )
+}
+
 pub mod fleet;
 
 /// Writes the manifests of a fleet of `count` hosts (esx-01…), each getting a switch, two port

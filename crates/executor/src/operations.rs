@@ -176,6 +176,18 @@ pub fn stack_settings(stack: &StackState) -> StackSettings {
     }
 }
 
+/// The managed stack state an [`Operation::EditStack`] asks for: the inverse of [`stack_settings`].
+pub fn stack_state(settings: &StackSettings) -> StackState {
+    StackState {
+        ipv4_gateway: settings.ipv4_gateway,
+        ipv6_gateway: settings.ipv6_gateway,
+        dns: settings.dns.clone(),
+        routes: settings.routes.clone(),
+        max_connections: settings.requested_max_connections,
+        congestion_control: settings.congestion_control,
+    }
+}
+
 fn malformed(change: &Change, problem: String) -> ExecutorError {
     ExecutorError::MalformedChange {
         address: change.address.clone(),

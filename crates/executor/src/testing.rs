@@ -17,7 +17,7 @@ use esxnet_model::observed::{
     ObservedPortGroup, ObservedStack, ObservedSwitch, PhysicalNic, PortConnection, Teaming,
 };
 use esxnet_planner::esxi;
-use esxnet_planner::state::{Ipv6State, StackState};
+use esxnet_planner::state::Ipv6State;
 
 use crate::backend::{Backend, BackendError, Fault, Operation, OperationOutcome};
 
@@ -390,19 +390,9 @@ fn perform(host: &mut ObservedHost, operation: &Operation) -> Result<OperationOu
                     format!("stack {stack} is not instantiated: add its first adapter, then edit it"),
                 ));
             }
-            let mut routes = settings.routes.clone();
-            routes.sort();
-            esxi::edit_stack(
-                observed,
-                &StackState {
-                    ipv4_gateway: settings.ipv4_gateway,
-                    ipv6_gateway: settings.ipv6_gateway,
-                    dns: settings.dns.clone(),
-                    routes,
-                    max_connections: settings.requested_max_connections,
-                    congestion_control: settings.congestion_control,
-                },
-            );
+            let mut wanted = crate::operations::stack_state(settings);
+            wanted.routes.sort();
+            esxi::edit_stack(observed, &wanted);
         }
         Operation::SelectService { device, service } => {
             let stack = adapter_mut(host, device)?.stack;

@@ -18,7 +18,6 @@ use esxnet_model::observed::{
     PortGroupPolicy, SwitchPolicy, Teaming,
 };
 use esxnet_planner::esxi;
-use esxnet_planner::state::StackState;
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
@@ -1083,17 +1082,7 @@ impl SimHost {
     /// stays learned unless the IPv6 gateway changes.
     pub fn edit_stack(&mut self, stack: StackKind, settings: &StackSettings) -> Result<(), SimError> {
         let current = self.stack_exists(stack)?;
-        let sections = esxi::stack_sections(
-            current,
-            &StackState {
-                ipv4_gateway: settings.ipv4_gateway,
-                ipv6_gateway: settings.ipv6_gateway,
-                dns: settings.dns.clone(),
-                routes: settings.routes.clone(),
-                max_connections: settings.requested_max_connections,
-                congestion_control: settings.congestion_control,
-            },
-        );
+        let sections = esxi::stack_sections(current, &esxnet_executor::operations::stack_state(settings));
         let (removed, added) = sections.routes;
         let edit = StackEdit {
             gateways: sections.gateways.map(|(ipv4, ipv6)| StackGateways { ipv4, ipv6 }),

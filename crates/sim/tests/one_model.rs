@@ -14,7 +14,7 @@ use esxnet_executor::Operation;
 use esxnet_model::common::{CongestionControl, Dns, Route, Service, StackKind};
 use esxnet_model::observed::{ObservedFleet, ObservedHost, ObservedIpv4, PortConnection, Teaming};
 use esxnet_planner::state::{
-    self, AdapterState, Identity, Ipv6State, ObjectState, PortGroupState, ServicesState, StackState, SwitchState,
+    self, AdapterState, Identity, Ipv6State, ObjectState, PortGroupState, ServicesState, SwitchState,
 };
 use proptest::prelude::*;
 
@@ -321,18 +321,11 @@ fn record_operation(carried: &mut ObservedHost, operation: &Operation, created_d
         }
         Operation::RemoveAdapter { device } => (adapter_identity(carried, device).0, None),
         Operation::EditStack { stack, settings } => {
-            let mut routes = settings.routes.clone();
-            routes.sort();
+            let mut wanted = esxnet_executor::operations::stack_state(settings);
+            wanted.routes.sort();
             (
                 Identity::NetStack { stack: *stack },
-                Some(ObjectState::NetStack(StackState {
-                    ipv4_gateway: settings.ipv4_gateway,
-                    ipv6_gateway: settings.ipv6_gateway,
-                    dns: settings.dns.clone(),
-                    routes,
-                    max_connections: settings.requested_max_connections,
-                    congestion_control: settings.congestion_control,
-                })),
+                Some(ObjectState::NetStack(wanted)),
             )
         }
         Operation::SelectService { device, service } => {
