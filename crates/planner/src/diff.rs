@@ -446,8 +446,7 @@ pub fn desired_adapter_state(
     existing: Option<&AdapterState>,
     host: &ObservedHost,
 ) -> AdapterState {
-    // A host with IPv6 disabled has no router advertisement to default to.
-    let ra_default = host.ipv6_enabled && host.version.router_advertisement_default();
+    let ra_default = crate::esxi::default_router_advertisement(host);
     let existing_ipv6 = existing.map(|existing| existing.ipv6.clone()).unwrap_or(Ipv6State {
         dhcp: false,
         router_advertisement: ra_default,
