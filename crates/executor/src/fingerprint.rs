@@ -45,6 +45,9 @@ impl std::fmt::Display for StaleHost {
 /// checked: they are not applied.
 pub fn check_fingerprints(plan: &Plan, observed: &ObservedFleet) -> Vec<StaleHost> {
     let mut stale = Vec::new();
+    // Built once: after a killed apply every host's fingerprint has changed, and looking up each
+    // host's changes by a scan of the whole plan made that check quadratic in the fleet.
+    let mut index = None;
     for host_plan in plan.hosts.iter().filter(|host| host.status == HostStatus::Planned) {
         let Some(observed_host) = observed.hosts.get(&host_plan.host) else {
             stale.push(StaleHost {
@@ -56,8 +59,10 @@ pub fn check_fingerprints(plan: &Plan, observed: &ObservedFleet) -> Vec<StaleHos
         if esxnet_planner::fingerprint(observed_host) == host_plan.fingerprint {
             continue;
         }
-        let changed: Vec<String> = plan
+        let changed: Vec<String> = index
+            .get_or_insert_with(|| plan.change_index())
             .host_changes(&host_plan.host)
+            .iter()
             .filter(|change| {
                 let current = state::current_state(observed_host, &change.identity);
                 !precondition::accounted_for(change, current.as_ref())
