@@ -43,7 +43,12 @@ fn a_killed_apply_is_resumed_by_the_next_one() {
     ];
     // Kill at several points: early (planning), during the first hosts, and well into the run.
     for delay_ms in [30u64, 250, 600, 1200] {
-        let mut child = command(scratch.path(), &arguments).spawn().expect("apply starts");
+        // Output to /dev/null: a pipe nobody reads fills up and stalls the run before it applies.
+        let mut child = command(scratch.path(), &arguments)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("apply starts");
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill(); // SIGKILL on Unix: no chance to clean up.
         let _ = child.wait();

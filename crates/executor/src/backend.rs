@@ -19,7 +19,10 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use esxnet_model::common::{CongestionControl, Dns, Route, Service, StackKind};
-use esxnet_model::observed::{ObservedFleet, ObservedHost, PortConnection, Teaming};
+use esxnet_model::observed::{
+    ObservedFleet, ObservedHost, PortConnection, SecurityOverride, SecurityPolicy, Teaming, TeamingOverride,
+    TeamingPolicy,
+};
 use ipnet::Ipv6Net;
 use serde::{Deserialize, Serialize};
 
@@ -162,8 +165,15 @@ pub enum Operation {
         uplinks: BTreeSet<String>,
         /// Teaming order.
         teaming: Teaming,
+        /// Load balancing, failback, notify switches and beacon probing.
+        #[serde(default)]
+        teaming_policy: TeamingPolicy,
+        /// Security policy.
+        #[serde(default)]
+        security: SecurityPolicy,
     },
-    /// `UpdateVirtualSwitch` with the whole spec.
+    /// `UpdateVirtualSwitch` with the managed fields; the rest of the switch's spec (shaping,
+    /// bridge settings, port count) stays as it is.
     UpdateSwitch {
         /// Switch name.
         name: String,
@@ -173,6 +183,12 @@ pub enum Operation {
         uplinks: BTreeSet<String>,
         /// Teaming order.
         teaming: Teaming,
+        /// Load balancing, failback, notify switches and beacon probing.
+        #[serde(default)]
+        teaming_policy: TeamingPolicy,
+        /// Security policy.
+        #[serde(default)]
+        security: SecurityPolicy,
     },
     /// `RemoveVirtualSwitch`.
     RemoveSwitch {
@@ -187,8 +203,15 @@ pub enum Operation {
         switch: String,
         /// VLAN ID.
         vlan: u16,
+        /// Teaming overrides (unset fields inherit from the switch).
+        #[serde(default, skip_serializing_if = "TeamingOverride::is_empty")]
+        teaming: TeamingOverride,
+        /// Security overrides (unset fields inherit from the switch).
+        #[serde(default, skip_serializing_if = "SecurityOverride::is_empty")]
+        security: SecurityOverride,
     },
-    /// `UpdatePortGroup`.
+    /// `UpdatePortGroup` with the managed fields; the port group's shaping overrides stay as
+    /// they are.
     UpdatePortGroup {
         /// Port group name.
         name: String,
@@ -196,6 +219,12 @@ pub enum Operation {
         switch: String,
         /// VLAN ID.
         vlan: u16,
+        /// Teaming overrides (unset fields inherit from the switch).
+        #[serde(default, skip_serializing_if = "TeamingOverride::is_empty")]
+        teaming: TeamingOverride,
+        /// Security overrides (unset fields inherit from the switch).
+        #[serde(default, skip_serializing_if = "SecurityOverride::is_empty")]
+        security: SecurityOverride,
     },
     /// `RemovePortGroup`.
     RemovePortGroup {

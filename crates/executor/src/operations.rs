@@ -38,6 +38,8 @@ fn write_operations(
                 mtu: switch.mtu,
                 uplinks: switch.uplinks.clone(),
                 teaming: switch.teaming.clone(),
+                teaming_policy: switch.teaming_policy,
+                security: switch.security,
             }
         }
         (Identity::StandardSwitch { name }, ObjectState::StandardSwitch(switch), _) => Operation::UpdateSwitch {
@@ -45,16 +47,22 @@ fn write_operations(
             mtu: switch.mtu,
             uplinks: switch.uplinks.clone(),
             teaming: switch.teaming.clone(),
+            teaming_policy: switch.teaming_policy,
+            security: switch.security,
         },
         (Identity::PortGroup { name }, ObjectState::PortGroup(port_group), Phase::Create) => Operation::AddPortGroup {
             name: name.clone(),
             switch: port_group.switch.clone(),
             vlan: port_group.vlan,
+            teaming: port_group.teaming.clone(),
+            security: port_group.security,
         },
         (Identity::PortGroup { name }, ObjectState::PortGroup(port_group), _) => Operation::UpdatePortGroup {
             name: name.clone(),
             switch: port_group.switch.clone(),
             vlan: port_group.vlan,
+            teaming: port_group.teaming.clone(),
+            security: port_group.security,
         },
         (Identity::VmkernelAdapter { .. }, ObjectState::VmkernelAdapter(adapter), Phase::Create) => {
             add_adapter(adapter)

@@ -14,7 +14,7 @@ use std::time::Duration;
 use esxnet_model::common::{CongestionControl, Dns, EsxiVersion, Service, StackKind};
 use esxnet_model::observed::{
     Ipv6Origin, ObservedAdapter, ObservedFleet, ObservedHost, ObservedIpv4, ObservedIpv6, ObservedIpv6Address,
-    ObservedPortGroup, ObservedStack, ObservedSwitch, PhysicalNic, PortConnection, Teaming,
+    ObservedPortGroup, ObservedStack, ObservedSwitch, PhysicalNic, PortConnection, SwitchPolicy, Teaming,
 };
 use esxnet_planner::esxi;
 use esxnet_planner::state::Ipv6State;
@@ -218,6 +218,8 @@ fn perform(host: &mut ObservedHost, operation: &Operation) -> Result<OperationOu
             mtu,
             uplinks,
             teaming,
+            teaming_policy,
+            security,
         } => {
             if host.switch(name).is_some() {
                 return Err(already_exists(format!("switch {name}")));
@@ -227,7 +229,11 @@ fn perform(host: &mut ObservedHost, operation: &Operation) -> Result<OperationOu
                 mtu: *mtu,
                 uplinks: uplinks.clone(),
                 teaming: esxi::effective_teaming(uplinks, teaming),
-                ..Default::default()
+                policy: SwitchPolicy {
+                    teaming: esxi::effective_teaming_policy(uplinks, *teaming_policy),
+                    security: *security,
+                    ..SwitchPolicy::default()
+                },
             });
         }
         Operation::UpdateSwitch {
@@ -235,6 +241,8 @@ fn perform(host: &mut ObservedHost, operation: &Operation) -> Result<OperationOu
             mtu,
             uplinks,
             teaming,
+            teaming_policy,
+            security,
         } => {
             let switch = host
                 .switches
@@ -244,6 +252,8 @@ fn perform(host: &mut ObservedHost, operation: &Operation) -> Result<OperationOu
             switch.mtu = *mtu;
             switch.uplinks = uplinks.clone();
             switch.teaming = esxi::effective_teaming(uplinks, teaming);
+            switch.policy.teaming = esxi::effective_teaming_policy(uplinks, *teaming_policy);
+            switch.policy.security = *security;
         }
         Operation::RemoveSwitch { name } => {
             if host.switch(name).is_none() {
@@ -261,7 +271,13 @@ fn perform(host: &mut ObservedHost, operation: &Operation) -> Result<OperationOu
             }
             esxi::remove_switch(host, name);
         }
-        Operation::AddPortGroup { name, switch, vlan } => {
+        Operation::AddPortGroup {
+            name,
+            switch,
+            vlan,
+            teaming,
+            security,
+        } => {
             if host.switch(switch).is_none() {
                 return Err(not_found(format!("switch {switch}")));
             }
@@ -269,8 +285,15 @@ fn perform(host: &mut ObservedHost, operation: &Operation) -> Result<OperationOu
                 return Err(already_exists(format!("port group {name}")));
             }
             esxi::put_port_group(host, name, switch, *vlan);
+            esxi::set_port_group_overrides(host, name, teaming, *security);
         }
-        Operation::UpdatePortGroup { name, switch, vlan } => {
+        Operation::UpdatePortGroup {
+            name,
+            switch,
+            vlan,
+            teaming,
+            security,
+        } => {
             if host.port_group(name).is_none() {
                 return Err(not_found(format!("port group {name}")));
             }
@@ -278,6 +301,7 @@ fn perform(host: &mut ObservedHost, operation: &Operation) -> Result<OperationOu
                 return Err(not_found(format!("switch {switch}")));
             }
             esxi::put_port_group(host, name, switch, *vlan);
+            esxi::set_port_group_overrides(host, name, teaming, *security);
         }
         Operation::RemovePortGroup { name } => {
             if host.port_group(name).is_none() {

@@ -45,6 +45,8 @@ fn a_changed_object_makes_the_saved_plan_stale_naming_host_and_address() {
                 mtu: 1500,
                 uplinks: ["vmnic2".to_owned()].into(),
                 teaming: Teaming::default(),
+                teaming_policy: Default::default(),
+                security: Default::default(),
             },
         )
         .unwrap();

@@ -133,6 +133,8 @@ fn preconditions_skip_changes_that_are_already_done() {
                     active: vec!["vmnic2".into()],
                     standby: vec!["vmnic3".into()],
                 },
+                teaming_policy: Default::default(),
+                security: Default::default(),
             },
         )
         .unwrap();
@@ -143,6 +145,8 @@ fn preconditions_skip_changes_that_are_already_done() {
                 name: "Prov".into(),
                 switch: "vSwitch1".into(),
                 vlan: 20,
+                teaming: Default::default(),
+                security: Default::default(),
             },
         )
         .unwrap();
@@ -268,6 +272,8 @@ fn an_object_changed_after_planning_stops_its_host_with_a_stale_plan_error() {
                 mtu: 1500,
                 uplinks: ["vmnic2".to_owned()].into(),
                 teaming: Teaming::default(),
+                teaming_policy: Default::default(),
+                security: Default::default(),
             },
         )
         .unwrap();
@@ -305,6 +311,8 @@ fn an_already_exists_answer_is_checked_against_a_fresh_observation() {
                             name: "Storage".into(),
                             switch: "vSwitch1".into(),
                             vlan: 30,
+                            teaming: Default::default(),
+                            security: Default::default(),
                         },
                     )
                     .unwrap();

@@ -10,7 +10,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::common::{CongestionControl, Dns, Route, Service, StackKind};
-use crate::observed::{PortConnection, Teaming};
+use crate::observed::{
+    LoadBalancing, PortConnection, SecurityOverride, SecurityPolicy, Teaming, TeamingOverride, TeamingPolicy,
+};
 use crate::pool::Ipv4Pool;
 use crate::source::Source;
 
@@ -71,8 +73,98 @@ pub struct DesiredSwitch {
     pub uplinks: Option<BTreeSet<String>>,
     /// Teaming order, when managed.
     pub teaming: Option<Teaming>,
+    /// Security and teaming policy, the fields that are managed.
+    pub policy: SwitchPolicyPatch,
     /// Where it was declared.
     pub source: Source,
+}
+
+/// The fields of a switch's security and teaming policy a manifest manages; `None` leaves the
+/// host's value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SwitchPolicyPatch {
+    /// Promiscuous mode.
+    pub allow_promiscuous: Option<bool>,
+    /// MAC address changes.
+    pub mac_changes: Option<bool>,
+    /// Forged transmits.
+    pub forged_transmits: Option<bool>,
+    /// Load balancing.
+    pub load_balancing: Option<LoadBalancing>,
+    /// Notify switches.
+    pub notify_switches: Option<bool>,
+    /// Fail back.
+    pub failback: Option<bool>,
+    /// Beacon probing.
+    pub beacon_probing: Option<bool>,
+}
+
+impl SwitchPolicyPatch {
+    /// `security` with the managed fields set.
+    pub fn security(&self, mut security: SecurityPolicy) -> SecurityPolicy {
+        security.allow_promiscuous = self.allow_promiscuous.unwrap_or(security.allow_promiscuous);
+        security.mac_changes = self.mac_changes.unwrap_or(security.mac_changes);
+        security.forged_transmits = self.forged_transmits.unwrap_or(security.forged_transmits);
+        security
+    }
+
+    /// `teaming` with the managed fields set.
+    pub fn teaming(&self, mut teaming: TeamingPolicy) -> TeamingPolicy {
+        teaming.load_balancing = self.load_balancing.unwrap_or(teaming.load_balancing);
+        teaming.notify_switches = self.notify_switches.unwrap_or(teaming.notify_switches);
+        teaming.failback = self.failback.unwrap_or(teaming.failback);
+        teaming.beacon_probing = self.beacon_probing.unwrap_or(teaming.beacon_probing);
+        teaming
+    }
+}
+
+/// The overrides of a port group a manifest manages: `None` leaves the host's override (or its
+/// inheriting) as it is, `Some(None)` inherits from the switch, `Some(Some(value))` overrides.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortGroupPolicyPatch {
+    /// Promiscuous mode.
+    pub allow_promiscuous: Option<Option<bool>>,
+    /// MAC address changes.
+    pub mac_changes: Option<Option<bool>>,
+    /// Forged transmits.
+    pub forged_transmits: Option<Option<bool>>,
+    /// Load balancing.
+    pub load_balancing: Option<Option<LoadBalancing>>,
+    /// Notify switches.
+    pub notify_switches: Option<Option<bool>>,
+    /// Fail back.
+    pub failback: Option<Option<bool>>,
+    /// Beacon probing.
+    pub beacon_probing: Option<Option<bool>>,
+    /// Active/standby order.
+    pub order: Option<Option<Teaming>>,
+}
+
+impl PortGroupPolicyPatch {
+    /// Whether the manifest manages none of the overrides.
+    pub fn is_empty(&self) -> bool {
+        *self == PortGroupPolicyPatch::default()
+    }
+
+    /// `security` with the managed overrides set.
+    pub fn security(&self, mut security: SecurityOverride) -> SecurityOverride {
+        security.allow_promiscuous = self.allow_promiscuous.unwrap_or(security.allow_promiscuous);
+        security.mac_changes = self.mac_changes.unwrap_or(security.mac_changes);
+        security.forged_transmits = self.forged_transmits.unwrap_or(security.forged_transmits);
+        security
+    }
+
+    /// `teaming` with the managed overrides set.
+    pub fn teaming(&self, mut teaming: TeamingOverride) -> TeamingOverride {
+        teaming.load_balancing = self.load_balancing.unwrap_or(teaming.load_balancing);
+        teaming.notify_switches = self.notify_switches.unwrap_or(teaming.notify_switches);
+        teaming.failback = self.failback.unwrap_or(teaming.failback);
+        teaming.beacon_probing = self.beacon_probing.unwrap_or(teaming.beacon_probing);
+        if let Some(order) = &self.order {
+            teaming.order = order.clone();
+        }
+        teaming
+    }
 }
 
 /// A standard port group.
@@ -84,6 +176,8 @@ pub struct DesiredPortGroup {
     pub switch: String,
     /// VLAN ID.
     pub vlan: u16,
+    /// Security and teaming overrides, the fields that are managed.
+    pub policy: PortGroupPolicyPatch,
     /// Where it was declared.
     pub source: Source,
     /// Its field path in that document, such as `spec.portGroups[0]`.

@@ -8,11 +8,15 @@ use std::net::Ipv4Addr;
 
 use crate::desired::{
     DesiredAdapter, DesiredFleet, DesiredHost, DesiredIpv4, DesiredIpv6, DesiredPortGroup, DesiredStack, DesiredSwitch,
+    PortGroupPolicyPatch, SwitchPolicyPatch,
 };
 use crate::diagnostic::{Diagnostic, RuleId};
 use crate::load::LoadedDocument;
-use crate::manifest::{AnyDocument, HostSelector, Ipv4Mode, NetStackSpec, StandardSwitchSpec, VmkernelAdapterSpec};
-use crate::observed::{ObservedFleet, ObservedHost, PortConnection};
+use crate::manifest::{
+    AnyDocument, HostSelector, Ipv4Mode, NetStackSpec, Overridable, PortGroupSpec, StandardSwitchSpec,
+    SwitchTeamingSpec, VmkernelAdapterSpec,
+};
+use crate::observed::{ObservedFleet, ObservedHost, PortConnection, Teaming};
 use crate::source::{push_key, Source};
 
 /// The result of lowering.
@@ -180,7 +184,8 @@ fn lower_switch(
         name: name.to_owned(),
         mtu: spec.mtu,
         uplinks: spec.uplinks.as_ref().map(|uplinks| uplinks.iter().cloned().collect()),
-        teaming: spec.teaming.clone(),
+        teaming: spec.teaming.as_ref().and_then(switch_order),
+        policy: switch_policy(spec),
         source: source.clone(),
     };
     match host.switches.get(name) {
@@ -205,11 +210,15 @@ fn lower_switch(
             name: port_group.name.clone(),
             switch: name.to_owned(),
             vlan: port_group.vlan,
+            policy: port_group_policy(port_group),
             source: source.clone(),
             field: field.clone(),
         };
         match host.port_groups.get(&port_group.name) {
-            Some(existing) if existing.switch != desired.switch || existing.vlan != desired.vlan => {
+            Some(existing)
+                if (&existing.switch, existing.vlan, &existing.policy)
+                    != (&desired.switch, desired.vlan, &desired.policy) =>
+            {
                 diagnostics.push(
                     conflict(
                         &host.name,
@@ -234,7 +243,50 @@ fn lower_switch(
 }
 
 fn same_switch(left: &DesiredSwitch, right: &DesiredSwitch) -> bool {
-    (left.mtu, &left.uplinks, &left.teaming) == (right.mtu, &right.uplinks, &right.teaming)
+    (left.mtu, &left.uplinks, &left.teaming, left.policy) == (right.mtu, &right.uplinks, &right.teaming, right.policy)
+}
+
+/// The failover order a switch's `teaming` manages: `active` and `standby` when `active` is given
+/// (standby or unused without it is ESX011).
+fn switch_order(teaming: &SwitchTeamingSpec) -> Option<Teaming> {
+    teaming.active.as_ref().map(|active| Teaming {
+        active: active.clone(),
+        standby: teaming.standby.clone().unwrap_or_default(),
+    })
+}
+
+fn switch_policy(spec: &StandardSwitchSpec) -> SwitchPolicyPatch {
+    let teaming = spec.teaming.clone().unwrap_or_default();
+    let security = spec.security.unwrap_or_default();
+    SwitchPolicyPatch {
+        allow_promiscuous: security.allow_promiscuous,
+        mac_changes: security.mac_changes,
+        forged_transmits: security.forged_transmits,
+        load_balancing: teaming.load_balancing,
+        notify_switches: teaming.notify_switches,
+        failback: teaming.failback,
+        beacon_probing: teaming.beacon_probing,
+    }
+}
+
+fn port_group_policy(spec: &PortGroupSpec) -> PortGroupPolicyPatch {
+    let teaming = spec.teaming.clone().unwrap_or_default();
+    let security = spec.security.unwrap_or_default();
+    PortGroupPolicyPatch {
+        allow_promiscuous: security.allow_promiscuous.map(Overridable::into_override),
+        mac_changes: security.mac_changes.map(Overridable::into_override),
+        forged_transmits: security.forged_transmits.map(Overridable::into_override),
+        load_balancing: teaming.load_balancing.map(Overridable::into_override),
+        notify_switches: teaming.notify_switches.map(Overridable::into_override),
+        failback: teaming.failback.map(Overridable::into_override),
+        beacon_probing: teaming.beacon_probing.map(Overridable::into_override),
+        order: teaming.active.map(|active| {
+            active.into_override().map(|active| Teaming {
+                active,
+                standby: teaming.standby.clone().unwrap_or_default(),
+            })
+        }),
+    }
 }
 
 fn lower_stack(

@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::common::{CongestionControl, Dns, Route, Service, StackKind};
-use crate::observed::Teaming;
+use crate::observed::LoadBalancing;
 use crate::pool::Ipv4Pool;
 
 /// The only API version esxnet reads.
@@ -67,9 +67,13 @@ pub struct StandardSwitchSpec {
     /// Physical NICs to bridge. A set: order is not drift. Left as they are when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uplinks: Option<Vec<String>>,
-    /// Teaming failover order.
+    /// Teaming: the failover order and how the team balances and fails over. Each field left
+    /// out stays as the host has it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub teaming: Option<Teaming>,
+    pub teaming: Option<SwitchTeamingSpec>,
+    /// Security policy. Each field left out stays as the host has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<SecuritySpec>,
     /// Port groups on this switch.
     #[serde(default)]
     pub port_groups: Vec<PortGroupSpec>,
@@ -84,6 +88,149 @@ pub struct PortGroupSpec {
     /// VLAN ID: 0 untagged (default), 1–4094 tagged, 4095 trunk (VM traffic only).
     #[serde(default)]
     pub vlan: u16,
+    /// Teaming overrides of the switch's teaming (the usual vMotion and iSCSI design gives each
+    /// port group its own active/standby order). A field left out stays as the host has it;
+    /// `inherit` takes the switch's value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teaming: Option<TeamingOverrideSpec>,
+    /// Security overrides of the switch's security policy. A field left out stays as the host
+    /// has it; `inherit` takes the switch's value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<SecurityOverrideSpec>,
+}
+
+/// `teaming` of a standard switch.
+///
+/// The order is managed when `active` is given: `active` and `standby` are then the whole order
+/// and every other uplink of the switch is unused. `unused` names those uplinks for the reader;
+/// it is checked, not sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SwitchTeamingSpec {
+    /// Active uplinks in failover order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<Vec<String>>,
+    /// Standby uplinks in failover order (needs `active`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby: Option<Vec<String>>,
+    /// Uplinks the switch bridges but does not use (needs `active`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unused: Option<Vec<String>>,
+    /// Load balancing: `loadbalance_srcid` (originating port, ESXi's default), `loadbalance_ip`,
+    /// `loadbalance_srcmac` or `failover_explicit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancing: Option<LoadBalancing>,
+    /// Fail back to a recovered active uplink (ESXi's default: true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failback: Option<bool>,
+    /// Notify physical switches on failover (ESXi's default: true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_switches: Option<bool>,
+    /// Detect failures by beacon probing as well as link status (ESXi's default: false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beacon_probing: Option<bool>,
+}
+
+/// `security` of a standard switch; ESXi's default for a new switch rejects all three.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecuritySpec {
+    /// Accept promiscuous mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_promiscuous: Option<bool>,
+    /// Accept MAC address changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_changes: Option<bool>,
+    /// Accept forged transmits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forged_transmits: Option<bool>,
+}
+
+/// The keyword `inherit`: a port group takes its switch's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum InheritKeyword {
+    /// `inherit`.
+    #[serde(rename = "inherit")]
+    Inherit,
+}
+
+/// A port-group override: a value, or `inherit` for the switch's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Overridable<T> {
+    /// `inherit`: no override.
+    Inherit(InheritKeyword),
+    /// An overriding value.
+    Value(T),
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Overridable<T> {
+    /// `inherit`, or whatever `T` reads, with `T`'s own complaint when neither fits (an untagged
+    /// enum would only say that no variant matched).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_yaml::Value::deserialize(deserializer)?;
+        if value.as_str() == Some("inherit") {
+            return Ok(Overridable::Inherit(InheritKeyword::Inherit));
+        }
+        serde_yaml::from_value(value)
+            .map(Overridable::Value)
+            .map_err(|error| serde::de::Error::custom(format_args!("expected `inherit` or a value: {error}")))
+    }
+}
+
+impl<T> Overridable<T> {
+    /// The override: `None` for `inherit`.
+    pub fn into_override(self) -> Option<T> {
+        match self {
+            Overridable::Inherit(_) => None,
+            Overridable::Value(value) => Some(value),
+        }
+    }
+}
+
+/// `teaming` of a port group: overrides of its switch's teaming.
+///
+/// The order is overridden when `active` is a list (`standby` and `unused` as on a switch) and
+/// inherited with `active: inherit`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TeamingOverrideSpec {
+    /// Active uplinks in failover order, or `inherit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<Overridable<Vec<String>>>,
+    /// Standby uplinks in failover order (needs a list in `active`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby: Option<Vec<String>>,
+    /// Uplinks of the switch this port group does not use (needs a list in `active`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unused: Option<Vec<String>>,
+    /// Load balancing, or `inherit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancing: Option<Overridable<LoadBalancing>>,
+    /// Fail back, or `inherit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failback: Option<Overridable<bool>>,
+    /// Notify switches, or `inherit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_switches: Option<Overridable<bool>>,
+    /// Beacon probing, or `inherit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beacon_probing: Option<Overridable<bool>>,
+}
+
+/// `security` of a port group: overrides of its switch's security policy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecurityOverrideSpec {
+    /// Promiscuous mode, or `inherit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_promiscuous: Option<Overridable<bool>>,
+    /// MAC address changes, or `inherit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_changes: Option<Overridable<bool>>,
+    /// Forged transmits, or `inherit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forged_transmits: Option<Overridable<bool>>,
 }
 
 /// `spec` of a `NetStack`: the settings of one TCP/IP stack on each selected host.

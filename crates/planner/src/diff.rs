@@ -42,13 +42,18 @@ pub fn diff_host(desired: &DesiredHost, observed: &ObservedHost, options: &PlanO
         diff_switch(&mut diff, host, switch, observed, options, &management);
     }
     for port_group in desired.port_groups.values() {
-        let before = observed.port_group(&port_group.name).map(|existing| PortGroupState {
-            switch: existing.switch.clone(),
-            vlan: existing.vlan,
-        });
+        let before = observed.port_group(&port_group.name).map(PortGroupState::observed);
+        // Overrides the manifest leaves out stay as they are, also on a port group re-created
+        // on another switch.
+        let (teaming, security) = before
+            .as_ref()
+            .map(|before| (before.teaming.clone(), before.security))
+            .unwrap_or_default();
         let after = PortGroupState {
             switch: port_group.switch.clone(),
             vlan: port_group.vlan,
+            teaming: port_group.policy.teaming(teaming),
+            security: port_group.policy.security(security),
         };
         let moves = before.as_ref().is_some_and(|before| before.switch != after.switch);
         let mut change = new_change(
@@ -208,8 +213,23 @@ fn collect_field_changes(
     changes: &mut Vec<FieldChange>,
 ) {
     use serde_json::Value;
-    match (before, after) {
-        (Some(Value::Object(before)), Some(Value::Object(after))) => {
+    // An object that appears or goes (a port group's first override, say) reads field by field.
+    let empty = serde_json::Map::new();
+    fn object(value: Option<&Value>) -> Option<&serde_json::Map<String, Value>> {
+        match value {
+            Some(Value::Object(map)) => Some(map),
+            _ => None,
+        }
+    }
+    let absent = |value: Option<&Value>| matches!(value, None | Some(Value::Null));
+    let pair = match (object(before), object(after)) {
+        (Some(before), Some(after)) => Some((before, after)),
+        (Some(before), None) if absent(after) => Some((before, &empty)),
+        (None, Some(after)) if absent(before) => Some((&empty, after)),
+        _ => None,
+    };
+    match pair {
+        Some((before, after)) => {
             let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
             for key in keys {
                 if key == "kind" && path.is_empty() {
@@ -223,7 +243,11 @@ fn collect_field_changes(
                 collect_field_changes(&child, before.get(key), after.get(key), changes);
             }
         }
-        (before, after) if before != after => {
+        // An absent list and an empty one say the same.
+        None if [(before, after), (after, before)]
+            .iter()
+            .any(|(one, other)| absent(*one) && matches!(other, Some(Value::Array(items)) if items.is_empty())) => {}
+        None if before != after => {
             let present = |value: Option<&Value>| value.filter(|value| !value.is_null()).cloned();
             changes.push(FieldChange {
                 path: path.to_owned(),
@@ -260,6 +284,12 @@ fn diff_switch(
             .unwrap_or(DEFAULT_MTU),
         uplinks,
         teaming,
+        teaming_policy: switch
+            .policy
+            .teaming(before.as_ref().map(|before| before.teaming_policy).unwrap_or_default()),
+        security: switch
+            .policy
+            .security(before.as_ref().map(|before| before.security).unwrap_or_default()),
     };
     let mut change = new_change(
         host,
@@ -326,6 +356,50 @@ fn guard_management_switch(
             demoted.join(" and ")
         );
         guard_management(diff, change, options, host, &switch.source, "spec.teaming", what);
+    }
+    // Load balancing that the physical switch does not expect (IP hash without a port channel),
+    // beacon probing or failover behaviour on the management switch can cut it off as surely.
+    let (old, new) = (before.teaming_policy, after.teaming_policy);
+    let changed: Vec<(&str, String)> = [
+        (
+            "loadBalancing",
+            old.load_balancing != new.load_balancing,
+            format!("{} → {}", old.load_balancing.api_name(), new.load_balancing.api_name()),
+        ),
+        (
+            "failback",
+            old.failback != new.failback,
+            format!("{} → {}", old.failback, new.failback),
+        ),
+        (
+            "notifySwitches",
+            old.notify_switches != new.notify_switches,
+            format!("{} → {}", old.notify_switches, new.notify_switches),
+        ),
+        (
+            "beaconProbing",
+            old.beacon_probing != new.beacon_probing,
+            format!("{} → {}", old.beacon_probing, new.beacon_probing),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, differs, _)| *differs)
+    .map(|(field, _, described)| (field, described))
+    .collect();
+    if !changed.is_empty() {
+        let field = match changed.as_slice() {
+            [(single, _)] => format!("spec.teaming.{single}"),
+            _ => "spec.teaming".to_owned(),
+        };
+        let described: Vec<String> = changed
+            .iter()
+            .map(|(field, described)| format!("{field} {described}"))
+            .collect();
+        let what = format!(
+            "changing the teaming policy of {name} ({}), which carries the management network of {host}, could cut it off",
+            described.join(", ")
+        );
+        guard_management(diff, change, options, host, &switch.source, &field, what);
     }
 }
 
@@ -1085,10 +1159,7 @@ fn find_unmanaged(
                 Identity::PortGroup {
                     name: port_group.name.clone(),
                 },
-                Some(ObjectState::PortGroup(PortGroupState {
-                    switch: port_group.switch.clone(),
-                    vlan: port_group.vlan,
-                })),
+                Some(ObjectState::PortGroup(PortGroupState::observed(port_group))),
                 None,
             );
             change.reason = Some("no manifest declares it (--prune)".to_owned());

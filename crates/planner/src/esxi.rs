@@ -15,7 +15,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use esxnet_model::common::{CongestionControl, Dns, Route, Service, StackKind};
 use esxnet_model::observed::{
     Ipv6Origin, ObservedAdapter, ObservedHost, ObservedIpv4, ObservedIpv6Address, ObservedPortGroup, ObservedStack,
-    PortConnection, PortGroupPolicy, Teaming,
+    PortConnection, PortGroupPolicy, SecurityOverride, Teaming, TeamingOverride, TeamingPolicy,
 };
 
 use crate::state::{Ipv6State, StackState};
@@ -30,6 +30,15 @@ pub fn effective_teaming(uplinks: &BTreeSet<String>, teaming: &Teaming) -> Teami
         }
     } else {
         teaming.clone()
+    }
+}
+
+/// The teaming policy ESXi keeps for a switch: without uplinks there is no bridge, so no beacon
+/// and no beacon probing.
+pub fn effective_teaming_policy(uplinks: &BTreeSet<String>, policy: TeamingPolicy) -> TeamingPolicy {
+    TeamingPolicy {
+        beacon_probing: policy.beacon_probing && !uplinks.is_empty(),
+        ..policy
     }
 }
 
@@ -65,6 +74,20 @@ pub fn put_port_group(host: &mut ObservedHost, name: &str, switch: &str, vlan: u
                 *on_switch = switch.to_owned();
             }
         }
+    }
+}
+
+/// `UpdatePortGroup`'s policy as esxnet sends it: the teaming and security overrides become
+/// exactly these; the shaping overrides stay.
+pub fn set_port_group_overrides(
+    host: &mut ObservedHost,
+    name: &str,
+    teaming: &TeamingOverride,
+    security: SecurityOverride,
+) {
+    if let Some(port_group) = host.port_groups.iter_mut().find(|existing| existing.name == name) {
+        port_group.policy.teaming = teaming.clone();
+        port_group.policy.security = security;
     }
 }
 

@@ -11,8 +11,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use esxnet_model::common::{CongestionControl, Dns, Route, Service, StackKind};
 use esxnet_model::observed::{
-    Ipv6Origin, ObservedAdapter, ObservedHost, ObservedIpv4, ObservedIpv6Address, ObservedStack, PortConnection,
-    Teaming,
+    Ipv6Origin, ObservedAdapter, ObservedHost, ObservedIpv4, ObservedIpv6Address, ObservedPortGroup, ObservedStack,
+    PortConnection, SecurityOverride, SecurityPolicy, Teaming, TeamingOverride, TeamingPolicy,
 };
 use ipnet::Ipv6Net;
 use schemars::JsonSchema;
@@ -99,6 +99,13 @@ pub struct SwitchState {
     pub uplinks: BTreeSet<String>,
     /// Teaming order.
     pub teaming: Teaming,
+    /// Load balancing, failback, notify switches and beacon probing (a plan saved before
+    /// esxnet managed them reads as ESXi's defaults).
+    #[serde(default)]
+    pub teaming_policy: TeamingPolicy,
+    /// Security policy.
+    #[serde(default)]
+    pub security: SecurityPolicy,
 }
 
 /// A port group's managed state.
@@ -109,6 +116,24 @@ pub struct PortGroupState {
     pub switch: String,
     /// VLAN ID.
     pub vlan: u16,
+    /// Teaming overrides of the switch's teaming; empty when it inherits all.
+    #[serde(default, skip_serializing_if = "TeamingOverride::is_empty")]
+    pub teaming: TeamingOverride,
+    /// Security overrides of the switch's security policy; empty when it inherits all.
+    #[serde(default, skip_serializing_if = "SecurityOverride::is_empty")]
+    pub security: SecurityOverride,
+}
+
+impl PortGroupState {
+    /// The managed state of an observed port group.
+    pub fn observed(port_group: &ObservedPortGroup) -> PortGroupState {
+        PortGroupState {
+            switch: port_group.switch.clone(),
+            vlan: port_group.vlan,
+            teaming: port_group.policy.teaming.clone(),
+            security: port_group.policy.security,
+        }
+    }
 }
 
 /// A stack's managed state.
@@ -213,6 +238,8 @@ pub fn switch_state(host: &ObservedHost, name: &str) -> Option<SwitchState> {
         mtu: switch.mtu,
         uplinks: switch.uplinks.clone(),
         teaming: switch.teaming.clone(),
+        teaming_policy: switch.policy.teaming,
+        security: switch.policy.security,
     })
 }
 
@@ -260,12 +287,9 @@ pub fn find_adapter<'a>(
 pub fn current_state(host: &ObservedHost, identity: &Identity) -> Option<ObjectState> {
     match identity {
         Identity::StandardSwitch { name } => switch_state(host, name).map(ObjectState::StandardSwitch),
-        Identity::PortGroup { name } => host.port_group(name).map(|port_group| {
-            ObjectState::PortGroup(PortGroupState {
-                switch: port_group.switch.clone(),
-                vlan: port_group.vlan,
-            })
-        }),
+        Identity::PortGroup { name } => host
+            .port_group(name)
+            .map(|port_group| ObjectState::PortGroup(PortGroupState::observed(port_group))),
         Identity::NetStack { stack } => host
             .stack(*stack)
             .map(|stack| ObjectState::NetStack(stack_state(stack))),
@@ -293,24 +317,32 @@ pub fn record(host: &mut ObservedHost, identity: &Identity, state: Option<&Objec
         (Identity::StandardSwitch { name }, Some(ObjectState::StandardSwitch(switch))) => {
             // Only the managed fields change: the switch keeps its policy, a new one gets ESXi's.
             let teaming = esxi::effective_teaming(&switch.uplinks, &switch.teaming);
+            let teaming_policy = esxi::effective_teaming_policy(&switch.uplinks, switch.teaming_policy);
             match host.switches.iter_mut().find(|existing| existing.name == *name) {
                 Some(existing) => {
                     existing.mtu = switch.mtu;
                     existing.uplinks = switch.uplinks.clone();
                     existing.teaming = teaming;
+                    existing.policy.teaming = teaming_policy;
+                    existing.policy.security = switch.security;
                 }
                 None => host.switches.push(esxnet_model::observed::ObservedSwitch {
                     name: name.clone(),
                     mtu: switch.mtu,
                     uplinks: switch.uplinks.clone(),
                     teaming,
-                    policy: Default::default(),
+                    policy: esxnet_model::observed::SwitchPolicy {
+                        teaming: teaming_policy,
+                        security: switch.security,
+                        ..Default::default()
+                    },
                 }),
             }
         }
         (Identity::StandardSwitch { name }, None) => esxi::remove_switch(host, name),
         (Identity::PortGroup { name }, Some(ObjectState::PortGroup(port_group))) => {
             esxi::put_port_group(host, name, &port_group.switch, port_group.vlan);
+            esxi::set_port_group_overrides(host, name, &port_group.teaming, port_group.security);
         }
         (Identity::PortGroup { name }, None) => host.port_groups.retain(|port_group| port_group.name != *name),
         (Identity::NetStack { stack }, Some(ObjectState::NetStack(settings))) => {

@@ -220,6 +220,7 @@ fn build(switches: &[GeneratedSwitch], declared_stacks: &BTreeSet<StackKind>) ->
                     mtu: Some(switch.declared_mtu),
                     uplinks: Some(BTreeSet::from([switch.uplink.clone()])),
                     teaming: None,
+                    policy: Default::default(),
                     source: source(),
                 },
             );
@@ -248,6 +249,7 @@ fn build(switches: &[GeneratedSwitch], declared_stacks: &BTreeSet<StackKind>) ->
                         name: port_group.name.clone(),
                         switch: switch.name.clone(),
                         vlan: port_group.vlan,
+                        policy: Default::default(),
                         source: source(),
                         field: "spec.portGroups[0]".to_owned(),
                     },

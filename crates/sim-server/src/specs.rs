@@ -235,6 +235,8 @@ pub(crate) fn switch_spec(
             uplinks: BTreeSet::new(),
             teaming: Teaming::default(),
             policy: None,
+            teaming_policy: None,
+            security: None,
         });
     };
     let num_ports = match (integer_field(spec, "numPorts"), current) {
@@ -317,6 +319,8 @@ pub(crate) fn switch_spec(
         uplinks: bridge.uplinks,
         teaming,
         policy: Some(policy),
+        teaming_policy: None,
+        security: None,
     })
 }
 

@@ -118,6 +118,8 @@ fn a_fresh_host_with_ipv6_disabled_reads_the_same_and_refuses_ipv6_over_both_pat
                 name: "Storage".into(),
                 switch: "vSwitch0".into(),
                 vlan: 0,
+                teaming: Default::default(),
+                security: Default::default(),
             };
             backend
                 .execute(HOST, &port_group)

@@ -105,6 +105,8 @@ fn new_lab(dir: &Path) {
                 standby: names(&["vmnic3"]),
             },
             policy: Some(storage_switch_policy()),
+            teaming_policy: None,
+            security: None,
         })?;
         host.add_port_group_with_policy("iSCSI-A", "vSwitch1", 10, &iscsi_overrides())
     })
@@ -123,33 +125,42 @@ fn port_group<'host>(host: &'host ObservedHost, name: &str) -> &'host ObservedPo
 
 /// The changes, each given the host as observed just before, the way the executor hands it
 /// over: "iSCSI-A" and the "Management Network" to new VLANs (UpdatePortGroup), vSwitch1 to MTU
-/// 9000 without vmnic3 (UpdateVirtualSwitch).
+/// 9000 without vmnic3 (UpdateVirtualSwitch). The policy fields an operation carries are what
+/// the planner puts there when no manifest manages them: the observed values.
 fn change(backend: &dyn Backend) -> ObservedHost {
-    let operations = [
+    let update_port_group = |current: &ObservedHost, name: &str, switch: &str, vlan: u16| {
+        let policy = &port_group(current, name).policy;
         Operation::UpdatePortGroup {
-            name: "iSCSI-A".into(),
-            switch: "vSwitch1".into(),
-            vlan: 11,
-        },
-        Operation::UpdatePortGroup {
-            name: "Management Network".into(),
-            switch: "vSwitch0".into(),
-            vlan: 100,
-        },
-        Operation::UpdateSwitch {
-            name: "vSwitch1".into(),
-            mtu: 9000,
-            uplinks: BTreeSet::from(["vmnic1".into(), "vmnic2".into()]),
-            teaming: Teaming {
-                active: names(&["vmnic1", "vmnic2"]),
-                standby: Vec::new(),
-            },
+            name: name.into(),
+            switch: switch.into(),
+            vlan,
+            teaming: policy.teaming.clone(),
+            security: policy.security,
+        }
+    };
+    let steps: [&dyn Fn(&ObservedHost) -> Operation; 3] = [
+        &|current| update_port_group(current, "iSCSI-A", "vSwitch1", 11),
+        &|current| update_port_group(current, "Management Network", "vSwitch0", 100),
+        &|current| {
+            let policy = switch(current, "vSwitch1").policy;
+            Operation::UpdateSwitch {
+                name: "vSwitch1".into(),
+                mtu: 9000,
+                uplinks: BTreeSet::from(["vmnic1".into(), "vmnic2".into()]),
+                teaming: Teaming {
+                    active: names(&["vmnic1", "vmnic2"]),
+                    standby: Vec::new(),
+                },
+                teaming_policy: policy.teaming,
+                security: policy.security,
+            }
         },
     ];
-    for operation in &operations {
+    for step in steps {
         let current = backend.observe(HOST).expect("observe");
+        let operation = step(&current);
         backend
-            .execute_with_state(&current, operation)
+            .execute_with_state(&current, &operation)
             .unwrap_or_else(|error| panic!("{operation}: {error:?}"));
     }
     backend.observe(HOST).expect("observe")
@@ -280,7 +291,13 @@ async fn specs_built_from_scratch_wipe_what_they_leave_out() {
 
     // esxnet before read-modify-write (and govc's host.portgroup.change, short of security): an
     // UpdatePortGroup with an empty policy. The spec is a full replace: every override goes.
-    let empty_policy = esxnet_vsphere::spec::port_group_spec("iSCSI-A", "vSwitch1", 11);
+    let empty_policy = esxnet_vsphere::spec::port_group_spec(
+        "iSCSI-A",
+        "vSwitch1",
+        11,
+        &TeamingOverride::default(),
+        &SecurityOverride::default(),
+    );
     network_system
         .update_port_group("iSCSI-A", &empty_policy)
         .await

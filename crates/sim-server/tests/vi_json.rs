@@ -516,6 +516,8 @@ async fn faults_arrive_typed_with_the_simulators_messages() {
             uplinks: Default::default(),
             teaming: Default::default(),
             policy: None,
+            teaming_policy: None,
+            security: None,
         })
         .unwrap_err()
         .to_string();

@@ -83,22 +83,30 @@ fn operations() -> Vec<Operation> {
                 active: vec!["vmnic2".into()],
                 standby: vec!["vmnic1".into()],
             },
+            teaming_policy: Default::default(),
+            security: Default::default(),
         },
         Operation::AddPortGroup {
             name: "vMotion".into(),
             switch: "vSwitch1".into(),
             vlan: 20,
+            teaming: Default::default(),
+            security: Default::default(),
         },
         Operation::AddPortGroup {
             name: "Provisioning".into(),
             switch: "vSwitch1".into(),
             vlan: 30,
+            teaming: Default::default(),
+            security: Default::default(),
         },
         // A port group on a switch that does not exist: both backends refuse it alike.
         Operation::AddPortGroup {
             name: "Storage".into(),
             switch: "vSwitch9".into(),
             vlan: 40,
+            teaming: Default::default(),
+            security: Default::default(),
         },
         Operation::AddAdapter {
             connection: PortConnection::Standard {
@@ -164,6 +172,8 @@ fn operations() -> Vec<Operation> {
             name: "Management Network".into(),
             switch: "vSwitch0".into(),
             vlan: 5,
+            teaming: Default::default(),
+            security: Default::default(),
         },
         Operation::RemoveAdapter { device: "vmk9".into() },
     ]

@@ -15,7 +15,7 @@ use esxnet_model::common::{CongestionControl, Dns, EsxiVersion, Route, Service, 
 use esxnet_model::observed::{
     ActiveMigration, DistributedSwitchMembership, MigrationKind, ObservedAdapter, ObservedHost, ObservedIpv4,
     ObservedIpv6, ObservedIpv6Address, ObservedPortGroup, ObservedStack, ObservedSwitch, PhysicalNic, PortConnection,
-    PortGroupPolicy, SwitchPolicy, Teaming,
+    PortGroupPolicy, SecurityPolicy, SwitchPolicy, Teaming, TeamingPolicy,
 };
 use esxnet_planner::esxi;
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -82,16 +82,33 @@ pub struct SwitchSpec {
     /// and no link discovery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<SwitchPolicy>,
+    /// Teaming policy to set over `policy` (or the switch's), as esxnet's read-modify-write
+    /// `UpdateVirtualSwitch` sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teaming_policy: Option<TeamingPolicy>,
+    /// Security policy to set over `policy` (or the switch's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<SecurityPolicy>,
+}
+
+impl SwitchSpec {
+    /// The policy `base` becomes under this spec.
+    fn policy_over(&self, base: SwitchPolicy) -> SwitchPolicy {
+        let mut policy = self.policy.unwrap_or(base);
+        policy.teaming = self.teaming_policy.unwrap_or(policy.teaming);
+        policy.security = self.security.unwrap_or(policy.security);
+        policy
+    }
 }
 
 /// A switch policy fitted to the uplinks: without uplinks there is no bridge to carry a beacon or
 /// link discovery; a bridge made for uplinks where there was none gets ESXi's (beacon 1 s, CDP
 /// listen), as esxnet's vSphere backend sends it.
 fn fit_bridge(mut policy: SwitchPolicy, had_uplinks: bool, uplinks: &BTreeSet<String>) -> SwitchPolicy {
+    policy.teaming = esxi::effective_teaming_policy(uplinks, policy.teaming);
     if uplinks.is_empty() {
         policy.beacon_interval = None;
         policy.link_discovery = None;
-        policy.teaming.beacon_probing = false;
     } else if !had_uplinks {
         let defaults = SwitchPolicy::default();
         policy.beacon_interval = policy.beacon_interval.or(defaults.beacon_interval);
@@ -302,6 +319,30 @@ fn validate_port_group_policy(policy: &PortGroupPolicy, port_group: &str) -> Res
         }
     }
     Ok(())
+}
+
+/// A port group's failover order names only uplinks its switch bridges (the reference does not
+/// say whether ESXi refuses others; the simulator stays the stricter choice).
+fn validate_port_group_order(
+    policy: &PortGroupPolicy,
+    port_group: &str,
+    switch: &ObservedSwitch,
+) -> Result<(), SimError> {
+    let Some(order) = &policy.teaming.order else {
+        return Ok(());
+    };
+    match order
+        .active
+        .iter()
+        .chain(&order.standby)
+        .find(|uplink| !switch.uplinks.contains(*uplink))
+    {
+        Some(uplink) => Err(SimError::invalid_argument(format!(
+            "teaming override of port group \"{port_group}\" names {uplink}, which standard switch \"{}\" does not bridge: add it to the switch or drop it from the override",
+            switch.name
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn validate_ipv4(settings: &Ipv4Settings, device: &str) -> Result<(), SimError> {
@@ -672,7 +713,7 @@ impl SimHost {
                 )));
             }
             let teaming = host.validate_switch_spec(spec)?;
-            let policy = spec.policy.unwrap_or_default();
+            let policy = spec.policy_over(SwitchPolicy::default());
             validate_switch_policy(&policy, &spec.name)?;
             host.observed.switches.push(ObservedSwitch {
                 name: spec.name.clone(),
@@ -700,7 +741,7 @@ impl SimHost {
             // A bridge made where there was none gets ESXi's settings only when the caller
             // sent no policy; a sent bridge without a beacon has none.
             let had_uplinks = !switch.uplinks.is_empty() || spec.policy.is_some();
-            let policy = spec.policy.unwrap_or(switch.policy);
+            let policy = spec.policy_over(switch.policy);
             validate_switch_policy(&policy, &spec.name)?;
             switch.policy = fit_bridge(policy, had_uplinks, &spec.uplinks);
             switch.mtu = spec.mtu;
@@ -751,7 +792,8 @@ impl SimHost {
                     host.observed.name, existing.switch
                 )));
             }
-            host.switch_index(switch)?;
+            let switch_index = host.switch_index(switch)?;
+            validate_port_group_order(policy, name, &host.observed.switches[switch_index])?;
             host.observed.port_groups.push(ObservedPortGroup {
                 name: name.to_owned(),
                 switch: switch.to_owned(),
@@ -794,6 +836,9 @@ impl SimHost {
             }
             let index = host.port_group_index(name)?;
             let switch_index = host.switch_index(switch)?;
+            if let Some(policy) = policy {
+                validate_port_group_order(policy, name, &host.observed.switches[switch_index])?;
+            }
             let switch_mtu = host.observed.switches[switch_index].mtu;
             if let Some(adapter) = host.adapter_on_port_group(name) {
                 if vlan == TRUNK_VLAN {
@@ -1444,28 +1489,70 @@ impl SimHost {
                 mtu,
                 uplinks,
                 teaming,
+                teaming_policy,
+                security,
             } => self.add_virtual_switch(&SwitchSpec {
                 name: name.clone(),
                 mtu: *mtu,
                 uplinks: uplinks.clone(),
                 teaming: teaming.clone(),
                 policy: None,
+                teaming_policy: Some(*teaming_policy),
+                security: Some(*security),
             })?,
             Operation::UpdateSwitch {
                 name,
                 mtu,
                 uplinks,
                 teaming,
+                teaming_policy,
+                security,
             } => self.update_virtual_switch(&SwitchSpec {
                 name: name.clone(),
                 mtu: *mtu,
                 uplinks: uplinks.clone(),
                 teaming: teaming.clone(),
                 policy: None,
+                teaming_policy: Some(*teaming_policy),
+                security: Some(*security),
             })?,
             Operation::RemoveSwitch { name } => self.remove_virtual_switch(name)?,
-            Operation::AddPortGroup { name, switch, vlan } => self.add_port_group(name, switch, *vlan)?,
-            Operation::UpdatePortGroup { name, switch, vlan } => self.update_port_group(name, switch, *vlan)?,
+            Operation::AddPortGroup {
+                name,
+                switch,
+                vlan,
+                teaming,
+                security,
+            } => self.add_port_group_with_policy(
+                name,
+                switch,
+                *vlan,
+                &PortGroupPolicy {
+                    teaming: teaming.clone(),
+                    security: *security,
+                    ..PortGroupPolicy::default()
+                },
+            )?,
+            Operation::UpdatePortGroup {
+                name,
+                switch,
+                vlan,
+                teaming,
+                security,
+            } => {
+                // esxnet's read-modify-write: the shaping overrides it does not manage go back as read.
+                let shaping = self
+                    .observed
+                    .port_group(name)
+                    .map(|port_group| port_group.policy.shaping)
+                    .unwrap_or_default();
+                let policy = PortGroupPolicy {
+                    teaming: teaming.clone(),
+                    security: *security,
+                    shaping,
+                };
+                self.replace_port_group(name, switch, *vlan, &policy)?
+            }
             Operation::RemovePortGroup { name } => self.remove_port_group(name)?,
             Operation::AddAdapter {
                 connection,

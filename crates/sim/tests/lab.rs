@@ -32,6 +32,8 @@ fn add_port_group(name: &str) -> Operation {
         name: name.to_owned(),
         switch: "vSwitch0".to_owned(),
         vlan: 7,
+        teaming: Default::default(),
+        security: Default::default(),
     }
 }
 
@@ -281,11 +283,15 @@ fn execute_performs_operations_persistently_and_maps_faults() {
                 active: vec!["vmnic2".to_owned()],
                 standby: vec!["vmnic1".to_owned()],
             },
+            teaming_policy: Default::default(),
+            security: Default::default(),
         },
         Operation::AddPortGroup {
             name: "Provisioning".to_owned(),
             switch: "vSwitch1".to_owned(),
             vlan: 50,
+            teaming: Default::default(),
+            security: Default::default(),
         },
     ];
     for operation in &operations {

@@ -12,7 +12,10 @@ use esxnet_executor::backend::{Ipv4Settings, Ipv6Settings, StackSettings};
 use esxnet_executor::testing::MemoryBackend;
 use esxnet_executor::Operation;
 use esxnet_model::common::{CongestionControl, Dns, Route, Service, StackKind};
-use esxnet_model::observed::{ObservedFleet, ObservedHost, ObservedIpv4, PortConnection, Teaming};
+use esxnet_model::observed::{
+    LoadBalancing, ObservedFleet, ObservedHost, ObservedIpv4, PortConnection, SecurityOverride, SecurityPolicy,
+    Teaming, TeamingOverride, TeamingPolicy,
+};
 use esxnet_planner::state::{
     self, AdapterState, Identity, Ipv6State, ObjectState, PortGroupState, ServicesState, SwitchState,
 };
@@ -52,6 +55,44 @@ fn teaming(uplinks: &BTreeSet<String>, choice: u8) -> Teaming {
             standby: names.iter().skip(1).cloned().collect(),
         },
     }
+}
+
+/// A switch's teaming policy and security from six bits.
+fn switch_policy(bits: u8) -> (TeamingPolicy, SecurityPolicy) {
+    let bit = |index: u8| bits & (1 << index) != 0;
+    (
+        TeamingPolicy {
+            load_balancing: LoadBalancing::ALL[usize::from(bits % 4)],
+            notify_switches: bit(2),
+            failback: bit(3),
+            beacon_probing: bit(4),
+        },
+        SecurityPolicy {
+            allow_promiscuous: bit(5),
+            ..SecurityPolicy::default()
+        },
+    )
+}
+
+/// A port group's overrides from six bits: none, or some of load balancing, beacon probing,
+/// promiscuous mode and an order with vmnic1 active (which not every switch bridges).
+fn port_group_overrides(bits: u8) -> (TeamingOverride, SecurityOverride) {
+    let bit = |index: u8| bits & (1 << index) != 0;
+    (
+        TeamingOverride {
+            load_balancing: bit(0).then_some(LoadBalancing::ExplicitFailover),
+            beacon_probing: bit(1).then_some(bit(2)),
+            order: bit(3).then(|| Teaming {
+                active: vec!["vmnic1".to_owned()],
+                standby: Vec::new(),
+            }),
+            ..TeamingOverride::default()
+        },
+        SecurityOverride {
+            allow_promiscuous: bit(4).then_some(bit(5)),
+            ..SecurityOverride::default()
+        },
+    )
 }
 
 fn ipv4(choice: u8, host_part: u8) -> Ipv4Settings {
@@ -123,41 +164,63 @@ fn operation() -> impl Strategy<Value = Operation> {
     let service = 0..SERVICES.len();
     let mtu = prop_oneof![Just(1500u32), Just(9000u32)];
     prop_oneof![
-        (switch.clone(), mtu.clone(), 0u8..16, 0u8..3, any::<bool>()).prop_map(|(switch, mtu, mask, order, create)| {
-            let name = SWITCHES[switch].to_owned();
-            let uplinks = uplinks(mask);
-            let teaming = teaming(&uplinks, order);
-            if create {
-                Operation::AddSwitch {
-                    name,
-                    mtu,
-                    uplinks,
-                    teaming,
-                }
-            } else {
-                Operation::UpdateSwitch {
-                    name,
-                    mtu,
-                    uplinks,
-                    teaming,
+        (switch.clone(), mtu.clone(), 0u8..16, 0u8..3, 0u8..64, any::<bool>()).prop_map(
+            |(switch, mtu, mask, order, policy, create)| {
+                let name = SWITCHES[switch].to_owned();
+                let uplinks = uplinks(mask);
+                let teaming = teaming(&uplinks, order);
+                let (teaming_policy, security) = switch_policy(policy);
+                if create {
+                    Operation::AddSwitch {
+                        name,
+                        mtu,
+                        uplinks,
+                        teaming,
+                        teaming_policy,
+                        security,
+                    }
+                } else {
+                    Operation::UpdateSwitch {
+                        name,
+                        mtu,
+                        uplinks,
+                        teaming,
+                        teaming_policy,
+                        security,
+                    }
                 }
             }
-        }),
+        ),
         switch.clone().prop_map(|switch| Operation::RemoveSwitch {
             name: SWITCHES[switch].to_owned()
         }),
-        (port_group.clone(), switch.clone(), 0u16..3, any::<bool>()).prop_map(|(port_group, switch, vlan, create)| {
-            let (name, switch, vlan) = (
-                PORT_GROUPS[port_group].to_owned(),
-                SWITCHES[switch].to_owned(),
-                [0, 10, 4095][usize::from(vlan)],
-            );
-            if create {
-                Operation::AddPortGroup { name, switch, vlan }
-            } else {
-                Operation::UpdatePortGroup { name, switch, vlan }
+        (port_group.clone(), switch.clone(), 0u16..3, 0u8..64, any::<bool>()).prop_map(
+            |(port_group, switch, vlan, overrides, create)| {
+                let (name, switch, vlan) = (
+                    PORT_GROUPS[port_group].to_owned(),
+                    SWITCHES[switch].to_owned(),
+                    [0, 10, 4095][usize::from(vlan)],
+                );
+                let (teaming, security) = port_group_overrides(overrides);
+                if create {
+                    Operation::AddPortGroup {
+                        name,
+                        switch,
+                        vlan,
+                        teaming,
+                        security,
+                    }
+                } else {
+                    Operation::UpdatePortGroup {
+                        name,
+                        switch,
+                        vlan,
+                        teaming,
+                        security,
+                    }
+                }
             }
-        }),
+        ),
         port_group.clone().prop_map(|port_group| Operation::RemovePortGroup {
             name: PORT_GROUPS[port_group].to_owned()
         }),
@@ -261,26 +324,47 @@ fn record_operation(carried: &mut ObservedHost, operation: &Operation, created_d
             mtu,
             uplinks,
             teaming,
+            teaming_policy,
+            security,
         }
         | Operation::UpdateSwitch {
             name,
             mtu,
             uplinks,
             teaming,
+            teaming_policy,
+            security,
         } => (
             Identity::StandardSwitch { name: name.clone() },
             Some(ObjectState::StandardSwitch(SwitchState {
                 mtu: *mtu,
                 uplinks: uplinks.clone(),
                 teaming: teaming.clone(),
+                teaming_policy: *teaming_policy,
+                security: *security,
             })),
         ),
         Operation::RemoveSwitch { name } => (Identity::StandardSwitch { name: name.clone() }, None),
-        Operation::AddPortGroup { name, switch, vlan } | Operation::UpdatePortGroup { name, switch, vlan } => (
+        Operation::AddPortGroup {
+            name,
+            switch,
+            vlan,
+            teaming,
+            security,
+        }
+        | Operation::UpdatePortGroup {
+            name,
+            switch,
+            vlan,
+            teaming,
+            security,
+        } => (
             Identity::PortGroup { name: name.clone() },
             Some(ObjectState::PortGroup(PortGroupState {
                 switch: switch.clone(),
                 vlan: *vlan,
+                teaming: teaming.clone(),
+                security: *security,
             })),
         ),
         Operation::RemovePortGroup { name } => (Identity::PortGroup { name: name.clone() }, None),
@@ -399,6 +483,8 @@ fn furnishing() -> Vec<Operation> {
         name: name.to_owned(),
         switch: switch.to_owned(),
         vlan: 0,
+        teaming: Default::default(),
+        security: Default::default(),
     };
     vec![
         Operation::AddSwitch {
@@ -406,6 +492,8 @@ fn furnishing() -> Vec<Operation> {
             mtu: 9000,
             uplinks: uplinks(0b0110),
             teaming: Teaming::default(),
+            teaming_policy: Default::default(),
+            security: Default::default(),
         },
         port_group("PG-A", "vSwitch1"),
         port_group("PG-B", "vSwitch1"),

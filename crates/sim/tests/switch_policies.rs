@@ -128,21 +128,29 @@ fn esxnets_operations_keep_every_policy() {
         .unwrap();
 
     for operation in [
+        // The managed policy fields carry what the planner read (nothing manages them here);
+        // shaping, the beacon interval, link discovery and the port count are not sent at all.
         Operation::UpdatePortGroup {
             name: "vMotion".into(),
             switch: "vSwitch1".into(),
             vlan: 21,
+            teaming: overrides.teaming.clone(),
+            security: overrides.security,
         },
         Operation::UpdateSwitch {
             name: "vSwitch1".into(),
             mtu: 9000,
             uplinks: BTreeSet::from(["vmnic1".into(), "vmnic2".into()]),
             teaming: Teaming::default(),
+            teaming_policy: with_beacon.teaming,
+            security: with_beacon.security,
         },
         Operation::UpdatePortGroup {
             name: "Management Network".into(),
             switch: "vSwitch0".into(),
             vlan: 100,
+            teaming: PortGroupPolicy::installed_management_network().teaming,
+            security: PortGroupPolicy::installed_management_network().security,
         },
     ] {
         host.apply(&operation)

@@ -870,9 +870,11 @@ impl VsphereBackend {
                 mtu,
                 uplinks,
                 teaming,
+                teaming_policy,
+                security,
             } => {
                 let system = self.network_system(host, method)?;
-                let spec = spec::new_switch_spec(*mtu, uplinks, teaming);
+                let spec = spec::new_switch_spec(*mtu, uplinks, teaming, teaming_policy, security);
                 self.run(system.add_virtual_switch(name, Some(&spec)))
                     .map_err(classify)?;
                 self.remember_switch_spec(host, name, spec);
@@ -882,10 +884,12 @@ impl VsphereBackend {
                 mtu,
                 uplinks,
                 teaming,
+                teaming_policy,
+                security,
             } => {
                 let system = self.network_system(host, method)?;
                 let observed = self.observed_spec(host, method, |backend| backend.take_switch_spec(host, name))?;
-                let spec = spec::updated_switch_spec(observed, *mtu, uplinks, teaming);
+                let spec = spec::updated_switch_spec(observed, *mtu, uplinks, teaming, teaming_policy, security);
                 let result = self.run(system.update_virtual_switch(name, &spec));
                 // Kept either way: a failed update changed nothing esxnet does not manage.
                 self.remember_switch_spec(host, name, spec);
@@ -896,16 +900,28 @@ impl VsphereBackend {
                 self.run(system.remove_virtual_switch(name)).map_err(classify)?;
                 self.forget_specs(host, Some(name), None);
             }
-            Operation::AddPortGroup { name, switch, vlan } => {
+            Operation::AddPortGroup {
+                name,
+                switch,
+                vlan,
+                teaming,
+                security,
+            } => {
                 let system = self.network_system(host, method)?;
-                let spec = spec::port_group_spec(name, switch, *vlan);
+                let spec = spec::port_group_spec(name, switch, *vlan, teaming, security);
                 self.run(system.add_port_group(&spec)).map_err(classify)?;
                 self.remember_port_group_spec(host, spec);
             }
-            Operation::UpdatePortGroup { name, switch, vlan } => {
+            Operation::UpdatePortGroup {
+                name,
+                switch,
+                vlan,
+                teaming,
+                security,
+            } => {
                 let system = self.network_system(host, method)?;
                 let observed = self.observed_spec(host, method, |backend| backend.take_port_group_spec(host, name))?;
-                let spec = spec::updated_port_group_spec(observed, switch, *vlan);
+                let spec = spec::updated_port_group_spec(observed, switch, *vlan, teaming, security);
                 let result = self.run(system.update_port_group(name, &spec));
                 self.remember_port_group_spec(host, spec);
                 result.map_err(classify)?;

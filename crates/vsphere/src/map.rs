@@ -278,7 +278,7 @@ fn nic_order(order: &HostNicOrderPolicy) -> Teaming {
 /// A switch's policy as the host reports it in `spec`. What the host leaves out reads as
 /// [`SwitchPolicy::default`]; the bridge's beacon and link discovery are absent without a bond
 /// bridge (an unknown protocol or operation reads as none).
-fn switch_policy(spec: &HostVirtualSwitchSpec, bond: Option<&HostVirtualSwitchBondBridge>) -> SwitchPolicy {
+pub fn switch_policy(spec: &HostVirtualSwitchSpec, bond: Option<&HostVirtualSwitchBondBridge>) -> SwitchPolicy {
     let defaults = SwitchPolicy::default();
     let mut policy = SwitchPolicy {
         num_ports: u32::try_from(spec.num_ports).unwrap_or(defaults.num_ports),
@@ -338,7 +338,7 @@ fn switch_policy(spec: &HostVirtualSwitchSpec, bond: Option<&HostVirtualSwitchBo
 
 /// A port group's overrides: every field its `spec.policy` sets. ESXi reports the fields it does
 /// not override as empty sub-objects, which read as "inherit" here.
-fn port_group_policy(policy: &HostNetworkPolicy) -> PortGroupPolicy {
+pub fn port_group_policy(policy: &HostNetworkPolicy) -> PortGroupPolicy {
     let mut overrides = PortGroupPolicy::default();
     if let Some(security) = policy.security.as_ref() {
         overrides.security = SecurityOverride {

@@ -7,7 +7,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use esxnet_executor::backend::{Ipv4Settings, Ipv6Settings, StackSettings};
 use esxnet_model::common::{CongestionControl, Route, StackKind};
-use esxnet_model::observed::{ObservedAdapter, ObservedStack, Teaming};
+use esxnet_model::observed::{
+    ObservedAdapter, ObservedStack, SecurityOverride, SecurityPolicy, Teaming, TeamingOverride, TeamingPolicy,
+};
 use ipnet::Ipv6Net;
 use vim_rs::types::structs::{
     DistributedVirtualSwitchPortConnection, HostDnsConfig, HostIpConfig, HostIpConfigIpV6Address,
@@ -60,14 +62,14 @@ fn new_bridge(uplinks: &BTreeSet<String>) -> HostVirtualSwitchBondBridge {
     }
 }
 
-/// The teaming policy ESXi gives a switch by default: route based on the originating port,
-/// notify switches, fail back, link status only.
-fn default_teaming(order: Option<HostNicOrderPolicy>) -> HostNicTeamingPolicy {
-    HostNicTeamingPolicy {
-        policy: Some("loadbalance_srcid".to_owned()),
+/// The teaming policy of a new switch: `policy` (ESXi's default is the originating port, notify
+/// switches, fail back, link status only) with ESXi's other failure criteria.
+fn new_teaming(order: Option<HostNicOrderPolicy>, policy: &TeamingPolicy) -> HostNicTeamingPolicy {
+    let mut teaming = HostNicTeamingPolicy {
+        policy: None,
         reverse_policy: Some(true),
-        notify_switches: Some(true),
-        rolling_order: Some(false),
+        notify_switches: None,
+        rolling_order: None,
         failure_criteria: Some(HostNicFailureCriteria {
             check_speed: Some("minimum".to_owned()),
             speed: Some(10),
@@ -75,16 +77,58 @@ fn default_teaming(order: Option<HostNicOrderPolicy>) -> HostNicTeamingPolicy {
             full_duplex: Some(false),
             check_error_percent: Some(false),
             percentage: Some(0),
-            check_beacon: Some(false),
+            check_beacon: None,
         }),
         nic_order: order,
+    };
+    set_teaming_policy(&mut teaming, policy);
+    teaming
+}
+
+/// Sets the four teaming fields esxnet manages; the other failure criteria and the reverse
+/// policy stay as they are. `rollingOrder` is failback negated.
+fn set_teaming_policy(teaming: &mut HostNicTeamingPolicy, policy: &TeamingPolicy) {
+    teaming.policy = Some(policy.load_balancing.api_name().to_owned());
+    teaming.notify_switches = Some(policy.notify_switches);
+    teaming.rolling_order = Some(!policy.failback);
+    teaming
+        .failure_criteria
+        .get_or_insert_with(empty_failure_criteria)
+        .check_beacon = Some(policy.beacon_probing);
+}
+
+fn empty_failure_criteria() -> HostNicFailureCriteria {
+    HostNicFailureCriteria {
+        check_speed: None,
+        speed: None,
+        check_duplex: None,
+        full_duplex: None,
+        check_error_percent: None,
+        percentage: None,
+        check_beacon: None,
+    }
+}
+
+fn security_policy(security: &SecurityPolicy) -> HostNetworkSecurityPolicy {
+    HostNetworkSecurityPolicy {
+        allow_promiscuous: Some(security.allow_promiscuous),
+        mac_changes: Some(security.mac_changes),
+        forged_transmits: Some(security.forged_transmits),
     }
 }
 
 /// `HostVirtualSwitchSpec` for `AddVirtualSwitch`: a complete spec, so the host is never left to
-/// fill in a partial policy. The policy is what the Host Client gives a new switch: security all
-/// rejected, ESXi's default teaming, offloads on, shaping off; no uplinks → no bridge.
-pub fn new_switch_spec(mtu: u32, uplinks: &BTreeSet<String>, teaming: &Teaming) -> HostVirtualSwitchSpec {
+/// fill in a partial policy. The policy is what the Host Client gives a new switch, with the
+/// teaming policy and security the plan carries (ESXi's defaults where no manifest sets them:
+/// security all rejected, originating-port load balancing), offloads on, shaping off; no uplinks
+/// → no bridge.
+pub fn new_switch_spec(
+    mtu: u32,
+    uplinks: &BTreeSet<String>,
+    teaming: &Teaming,
+    teaming_policy: &TeamingPolicy,
+    security: &SecurityPolicy,
+) -> HostVirtualSwitchSpec {
     let bridge = (!uplinks.is_empty())
         .then(|| Box::new(new_bridge(uplinks)) as Box<dyn vim_rs::types::traits::HostVirtualSwitchBridgeTrait>);
     let order = (!uplinks.is_empty()).then(|| nic_order(uplinks, teaming));
@@ -92,12 +136,8 @@ pub fn new_switch_spec(mtu: u32, uplinks: &BTreeSet<String>, teaming: &Teaming) 
         num_ports: DEFAULT_SWITCH_PORTS,
         bridge,
         policy: Some(HostNetworkPolicy {
-            security: Some(HostNetworkSecurityPolicy {
-                allow_promiscuous: Some(false),
-                mac_changes: Some(false),
-                forged_transmits: Some(false),
-            }),
-            nic_teaming: Some(default_teaming(order)),
+            security: Some(security_policy(security)),
+            nic_teaming: Some(new_teaming(order, teaming_policy)),
             offload_policy: Some(HostNetOffloadCapabilities {
                 csum_offload: Some(true),
                 tcp_segmentation: Some(true),
@@ -125,6 +165,8 @@ pub fn updated_switch_spec(
     mtu: u32,
     uplinks: &BTreeSet<String>,
     teaming: &Teaming,
+    teaming_policy: &TeamingPolicy,
+    security: &SecurityPolicy,
 ) -> HostVirtualSwitchSpec {
     observed.mtu = Some(i32::try_from(mtu).unwrap_or(i32::MAX));
     observed.bridge = if uplinks.is_empty() {
@@ -146,31 +188,96 @@ pub fn updated_switch_spec(
     let order = (!uplinks.is_empty()).then(|| nic_order(uplinks, teaming));
     let policy = observed.policy.get_or_insert_with(empty_policy);
     match policy.nic_teaming.as_mut() {
-        Some(teaming_policy) => teaming_policy.nic_order = order,
-        None => policy.nic_teaming = Some(default_teaming(order)),
+        Some(nic_teaming) => {
+            nic_teaming.nic_order = order;
+            set_teaming_policy(nic_teaming, teaming_policy);
+        }
+        None => policy.nic_teaming = Some(new_teaming(order, teaming_policy)),
     }
+    policy.security = Some(security_policy(security));
     observed
 }
 
-/// `HostPortGroupSpec` for `AddPortGroup`: no overrides, so the port group inherits its switch's policy.
-pub fn port_group_spec(name: &str, switch: &str, vlan: u16) -> HostPortGroupSpec {
-    HostPortGroupSpec {
+/// `HostPortGroupSpec` for `AddPortGroup`: the teaming and security overrides the plan carries,
+/// nothing else, so the port group inherits the rest of its switch's policy.
+pub fn port_group_spec(
+    name: &str,
+    switch: &str,
+    vlan: u16,
+    teaming: &TeamingOverride,
+    security: &SecurityOverride,
+) -> HostPortGroupSpec {
+    let mut spec = HostPortGroupSpec {
         name: name.to_owned(),
         vlan_id: i32::from(vlan),
         vswitch_name: switch.to_owned(),
         policy: empty_policy(),
-    }
+    };
+    set_overrides(&mut spec.policy, teaming, security);
+    spec
 }
 
 /// `HostPortGroupSpec` for `UpdatePortGroup`, read-modify-write: `observed` is the spec the
 /// host reported (or esxnet last sent). `UpdatePortGroup` replaces the whole spec and an unset
-/// policy field means "inherit from the switch", so the policy is sent back exactly as read:
-/// every override (per-port-group active/standby, security, shaping) survives. Only the VLAN
-/// and the switch, which esxnet manages, change.
-pub fn updated_port_group_spec(mut observed: HostPortGroupSpec, switch: &str, vlan: u16) -> HostPortGroupSpec {
+/// policy field means "inherit from the switch", so the policy is sent back as read, with the
+/// teaming and security overrides the plan carries (the observed ones where no manifest manages
+/// them): shaping and offload overrides and the failure criteria esxnet does not model survive.
+pub fn updated_port_group_spec(
+    mut observed: HostPortGroupSpec,
+    switch: &str,
+    vlan: u16,
+    teaming: &TeamingOverride,
+    security: &SecurityOverride,
+) -> HostPortGroupSpec {
     observed.vlan_id = i32::from(vlan);
     observed.vswitch_name = switch.to_owned();
+    set_overrides(&mut observed.policy, teaming, security);
     observed
+}
+
+/// Writes a port group's teaming and security overrides into `policy`: each `None` becomes an
+/// unset field (inherit).
+fn set_overrides(policy: &mut HostNetworkPolicy, teaming: &TeamingOverride, security: &SecurityOverride) {
+    if !security.is_empty() || policy.security.is_some() {
+        policy.security = Some(HostNetworkSecurityPolicy {
+            allow_promiscuous: security.allow_promiscuous,
+            mac_changes: security.mac_changes,
+            forged_transmits: security.forged_transmits,
+        });
+    }
+    if teaming.is_empty() && policy.nic_teaming.is_none() {
+        return;
+    }
+    let nic_teaming = policy.nic_teaming.get_or_insert(HostNicTeamingPolicy {
+        policy: None,
+        reverse_policy: None,
+        notify_switches: None,
+        rolling_order: None,
+        failure_criteria: None,
+        nic_order: None,
+    });
+    nic_teaming.policy = teaming
+        .load_balancing
+        .map(|load_balancing| load_balancing.api_name().to_owned());
+    nic_teaming.notify_switches = teaming.notify_switches;
+    nic_teaming.rolling_order = teaming.failback.map(|failback| !failback);
+    match (teaming.beacon_probing, nic_teaming.failure_criteria.as_mut()) {
+        (Some(beacon), criteria) => match criteria {
+            Some(criteria) => criteria.check_beacon = Some(beacon),
+            None => {
+                nic_teaming.failure_criteria = Some(HostNicFailureCriteria {
+                    check_beacon: Some(beacon),
+                    ..empty_failure_criteria()
+                })
+            }
+        },
+        (None, Some(criteria)) => criteria.check_beacon = None,
+        (None, None) => {}
+    }
+    nic_teaming.nic_order = teaming.order.as_ref().map(|order| HostNicOrderPolicy {
+        active_nic: Some(order.active.clone()),
+        standby_nic: Some(order.standby.clone()),
+    });
 }
 
 fn ipv6_address(address: &Ipv6Net, operation: &str) -> HostIpConfigIpV6Address {

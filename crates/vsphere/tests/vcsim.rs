@@ -86,6 +86,8 @@ fn switches_and_port_groups_are_created_and_removed() {
         mtu: 9000,
         uplinks: BTreeSet::new(),
         teaming: Teaming::default(),
+        teaming_policy: Default::default(),
+        security: Default::default(),
     };
     backend.execute(&host, &add_switch).unwrap();
     let again = backend.execute(&host, &add_switch).unwrap_err();
@@ -97,6 +99,8 @@ fn switches_and_port_groups_are_created_and_removed() {
                 name: port_group.clone(),
                 switch: switch.clone(),
                 vlan: 42,
+                teaming: Default::default(),
+                security: Default::default(),
             },
         )
         .unwrap();

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::desired::{DesiredAdapter, DesiredSwitch};
 use crate::diagnostic::{Diagnostic, RuleId};
 use crate::observed::PortConnection;
+use crate::source::Source;
 
 use super::{fields, HostContext};
 
@@ -372,35 +373,85 @@ fn check_uplink_is_free(
 }
 
 fn check_teaming(context: &HostContext<'_>, switch: &DesiredSwitch, diagnostics: &mut Vec<Diagnostic>) {
-    let Some(teaming) = &switch.teaming else { return };
     let observed_uplinks = context
         .observed
         .and_then(|observed| observed.switch(&switch.name))
         .map(|observed| observed.uplinks.clone());
     let uplinks: Option<BTreeSet<String>> = switch.uplinks.clone().or(observed_uplinks);
-    let mut seen: BTreeMap<&str, String> = BTreeMap::new();
-    let ordered = teaming
-        .active
-        .iter()
-        .enumerate()
-        .map(|(index, uplink)| (format!("spec.teaming.active[{index}]"), uplink))
-        .chain(
-            teaming
-                .standby
-                .iter()
-                .enumerate()
-                .map(|(index, uplink)| (format!("spec.teaming.standby[{index}]"), uplink)),
-        );
-    for (field, uplink) in ordered {
-        if let Some(uplinks) = &uplinks {
+    let order = TeamingOrder {
+        source: &switch.source,
+        field: "spec.teaming".to_owned(),
+        switch: &switch.name,
+        managed: switch.teaming.is_some(),
+        owner: "teaming",
+    };
+    check_order(context, &order, uplinks.as_ref(), diagnostics);
+    for port_group in context
+        .host
+        .port_groups
+        .values()
+        .filter(|port_group| port_group.switch == switch.name)
+    {
+        let owner = format!("the teaming of port group \"{}\"", port_group.name);
+        let order = TeamingOrder {
+            source: &port_group.source,
+            field: format!("{}.teaming", port_group.field),
+            switch: &switch.name,
+            managed: matches!(port_group.policy.order, Some(Some(_))),
+            owner: &owner,
+        };
+        check_order(context, &order, uplinks.as_ref(), diagnostics);
+    }
+}
+
+/// Where a failover order is written: a switch's `teaming` or a port group's override.
+struct TeamingOrder<'a> {
+    source: &'a Source,
+    field: String,
+    switch: &'a str,
+    /// Whether `active` is a list, which makes `active` and `standby` the whole order.
+    managed: bool,
+    owner: &'a str,
+}
+
+/// ESX011 for a failover order: `standby` and `unused` need an `active` list, and the three name
+/// only uplinks of the switch, each once.
+fn check_order(
+    context: &HostContext<'_>,
+    order: &TeamingOrder<'_>,
+    uplinks: Option<&BTreeSet<String>>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let base = &order.field;
+    let listed: Vec<(String, String)> = ["active", "standby", "unused"]
+        .into_iter()
+        .flat_map(|list| fields::sequence_items(order.source, &format!("{base}.{list}")))
+        .collect();
+    if !order.managed {
+        if let Some((field, _)) = listed.first() {
+            diagnostics.push(context.error(
+                RuleId::Esx011,
+                order.source,
+                field,
+                format!(
+                    "{} lists standby or unused uplinks without an active list: name the active uplinks in {base}.active",
+                    order.owner
+                ),
+            ));
+        }
+        return;
+    }
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for (field, uplink) in &listed {
+        if let Some(uplinks) = uplinks {
             if !uplinks.contains(uplink) {
                 diagnostics.push(context.error(
                     RuleId::Esx011,
-                    &switch.source,
-                    &field,
+                    order.source,
+                    field,
                     format!(
-                        "teaming names {uplink}, which is not an uplink of switch \"{}\": add it to spec.uplinks or remove it from teaming",
-                        switch.name
+                        "{} names {uplink}, which is not an uplink of switch \"{}\": add it to the switch's spec.uplinks or remove it here",
+                        order.owner, order.switch
                     ),
                 ));
             }
@@ -410,11 +461,14 @@ fn check_teaming(context: &HostContext<'_>, switch: &DesiredSwitch, diagnostics:
                 context
                     .error(
                         RuleId::Esx011,
-                        &switch.source,
-                        &field,
-                        format!("teaming names {uplink} twice: an uplink is either active or standby, once"),
+                        order.source,
+                        field,
+                        format!(
+                            "{} names {uplink} twice: an uplink is active, standby or unused, once",
+                            order.owner
+                        ),
                     )
-                    .with_related("first named here", switch.source.locate(first)),
+                    .with_related("first named here", order.source.locate(first)),
             ),
             None => {
                 seen.insert(uplink, field);

@@ -56,6 +56,8 @@ pub fn switch_spec(name: &str, mtu: u32, uplinks: &[&str]) -> SwitchSpec {
         uplinks: uplinks.iter().map(|uplink| uplink.to_string()).collect(),
         teaming: Teaming::default(),
         policy: None,
+        teaming_policy: None,
+        security: None,
     }
 }
 
