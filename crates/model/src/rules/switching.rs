@@ -378,6 +378,17 @@ fn check_teaming(context: &HostContext<'_>, switch: &DesiredSwitch, diagnostics:
         .and_then(|observed| observed.switch(&switch.name))
         .map(|observed| observed.uplinks.clone());
     let uplinks: Option<BTreeSet<String>> = switch.uplinks.clone().or(observed_uplinks);
+    if switch.policy.beacon_probing == Some(true) && uplinks.as_ref().is_some_and(BTreeSet::is_empty) {
+        diagnostics.push(context.error(
+            RuleId::Esx011,
+            &switch.source,
+            "spec.teaming.beaconProbing",
+            format!(
+                "beacon probing needs uplinks, and switch \"{}\" has none: give it uplinks or leave beacon probing off",
+                switch.name
+            ),
+        ));
+    }
     let order = TeamingOrder {
         source: &switch.source,
         field: "spec.teaming".to_owned(),
