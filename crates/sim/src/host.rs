@@ -1115,6 +1115,19 @@ impl SimHost {
                     migration.id
                 )));
             }
+            // The reference does not say which of these ESXi refuses itself (an iSCSI-bound vmknic
+            // is known to be refused); the simulator stays the stricter choice and refuses all.
+            let adapter = &host.observed.adapters[index];
+            if adapter.system_owned {
+                return Err(SimError::in_use(format!(
+                    "adapter {device} is owned by the system: it cannot be removed through the network system"
+                )));
+            }
+            if let Some(binding) = adapter.storage_bindings.iter().next() {
+                return Err(SimError::in_use(format!(
+                    "adapter {device} is {binding}: unbind it from the storage first, then remove it"
+                )));
+            }
             host.observed.adapters.remove(index);
             Ok(())
         })

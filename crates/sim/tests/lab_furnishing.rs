@@ -171,3 +171,33 @@ fn a_lab_made_on_first_use_joins_only_the_member_hosts() {
     .is_err());
     assert!(!Lab::exists(other.path()));
 }
+
+#[test]
+fn the_simulator_refuses_to_remove_system_owned_and_storage_bound_adapters() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = InitOptions {
+        hosts: HostNames::Count(1),
+        iscsi_adapter: true,
+        system_owned_adapter: true,
+        ..InitOptions::default()
+    };
+    let lab = Lab::init(dir.path(), &options).unwrap();
+    let mut host = lab.load_host("esx-1").unwrap();
+    let device_on = |host: &esxnet_sim::SimHost, port_group: &str| {
+        host.observed()
+            .adapters
+            .iter()
+            .find(|adapter| adapter.connection.port_group() == port_group)
+            .map(|adapter| adapter.device.clone())
+            .unwrap()
+    };
+    for (port_group, says) in [
+        (ISCSI_PORT_GROUP, "bound to software iSCSI"),
+        (SYSTEM_PORT_GROUP, "owned by the system"),
+    ] {
+        let device = device_on(&host, port_group);
+        let error = host.remove_virtual_nic(&device).unwrap_err();
+        assert!(error.to_string().contains(says), "{error}");
+        assert!(host.observed().adapter(&device).is_some(), "{device} is still there");
+    }
+}
