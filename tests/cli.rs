@@ -327,11 +327,67 @@ fn markdown_plans_fold_identical_hosts() {
         "30 hosts with the same changes fold into one section: {}",
         run.stdout
     );
-    assert!(run.stdout.contains("and 25 more hosts"), "{}", run.stdout);
+    assert!(run.stdout.contains("and 25 more"), "{}", run.stdout);
+    // Pool addresses differ per host: each host has its own row, so a reviewer reads every
+    // host's address, and the folded diff says where to look instead of showing one host's value.
+    assert!(run.stdout.contains("(per host, see the table)"), "{}", run.stdout);
+    for number in 1..=30 {
+        let row = run
+            .stdout
+            .lines()
+            .find(|line| line.starts_with(&format!("| esx-{number:02} |")))
+            .unwrap_or_else(|| panic!("no table row for esx-{number:02}: {}", run.stdout));
+        assert!(
+            row.split('|')
+                .skip(2)
+                .any(|cell| cell.trim().parse::<std::net::Ipv4Addr>().is_ok()),
+            "esx-{number:02}'s row shows its address: {row}"
+        );
+    }
+}
+
+#[test]
+fn a_markdown_plan_over_githubs_limit_is_cut_with_a_line_that_says_so() {
+    let scratch = tempfile::tempdir().unwrap();
+    let hosts = 1500;
+    let manifests = support::fleet_manifests(scratch.path(), hosts);
+    let target = lab_target(scratch.path());
+    let run = esxnet(
+        scratch.path(),
+        &[
+            "plan",
+            manifests.to_str().unwrap(),
+            "--target",
+            &target,
+            "--output",
+            "markdown",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
     assert!(
-        run.stdout.contains("(differs per host)"),
-        "pool addresses differ per host: {}",
-        run.stdout
+        run.stdout.chars().count() <= 65_536,
+        "{} characters",
+        run.stdout.chars().count()
+    );
+    let rows = run.stdout.lines().filter(|line| line.starts_with("| esx-")).count();
+    let hidden: usize = run
+        .stdout
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("| … ")?
+                .strip_suffix(" more hosts, see the JSON artifact |")
+        })
+        .unwrap_or_else(|| panic!("no cut line in the table: {}", &run.stdout[run.stdout.len() - 2000..]))
+        .parse()
+        .unwrap();
+    assert!(rows > 100 && hidden > 0, "{rows} rows shown, {hidden} hidden");
+    assert_eq!(rows + hidden, hosts, "every host is either shown or counted as hidden");
+    assert!(
+        run.stdout.contains(&format!(
+            "**{hidden} more hosts are not shown** to keep this comment under 65536 characters; see the JSON artifact"
+        )),
+        "{}",
+        &run.stdout[run.stdout.len() - 1000..]
     );
 }
 
