@@ -327,11 +327,67 @@ fn markdown_plans_fold_identical_hosts() {
         "30 hosts with the same changes fold into one section: {}",
         run.stdout
     );
-    assert!(run.stdout.contains("and 25 more hosts"), "{}", run.stdout);
+    assert!(run.stdout.contains("and 25 more"), "{}", run.stdout);
+    // Pool addresses differ per host: each host has its own row, so a reviewer reads every
+    // host's address, and the folded diff says where to look instead of showing one host's value.
+    assert!(run.stdout.contains("(per host, see the table)"), "{}", run.stdout);
+    for number in 1..=30 {
+        let row = run
+            .stdout
+            .lines()
+            .find(|line| line.starts_with(&format!("| esx-{number:02} |")))
+            .unwrap_or_else(|| panic!("no table row for esx-{number:02}: {}", run.stdout));
+        assert!(
+            row.split('|')
+                .skip(2)
+                .any(|cell| cell.trim().parse::<std::net::Ipv4Addr>().is_ok()),
+            "esx-{number:02}'s row shows its address: {row}"
+        );
+    }
+}
+
+#[test]
+fn a_markdown_plan_over_githubs_limit_is_cut_with_a_line_that_says_so() {
+    let scratch = tempfile::tempdir().unwrap();
+    let hosts = 1500;
+    let manifests = support::fleet_manifests(scratch.path(), hosts);
+    let target = lab_target(scratch.path());
+    let run = esxnet(
+        scratch.path(),
+        &[
+            "plan",
+            manifests.to_str().unwrap(),
+            "--target",
+            &target,
+            "--output",
+            "markdown",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
     assert!(
-        run.stdout.contains("(differs per host)"),
-        "pool addresses differ per host: {}",
-        run.stdout
+        run.stdout.chars().count() <= 65_536,
+        "{} characters",
+        run.stdout.chars().count()
+    );
+    let rows = run.stdout.lines().filter(|line| line.starts_with("| esx-")).count();
+    let hidden: usize = run
+        .stdout
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("| … ")?
+                .strip_suffix(" more hosts, see the JSON artifact |")
+        })
+        .unwrap_or_else(|| panic!("no cut line in the table: {}", &run.stdout[run.stdout.len() - 2000..]))
+        .parse()
+        .unwrap();
+    assert!(rows > 100 && hidden > 0, "{rows} rows shown, {hidden} hidden");
+    assert_eq!(rows + hidden, hosts, "every host is either shown or counted as hidden");
+    assert!(
+        run.stdout.contains(&format!(
+            "**{hidden} more hosts are not shown** to keep this comment under 65536 characters; see the JSON artifact"
+        )),
+        "{}",
+        &run.stdout[run.stdout.len() - 1000..]
     );
 }
 
@@ -627,4 +683,124 @@ fn sim_init_makes_distributed_switches_storage_and_system_adapters_and_old_hosts
         "{}",
         refused.stderr
     );
+}
+
+/// Every command path the binary has (`["plan"]`, `["sim", "init"]`, …), read from its own help, so
+/// that a command added later is covered without touching the tests that use this list.
+fn command_paths(scratch: &Path) -> Vec<Vec<String>> {
+    fn section<'a>(help: &'a str, heading: &'a str) -> impl Iterator<Item = &'a str> {
+        help.lines()
+            .skip_while(move |line| *line != heading)
+            .skip(1)
+            .take_while(|line| !line.is_empty())
+    }
+    let mut paths = Vec::new();
+    let mut pending = vec![Vec::<String>::new()];
+    while let Some(path) = pending.pop() {
+        let mut arguments: Vec<&str> = path.iter().map(String::as_str).collect();
+        arguments.push("--help");
+        let help = esxnet(scratch, &arguments);
+        assert_eq!(help.code, 0, "`esxnet {}` exits 0: {}", arguments.join(" "), help.all());
+        let subcommands: Vec<String> = section(&help.stdout, "Commands:")
+            .filter_map(|line| line.split_whitespace().next())
+            .filter(|name| *name != "help")
+            .map(str::to_owned)
+            .collect();
+        if subcommands.is_empty() {
+            paths.push(path);
+        } else {
+            for name in subcommands {
+                let mut child = path.clone();
+                child.push(name);
+                pending.push(child);
+            }
+        }
+    }
+    paths.sort();
+    paths
+}
+
+/// The long flags of one command, from its short help (`-h`), `--help` and `--version` left out.
+fn long_flags(scratch: &Path, path: &[String]) -> Vec<String> {
+    let mut arguments: Vec<&str> = path.iter().map(String::as_str).collect();
+    arguments.push("-h");
+    let help = esxnet(scratch, &arguments);
+    help.stdout
+        .lines()
+        .skip_while(|line| *line != "Options:")
+        // An option's line starts with its names (`-V, --version`, `--target <TARGET>`); the
+        // descriptions after them may mention other flags.
+        .filter(|line| line.trim_start().starts_with('-'))
+        .filter_map(|line| {
+            line.split_whitespace()
+                .take(2)
+                .find(|word| word.starts_with("--"))
+                .map(|flag| flag.trim_end_matches(',').to_owned())
+        })
+        .filter(|flag| flag != "--help" && flag != "--version")
+        .collect()
+}
+
+#[test]
+fn a_misspelt_flag_of_any_command_exits_1_naming_the_flag_it_meant() {
+    let scratch = tempfile::tempdir().unwrap();
+    let paths = command_paths(scratch.path());
+    assert!(
+        paths.len() >= 9 && paths.contains(&vec!["sim".to_owned(), "init".to_owned()]),
+        "the command tree was read from the help: {paths:?}"
+    );
+    for path in paths {
+        let flags = long_flags(scratch.path(), &path);
+        let command = path.join(" ");
+        // `schema` has one flag; every command has at least one, or there is nothing to misspell.
+        assert!(!flags.is_empty(), "`esxnet {command}` has flags");
+        for flag in flags {
+            // A doubled letter is the typo clap recognises for any length of name: `--oout`.
+            let misspelt = format!("--{}{}", &flag[2..3], &flag[2..]);
+            let mut arguments: Vec<&str> = path.iter().map(String::as_str).collect();
+            arguments.push(&misspelt);
+            let run = esxnet(scratch.path(), &arguments);
+            assert_eq!(
+                run.code,
+                1,
+                "`esxnet {command} {misspelt}` is a usage error, not changes or drift (exit 2): {}",
+                run.all()
+            );
+            assert!(
+                run.stderr.contains(&format!("unexpected argument '{misspelt}'"))
+                    && run.stderr.contains(&format!("a similar argument exists: '{flag}'")),
+                "`esxnet {command} {misspelt}` names the flag and the one meant: {}",
+                run.stderr
+            );
+            assert!(run.stdout.is_empty(), "{}", run.stdout);
+        }
+    }
+}
+
+#[test]
+fn other_usage_errors_exit_1_and_help_exits_0() {
+    let scratch = tempfile::tempdir().unwrap();
+    let bare = esxnet(scratch.path(), &[]);
+    assert_eq!(bare.code, 1, "no command is a usage error: {}", bare.all());
+    assert!(bare.stderr.contains("Usage: esxnet <COMMAND>"), "{}", bare.stderr);
+    for arguments in [
+        &["plna"][..],
+        &["drift"],
+        &["plan", "manifests", "--output", "yaml"],
+        &["plan", "manifests", "--parallelism", "0"],
+    ] {
+        let run = esxnet(scratch.path(), arguments);
+        assert_eq!(run.code, 1, "`esxnet {}`: {}", arguments.join(" "), run.all());
+        assert!(
+            run.stderr.starts_with("error:"),
+            "`esxnet {}`: {}",
+            arguments.join(" "),
+            run.stderr
+        );
+    }
+    for arguments in [&["--help"][..], &["--version"], &["plan", "--help"], &["help", "drift"]] {
+        let run = esxnet(scratch.path(), arguments);
+        assert_eq!(run.code, 0, "`esxnet {}`: {}", arguments.join(" "), run.all());
+        assert!(!run.stdout.is_empty());
+    }
 }

@@ -25,7 +25,10 @@ pub enum Outcome {
 }
 
 fn main() -> ExitCode {
-    let arguments = cli::Cli::parse();
+    let arguments = match cli::Cli::try_parse() {
+        Ok(arguments) => arguments,
+        Err(error) => return usage_error(&error),
+    };
     let output = output::Output::detect();
     match commands::run(arguments, &output) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
@@ -38,19 +41,45 @@ fn main() -> ExitCode {
     }
 }
 
-/// An error and its causes on one line, leaving out causes whose text an outer message already
-/// quotes (library errors often carry their cause's text in their own message).
+/// Prints what clap has to say about the command line and decides the exit code: 0 for `--help`
+/// and `--version`, 1 for every usage error. Clap's own default is 2, which esxnet reserves for
+/// "changes pending" and "drift found": a cron job must not read a misspelt flag as drift.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    // Clap writes help to stdout and errors to stderr, with colour only on a terminal.
+    let _ = error.print();
+    if error.use_stderr() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// An error and its causes, the way jj prints them: the message, then the causes under
+/// "Caused by:" (numbered when there are several). A cause whose text a message above it already
+/// quotes is left out, since library errors often carry their cause's text in their own message,
+/// so that nothing is printed twice.
 fn error_text(error: &anyhow::Error) -> String {
-    let mut text = String::new();
+    let mut messages: Vec<String> = Vec::new();
     for cause in error.chain() {
         let cause = cause.to_string();
-        if text.contains(&cause) {
+        if messages.iter().any(|message| message.contains(&cause)) {
             continue;
         }
-        if !text.is_empty() {
-            text.push_str(": ");
+        messages.push(cause);
+    }
+    let mut text = messages.first().cloned().unwrap_or_default();
+    match &messages[1.min(messages.len())..] {
+        [] => {}
+        [cause] => {
+            text.push_str("\nCaused by: ");
+            text.push_str(cause);
         }
-        text.push_str(&cause);
+        causes => {
+            text.push_str("\nCaused by:");
+            for (number, cause) in causes.iter().enumerate() {
+                text.push_str(&format!("\n{}: {cause}", number + 1));
+            }
+        }
     }
     text
 }
@@ -66,7 +95,23 @@ mod tests {
         let outer = middle.context("cannot observe the hosts");
         assert_eq!(
             error_text(&outer),
-            "cannot observe the hosts: could not reach vc: connection refused"
+            "cannot observe the hosts\nCaused by: could not reach vc: connection refused"
         );
+    }
+
+    #[test]
+    fn several_causes_are_numbered_once_each() {
+        let inner = anyhow::anyhow!("connection refused");
+        let middle = inner.context("could not reach vc");
+        let outer = middle.context("cannot observe the hosts");
+        assert_eq!(
+            error_text(&outer),
+            "cannot observe the hosts\nCaused by:\n1: could not reach vc\n2: connection refused"
+        );
+    }
+
+    #[test]
+    fn an_error_without_causes_is_one_line() {
+        assert_eq!(error_text(&anyhow::anyhow!("no lab at x")), "no lab at x");
     }
 }

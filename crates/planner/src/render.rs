@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use similar::{ChangeTag, TextDiff};
+use similar::ChangeTag;
 
-use crate::plan::{Action, Change, ChangeIndex, FieldChange, HostPlan, HostStatus, Plan};
+use crate::plan::{Action, Change, FieldChange, HostPlan, HostStatus, Plan};
+use crate::state::{ObjectKind, ObjectState};
 
 /// How text output looks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -67,129 +68,400 @@ fn write_value(out: &mut String, value: Option<&serde_json::Value>) {
     }
 }
 
-fn list_items(value: Option<&serde_json::Value>) -> Option<Vec<String>> {
-    match value {
-        Some(serde_json::Value::Array(items)) => Some(items.iter().map(|item| show_value(Some(item))).collect()),
+/// The sign of a [`PlanLine`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sign {
+    /// A value that appears: every field of a create, a field that gets a value, a list item added.
+    Add,
+    /// A value that goes: a field left unset, a list item removed.
+    Remove,
+    /// A value that changes, or the heading of a list whose items change.
+    Change,
+    /// A list item that stays, shown for context.
+    Same,
+}
+
+impl Sign {
+    /// The Terraform-like character.
+    pub fn character(self) -> char {
+        match self {
+            Sign::Add => '+',
+            Sign::Remove => '-',
+            Sign::Change => '~',
+            Sign::Same => ' ',
+        }
+    }
+}
+
+/// One line of a change, in the manifest's vocabulary: the field path as a manifest writes it
+/// (`portGroup.standardSwitch`, `ipv4.mode`), typed values (strings quoted, addresses and keywords
+/// bare, routes as `10.220.0.0/16 via 10.120.0.254`), `before -> after` for a change. Absent
+/// values are never printed: a field that gets a value is an [`Sign::Add`] line, one that loses it
+/// a [`Sign::Remove`] line. The text, Markdown and drift renderers all print these lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanLine {
+    /// Added, removed, changed or context.
+    pub sign: Sign,
+    /// The manifest's field path.
+    pub path: String,
+    /// The value, `before -> after`, or for a list's heading nothing; for an item, the item.
+    pub value: String,
+    /// Whether this line is an item of the list field whose heading precedes it.
+    pub item: bool,
+    /// Whether the field forces the object to be replaced.
+    pub forces_replacement: bool,
+}
+
+impl std::fmt::Display for PlanLine {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sign = self.sign.character();
+        if self.item {
+            write!(formatter, "{sign}   {}", self.value)?;
+        } else if self.value.is_empty() {
+            write!(formatter, "{sign} {}:", self.path)?;
+        } else {
+            write!(formatter, "{sign} {}: {}", self.path, self.value)?;
+        }
+        if self.forces_replacement {
+            formatter.write_str("   # forces replacement")?;
+        }
+        Ok(())
+    }
+}
+
+/// The state fields whose string values are addresses, networks or keywords, printed bare; every
+/// other string (names of switches, port groups, uplinks, search domains) is printed quoted.
+const BARE_STRING_FIELDS: &[&str] = &[
+    "stack",
+    "congestionControl",
+    "services",
+    "connection.type",
+    "ipv4.address",
+    "ipv4.gatewayOverride",
+    "ipv6.addresses",
+    "ipv6.gatewayOverride",
+    "ipv4Gateway",
+    "ipv6Gateway",
+    "dns.servers",
+    "routes",
+    "teamingPolicy.loadBalancing",
+    "teaming.loadBalancing",
+];
+
+/// Where a state field of an object of `kind` is in a manifest, `None` for fields a manifest does
+/// not write (an adapter's device, shown next to its name instead). `distributed` says whether the
+/// adapter is on a distributed port group.
+fn manifest_path(kind: ObjectKind, state_path: &str, distributed: bool) -> Option<&str> {
+    let switch = if distributed {
+        "portGroup.distributedSwitch"
+    } else {
+        "portGroup.standardSwitch"
+    };
+    Some(match (kind, state_path) {
+        (ObjectKind::VmkernelAdapter, "device") => return None,
+        (ObjectKind::VmkernelAdapter, "connection.type") => "portGroup",
+        (ObjectKind::VmkernelAdapter, "connection.switch") => switch,
+        (ObjectKind::VmkernelAdapter, "connection.portGroup") => "portGroup.name",
+        (ObjectKind::VmkernelAdapter, "ipv4.dhcp") => "ipv4.mode",
+        (ObjectKind::PortGroup, "switch") => "standardSwitch",
+        (ObjectKind::PortGroup, "teaming.order.active") => "teaming.active",
+        (ObjectKind::PortGroup, "teaming.order.standby") => "teaming.standby",
+        (ObjectKind::StandardSwitch, "teamingPolicy.loadBalancing") => "teaming.loadBalancing",
+        (ObjectKind::StandardSwitch, "teamingPolicy.failback") => "teaming.failback",
+        (ObjectKind::StandardSwitch, "teamingPolicy.notifySwitches") => "teaming.notifySwitches",
+        (ObjectKind::StandardSwitch, "teamingPolicy.beaconProbing") => "teaming.beaconProbing",
+        _ => state_path,
+    })
+}
+
+/// The order of an adapter's fields in a manifest, so a plan reads like the manifest it came from.
+fn field_rank(state_path: &str) -> u8 {
+    match state_path {
+        "stack" => 0,
+        "connection.type" => 1,
+        "connection.switch" => 2,
+        "connection.portGroup" => 3,
+        "mtu" => 4,
+        "ipv4.dhcp" => 5,
+        "ipv4.address" => 6,
+        "ipv4.prefixLength" => 7,
+        "ipv4.gatewayOverride" => 8,
+        _ => 9,
+    }
+}
+
+/// Writes a value as the manifest's vocabulary types it (see [`PlanLine`]).
+fn write_typed(out: &mut String, kind: ObjectKind, state_path: &str, value: &serde_json::Value) {
+    use serde_json::Value;
+    match (kind, state_path, value) {
+        (ObjectKind::VmkernelAdapter, "ipv4.dhcp", Value::Bool(dhcp)) => {
+            out.push_str(if *dhcp { "dhcp" } else { "static" });
+        }
+        (ObjectKind::VmkernelAdapter, "connection.type", Value::String(kind)) => {
+            out.push_str(if kind == "distributed" {
+                "distributedSwitch"
+            } else {
+                "standardSwitch"
+            });
+        }
+        (_, _, Value::String(text)) if BARE_STRING_FIELDS.contains(&state_path) => out.push_str(&escape_control(text)),
+        (_, _, Value::String(text)) => {
+            let _ = write!(out, "{}", Value::String(text.clone()));
+        }
+        (_, _, Value::Array(items)) => {
+            out.push('[');
+            for (position, item) in items.iter().enumerate() {
+                if position > 0 {
+                    out.push_str(", ");
+                }
+                write_typed(out, kind, state_path, item);
+            }
+            out.push(']');
+        }
+        (_, _, Value::Object(map)) => match (map.get("destination"), map.get("gateway")) {
+            (Some(Value::String(destination)), Some(Value::String(gateway))) if map.len() == 2 => {
+                let _ = write!(out, "{} via {}", escape_control(destination), escape_control(gateway));
+            }
+            _ => {
+                let _ = write!(out, "{value}");
+            }
+        },
+        (_, _, other) => {
+            let _ = write!(out, "{other}");
+        }
+    }
+}
+
+fn typed(kind: ObjectKind, state_path: &str, value: &serde_json::Value) -> String {
+    let mut text = String::new();
+    write_typed(&mut text, kind, state_path, value);
+    text
+}
+
+/// A name as printed: control characters (a newline in an observed name) escaped, so that a name
+/// can never start a line of its own.
+pub fn escape_control(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.chars().any(char::is_control) {
+        std::borrow::Cow::Owned(
+            name.chars()
+                .map(|character| {
+                    if character.is_control() {
+                        character.escape_default().to_string()
+                    } else {
+                        character.to_string()
+                    }
+                })
+                .collect(),
+        )
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    }
+}
+
+/// Whether an adapter state (as JSON) is on a distributed port group.
+fn is_distributed(state: Option<&ObjectState>) -> bool {
+    matches!(
+        state,
+        Some(ObjectState::VmkernelAdapter(adapter))
+            if matches!(adapter.connection, esxnet_model::observed::PortConnection::Distributed { .. })
+    )
+}
+
+/// The lines of one field change: `path: before -> after`, `+ path: value` when the field gets a
+/// value, `- path: value` when it loses it, and for lists a heading and an item-level diff.
+fn push_field_lines(lines: &mut Vec<PlanLine>, kind: ObjectKind, distributed: bool, field: &FieldChange, forces: bool) {
+    let Some(path) = manifest_path(kind, &field.path, distributed) else {
+        return;
+    };
+    let list = |value: Option<&serde_json::Value>| match value {
+        Some(serde_json::Value::Array(items)) => Some(items.clone()),
         None | Some(serde_json::Value::Null) => Some(Vec::new()),
         _ => None,
-    }
-}
-
-/// Lines describing one field change: `path: before → after`, or for lists an item-level diff.
-pub fn field_lines(field: &FieldChange, replace_paths: &[String]) -> Vec<(char, String)> {
-    let forces = replace_paths
-        .iter()
-        .any(|path| field.path == *path || field.path.starts_with(&format!("{path}.")));
-    let suffix = if forces { "   # forces replacement" } else { "" };
+    };
     let is_list = matches!(field.before, Some(serde_json::Value::Array(_)))
         || matches!(field.after, Some(serde_json::Value::Array(_)));
-    if let (true, Some(before), Some(after)) = (
-        is_list,
-        list_items(field.before.as_ref()),
-        list_items(field.after.as_ref()),
-    ) {
-        let before_text = before.iter().map(|item| format!("{item}\n")).collect::<String>();
-        let after_text = after.iter().map(|item| format!("{item}\n")).collect::<String>();
-        let mut lines = vec![('~', format!("{}:{suffix}", field.path))];
-        for change in TextDiff::from_lines(&before_text, &after_text).iter_all_changes() {
-            let sign = match change.tag() {
-                ChangeTag::Delete => '-',
-                ChangeTag::Insert => '+',
-                ChangeTag::Equal => ' ',
-            };
-            lines.push((sign, format!("  {}", change.value().trim_end())));
-        }
-        return lines;
-    }
-    vec![(
-        '~',
-        format!(
-            "{}: {} → {}{suffix}",
-            field.path,
-            show_value(field.before.as_ref()),
-            show_value(field.after.as_ref())
-        ),
-    )]
-}
-
-/// Calls `line` with each leaf field of a state, for creates: `path: value`.
-fn visit_state_lines(state: Option<&impl serde::Serialize>, line: &mut dyn FnMut(char, &str)) {
-    let value = state
-        .and_then(|state| serde_json::to_value(state).ok())
-        .unwrap_or(serde_json::Value::Null);
-    flatten(&mut String::new(), &value, &mut String::new(), line);
-}
-
-/// `path` is the field path so far and `text` a buffer for the line, both reused across the
-/// recursion so a line costs no allocation of its own.
-fn flatten(path: &mut String, value: &serde_json::Value, text: &mut String, line: &mut dyn FnMut(char, &str)) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (key, child) in map {
-                if key == "kind" && path.is_empty() {
-                    continue;
-                }
-                let parent_length = path.len();
-                if !path.is_empty() {
-                    path.push('.');
-                }
-                path.push_str(key);
-                flatten(path, child, text, line);
-                path.truncate(parent_length);
+    if let (true, Some(before), Some(after)) = (is_list, list(field.before.as_ref()), list(field.after.as_ref())) {
+        lines.push(PlanLine {
+            sign: Sign::Change,
+            path: path.to_owned(),
+            value: String::new(),
+            item: false,
+            forces_replacement: forces,
+        });
+        let before: Vec<String> = before.iter().map(|item| typed(kind, &field.path, item)).collect();
+        let after: Vec<String> = after.iter().map(|item| typed(kind, &field.path, item)).collect();
+        for operation in similar::capture_diff_slices(similar::Algorithm::Myers, &before, &after) {
+            for change in operation.iter_changes(&before, &after) {
+                let sign = match change.tag() {
+                    ChangeTag::Delete => Sign::Remove,
+                    ChangeTag::Insert => Sign::Add,
+                    ChangeTag::Equal => Sign::Same,
+                };
+                lines.push(PlanLine {
+                    sign,
+                    path: path.to_owned(),
+                    value: change.value(),
+                    item: true,
+                    forces_replacement: false,
+                });
             }
         }
-        serde_json::Value::Null => {}
-        serde_json::Value::Array(items) if items.is_empty() => {}
-        other => {
-            text.clear();
-            text.push_str(path);
-            text.push_str(": ");
-            write_value(text, Some(other));
-            line('+', text);
-        }
+        return;
     }
+    let present = |value: Option<&serde_json::Value>| value.filter(|value| !value.is_null()).cloned();
+    let (sign, value) = match (present(field.before.as_ref()), present(field.after.as_ref())) {
+        (Some(before), Some(after)) => (
+            Sign::Change,
+            format!(
+                "{} -> {}",
+                typed(kind, &field.path, &before),
+                typed(kind, &field.path, &after)
+            ),
+        ),
+        (None, Some(after)) => (Sign::Add, typed(kind, &field.path, &after)),
+        (Some(before), None) => (Sign::Remove, typed(kind, &field.path, &before)),
+        (None, None) => return,
+    };
+    lines.push(PlanLine {
+        sign,
+        path: path.to_owned(),
+        value,
+        item: false,
+        forces_replacement: forces,
+    });
 }
 
-/// Calls `line` with each line of one change and its sign, in the order of [`change_lines`].
-fn visit_change_lines(change: &Change, line: &mut dyn FnMut(char, &str)) {
-    match change.action {
-        Action::Create => visit_state_lines(change.after.as_ref(), line),
-        Action::Update | Action::Replace => {
-            for field in &change.fields {
-                for (sign, text) in field_lines(field, &change.replace_paths) {
-                    line(sign, &text);
+/// The leaf fields of a state as `(state path, value)`, in the manifest's order.
+fn state_fields(state: Option<&ObjectState>) -> Vec<(String, serde_json::Value)> {
+    fn flatten(path: &mut String, value: &serde_json::Value, fields: &mut Vec<(String, serde_json::Value)>) {
+        match value {
+            serde_json::Value::Object(map) if !is_route(value) => {
+                for (key, child) in map {
+                    if key == "kind" && path.is_empty() {
+                        continue;
+                    }
+                    let parent_length = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(key);
+                    flatten(path, child, fields);
+                    path.truncate(parent_length);
                 }
+            }
+            serde_json::Value::Null => {}
+            serde_json::Value::Array(items) if items.is_empty() => {}
+            other => fields.push((path.clone(), other.clone())),
+        }
+    }
+    let mut fields = Vec::new();
+    if let Some(value) = state.and_then(|state| serde_json::to_value(state).ok()) {
+        flatten(&mut String::new(), &value, &mut fields);
+    }
+    fields.sort_by_key(|(path, _)| field_rank(path));
+    fields
+}
+
+fn is_route(value: &serde_json::Value) -> bool {
+    matches!(value, serde_json::Value::Object(map) if map.len() == 2 && map.contains_key("destination") && map.contains_key("gateway"))
+}
+
+/// The lines of one change in the manifest's vocabulary (see [`PlanLine`]): every field of a
+/// create, the fields that differ for an update or replace, nothing for a delete.
+pub fn change_lines(change: &Change) -> Vec<PlanLine> {
+    let distributed = is_distributed(change.after.as_ref().or(change.before.as_ref()));
+    let mut lines = Vec::new();
+    match change.action {
+        Action::Create => {
+            for (state_path, value) in state_fields(change.after.as_ref()) {
+                if state_path == "connection.type" {
+                    // Said by the switch's field name: `portGroup.standardSwitch`.
+                    continue;
+                }
+                if let Some(path) = manifest_path(change.kind, &state_path, distributed) {
+                    lines.push(PlanLine {
+                        sign: Sign::Add,
+                        path: path.to_owned(),
+                        value: typed(change.kind, &state_path, &value),
+                        item: false,
+                        forces_replacement: false,
+                    });
+                }
+            }
+        }
+        Action::Update | Action::Replace => {
+            let mut fields: Vec<&FieldChange> = change.fields.iter().collect();
+            fields.sort_by_key(|field| field_rank(&field.path));
+            for field in fields {
+                let forces = change.replace_paths.iter().any(|path| {
+                    field.path == *path
+                        || (field.path.starts_with(path.as_str())
+                            && field.path.as_bytes().get(path.len()) == Some(&b'.'))
+                });
+                push_field_lines(&mut lines, change.kind, distributed, field, forces);
             }
         }
         Action::Delete | Action::Noop => {}
     }
-}
-
-/// The lines of one change, each with its sign.
-pub fn change_lines(change: &Change) -> Vec<(char, String)> {
-    let mut lines = Vec::new();
-    visit_change_lines(change, &mut |sign, text| lines.push((sign, text.to_owned())));
     lines
 }
 
-fn change_heading(change: &Change) -> String {
-    ChangeHeading(change).to_string()
+/// The device an existing adapter has, when it is not already the change's name.
+fn device_of(change: &Change) -> Option<&str> {
+    let device = match change.before.as_ref() {
+        Some(ObjectState::VmkernelAdapter(adapter)) => adapter.device.as_deref(),
+        _ => None,
+    }
+    .or(match &change.identity {
+        crate::state::Identity::VmkernelAdapter { device, .. } | crate::state::Identity::Services { device, .. } => {
+            device.as_deref()
+        }
+        _ => None,
+    });
+    device.filter(|device| *device != change.name)
 }
 
-/// A change's heading, `+ Kind/name` with its reason, written without a `String` of its own.
-struct ChangeHeading<'a>(&'a Change);
+/// A change's heading without its sign: `VmkernelAdapter/vmotion (vmk2)`.
+struct ChangeTitle<'a>(&'a Change);
 
-impl std::fmt::Display for ChangeHeading<'_> {
+impl std::fmt::Display for ChangeTitle<'_> {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let change = self.0;
-        write!(formatter, "{} {}/{}", change.action.symbol(), change.kind, change.name)?;
-        if let Some(reason) = &change.reason {
-            write!(formatter, "  ({reason})")?;
-        }
-        if change.touches_management {
-            formatter.write_str("  (management traffic depends on this: it runs last on its host)")?;
+        write!(formatter, "{}/{}", change.kind, escape_control(&change.name))?;
+        if let Some(device) = device_of(change) {
+            write!(formatter, " ({})", escape_control(device))?;
         }
         Ok(())
+    }
+}
+
+/// The comment lines under a change's heading, the way Terraform prints "# … must be replaced":
+/// why it is replaced or deleted, and that management traffic depends on it.
+pub fn change_comments(change: &Change) -> Vec<String> {
+    let mut comments = Vec::new();
+    match (&change.reason, change.action) {
+        (Some(reason), Action::Replace) => comments.push(format!("# must be replaced: {}", escape_control(reason))),
+        (Some(reason), _) => comments.push(format!("# {}", escape_control(reason))),
+        (None, _) => {}
+    }
+    if change.touches_management {
+        comments.push("# management traffic depends on this: it runs last on its host".to_owned());
+    }
+    comments
+}
+
+/// Whether a reviewer must look at a change first: a replace, a delete, or anything on the
+/// management path (ESX015, allowed with `--allow-management-changes`).
+pub fn is_risky(change: &Change) -> bool {
+    matches!(change.action, Action::Replace | Action::Delete) || change.touches_management
+}
+
+fn sign_color(sign: Sign) -> &'static str {
+    match sign {
+        Sign::Add => "32",
+        Sign::Remove => "31",
+        Sign::Change => "33",
+        Sign::Same => "0",
     }
 }
 
@@ -231,24 +503,21 @@ pub fn text(plan: &Plan, style: TextStyle) -> String {
                 "  ",
                 style,
                 action_color(change.action),
-                format_args!("{}", ChangeHeading(change)),
+                format_args!("{} {}", change.action.symbol(), ChangeTitle(change)),
             );
-            visit_change_lines(change, &mut |sign, line| {
-                let color = match sign {
-                    '+' => "32",
-                    '-' => "31",
-                    '~' => "33",
-                    _ => "0",
-                };
-                write_painted_line(&mut out, "      ", style, color, format_args!("{sign} {line}"));
-            });
+            for comment in change_comments(change) {
+                write_painted_line(&mut out, "      ", style, "2", format_args!("{comment}"));
+            }
+            for line in change_lines(change) {
+                write_painted_line(&mut out, "      ", style, sign_color(line.sign), format_args!("{line}"));
+            }
         }
         write_unmanaged(&mut out, host);
         if shows_protected {
             write_protected(&mut out, host);
         }
         for note in &host.notes {
-            let _ = writeln!(out, "  note: {note}");
+            let _ = writeln!(out, "  note: {}", escape_control(note));
         }
         out.push('\n');
     }
@@ -285,7 +554,7 @@ fn write_unmanaged(out: &mut String, host: &HostPlan) {
         .unmanaged
         .iter()
         .filter(|object| !object.protected)
-        .map(|object| format!("{}/{}", object.kind, object.name))
+        .map(|object| format!("{}/{}", object.kind, escape_control(&object.name)))
         .collect();
     if !unprotected.is_empty() {
         let _ = writeln!(
@@ -303,10 +572,109 @@ fn write_protected(out: &mut String, host: &HostPlan) {
             out,
             "      {}/{}: {}",
             object.kind,
-            object.name,
-            object.reason.as_deref().unwrap_or("protected")
+            escape_control(&object.name),
+            escape_control(object.reason.as_deref().unwrap_or("protected"))
         );
     }
+}
+
+/// How a drift report counts what differs; `drift` exits 2 exactly when it is not in sync.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DriftCounts {
+    /// Declared objects the hosts do not have.
+    pub missing: usize,
+    /// Objects whose fields differ.
+    pub different: usize,
+    /// Objects that differ in a field that cannot change in place.
+    pub replace: usize,
+    /// Objects no manifest declares that `--prune` would delete.
+    pub unmanaged: usize,
+}
+
+impl DriftCounts {
+    /// Counts a plan made for drift (no prune, management changes allowed).
+    pub fn of(plan: &Plan) -> Self {
+        let mut counts = DriftCounts::default();
+        for change in &plan.changes {
+            match change.action {
+                Action::Create => counts.missing += 1,
+                Action::Replace => counts.replace += 1,
+                Action::Update | Action::Delete => counts.different += 1,
+                Action::Noop => {}
+            }
+        }
+        counts.unmanaged = plan
+            .hosts
+            .iter()
+            .flat_map(|host| &host.unmanaged)
+            .filter(|object| !object.protected)
+            .count();
+        counts
+    }
+
+    /// Whether the hosts match the manifests.
+    pub fn in_sync(&self) -> bool {
+        self.missing + self.different + self.replace + self.unmanaged == 0
+    }
+
+    fn drifted_objects(&self) -> usize {
+        self.missing + self.different + self.replace
+    }
+
+    fn sentence(&self) -> String {
+        if self.in_sync() {
+            "In sync: the hosts match the manifests.".to_owned()
+        } else {
+            let drifted = self.drifted_objects();
+            format!(
+                "Drift: {drifted} object{} differ{} from the manifests, {} unmanaged.",
+                if drifted == 1 { "" } else { "s" },
+                if drifted == 1 { "s" } else { "" },
+                self.unmanaged
+            )
+        }
+    }
+}
+
+/// The drift report as text: one line per object that differs, the fields that differ in the
+/// plan's line model (read `host -> manifests`), the unmanaged objects and a summary sentence.
+pub fn drift_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    for change in plan.changes.iter().filter(|change| change.action != Action::Noop) {
+        let address = format_args!("{}/{}", escape_control(&change.host), ChangeTitle(change));
+        match change.action {
+            Action::Create => {
+                let _ = writeln!(out, "missing    {address}  (declared, not on the host)");
+                continue;
+            }
+            Action::Replace => {
+                let _ = writeln!(out, "replace    {address}  (host -> manifests)");
+            }
+            _ => {
+                let _ = writeln!(out, "drifted    {address}  (host -> manifests)");
+            }
+        }
+        for comment in change_comments(change) {
+            let _ = writeln!(out, "    {comment}");
+        }
+        for line in change_lines(change) {
+            let _ = writeln!(out, "    {line}");
+        }
+    }
+    for host in &plan.hosts {
+        for object in host.unmanaged.iter().filter(|object| !object.protected) {
+            let _ = writeln!(
+                out,
+                "unmanaged  {}/{}/{}  (no manifest declares it)",
+                escape_control(&host.host),
+                object.kind,
+                escape_control(&object.name)
+            );
+        }
+    }
+    out.push_str(&DriftCounts::of(plan).sentence());
+    out.push('\n');
+    out
 }
 
 /// Writes the plan as pretty JSON, as [`json`] renders it, without holding the text in memory (a
@@ -325,153 +693,488 @@ pub fn json(plan: &Plan) -> String {
     text
 }
 
-/// How many host groups a Markdown comment shows before it stops listing.
-const MARKDOWN_GROUP_LIMIT: usize = 40;
-/// How many host names a Markdown group names.
+/// GitHub's limit on a comment; a Markdown plan never exceeds it (counted in bytes, so in
+/// characters too).
+pub const MARKDOWN_LIMIT: usize = 65_536;
+/// Room kept for the line that says what was left out.
+const MARKDOWN_RESERVE: usize = 512;
+/// How many host names a Markdown group names in its title.
 const MARKDOWN_NAMES_SHOWN: usize = 5;
+/// How many rows the table of risky changes shows.
+const MARKDOWN_RISKY_ROWS: usize = 50;
 
-/// The shape of a change, which hosts share when only per-host values differ.
-fn change_shape(change: &Change) -> String {
-    let paths: Vec<&str> = change.fields.iter().map(|field| field.path.as_str()).collect();
-    format!("{} {}/{} {}", change.action, change.kind, change.name, paths.join(","))
-}
-
-/// Markdown for a pull-request comment: a summary table and one collapsible section per group of
-/// hosts with the same changes, so a large fleet stays short.
-pub fn markdown(plan: &Plan) -> String {
-    let mut out = String::from("### esxnet plan\n\n");
-    let summary = &plan.summary;
-    out.push_str("| hosts planned | refused | create | update | replace | delete |\n|---:|---:|---:|---:|---:|---:|\n");
-    let _ = writeln!(
-        out,
-        "| {} | {} | {} | {} | {} | {} |\n",
-        summary.hosts_planned, summary.hosts_refused, summary.create, summary.update, summary.replace, summary.delete
-    );
-    let errors: Vec<_> = plan.diagnostics.iter().collect();
-    if !errors.is_empty() {
-        out.push_str("<details open><summary><b>Diagnostics</b></summary>\n\n```\n");
-        for diagnostic in errors {
-            out.push_str(&diagnostic.render(false));
+/// Text for a Markdown table cell or HTML summary: HTML and Markdown punctuation escaped, line
+/// breaks and other control characters escaped, so a name cannot open a tag, a code span, a table
+/// column or a line of its own.
+pub fn escape_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '|' => out.push_str("&#124;"),
+            '`' => out.push_str("&#96;"),
+            '\\' | '*' | '_' | '[' | ']' | '#' | '~' => {
+                out.push('\\');
+                out.push(character);
+            }
+            control if control.is_control() => out.extend(control.escape_default()),
+            other => out.push(other),
         }
-        out.push_str("```\n</details>\n\n");
-    }
-    // Group hosts by the shape of their change lists.
-    let index = plan.change_index();
-    let mut groups: BTreeMap<Vec<String>, Vec<&HostPlan>> = BTreeMap::new();
-    for host in plan.hosts.iter().filter(|host| host.status == HostStatus::Planned) {
-        let shapes: Vec<String> = index
-            .host_changes(&host.host)
-            .iter()
-            .copied()
-            .filter(|change| change.action != Action::Noop)
-            .map(change_shape)
-            .collect();
-        if shapes.is_empty() {
-            continue;
-        }
-        groups.entry(shapes).or_default().push(host);
-    }
-    if groups.is_empty() {
-        out.push_str(no_changes_sentence(summary));
-    }
-    if plan.options.prune {
-        write_markdown_protected(&mut out, plan);
-    }
-    let group_count = groups.len();
-    for (shown, (_, hosts)) in groups.into_iter().enumerate() {
-        if shown == MARKDOWN_GROUP_LIMIT {
-            let _ = writeln!(
-                out,
-                "… and {} more groups of hosts; see the JSON plan for all.",
-                group_count - shown
-            );
-            break;
-        }
-        write_markdown_group(&mut out, &index, &hosts);
     }
     out
 }
 
-fn write_markdown_group(out: &mut String, index: &ChangeIndex<'_>, hosts: &[&HostPlan]) {
-    let names: Vec<&str> = hosts
+/// A fenced code block around `content` whose fence is longer than any run of backticks in it, so
+/// nothing inside can close it.
+fn write_fenced(out: &mut String, info: &str, content: &str) {
+    let mut longest = 0;
+    let mut run = 0;
+    for byte in content.bytes() {
+        if byte == b'`' {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    let fence = "`".repeat((longest + 1).max(3));
+    let _ = writeln!(out, "{fence}{info}");
+    out.push_str(content);
+    if !content.ends_with('\n') {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{fence}");
+}
+
+/// Host names for a title: the first few and how many more.
+fn host_names(hosts: &[&str]) -> String {
+    let mut names = hosts
         .iter()
         .take(MARKDOWN_NAMES_SHOWN)
-        .map(|host| host.host.as_str())
-        .collect();
-    let more = hosts.len().saturating_sub(MARKDOWN_NAMES_SHOWN);
-    let title = if more > 0 {
-        format!("{} and {more} more hosts", names.join(", "))
-    } else {
-        names.join(", ")
-    };
-    let first = hosts[0];
-    let changes: Vec<&Change> = index
-        .host_changes(&first.host)
-        .iter()
-        .copied()
-        .filter(|change| change.action != Action::Noop)
-        .collect();
-    let _ = writeln!(
-        out,
-        "<details><summary><b>{title}</b>: {} change{} on {} host{}</summary>\n\n```diff",
-        changes.len(),
-        if changes.len() == 1 { "" } else { "s" },
-        hosts.len(),
-        if hosts.len() == 1 { "" } else { "s" }
+        .map(|host| escape_markdown(host))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if hosts.len() > MARKDOWN_NAMES_SHOWN {
+        let _ = write!(names, " and {} more", hosts.len() - MARKDOWN_NAMES_SHOWN);
+    }
+    names
+}
+
+/// One host's changes, rendered once: the group key and the values a folded group compares.
+struct HostLines<'a> {
+    host: &'a HostPlan,
+    changes: Vec<(&'a Change, Vec<PlanLine>)>,
+}
+
+impl HostLines<'_> {
+    /// What hosts share to be folded: actions, objects and field paths, not values.
+    fn shape(&self) -> String {
+        let mut shape = String::new();
+        for (change, lines) in &self.changes {
+            let _ = write!(shape, "{} {}|", change.action, ChangeTitle(change));
+            for comment in change_comments(change) {
+                shape.push_str(&comment);
+                shape.push('|');
+            }
+            for line in lines {
+                let _ = write!(shape, "{}{}{}|", line.sign.character(), line.item, line.path);
+            }
+            shape.push('\n');
+        }
+        shape
+    }
+
+    fn risky(&self) -> bool {
+        self.changes.iter().any(|(change, _)| is_risky(change))
+    }
+}
+
+/// Which of the Markdown renderings: a plan for review, or a drift report.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MarkdownKind {
+    Plan,
+    Drift,
+}
+
+/// Markdown for a pull-request comment: a summary table, the risky changes first, then one
+/// section per group of hosts with the same changes, the values that differ per host in a table,
+/// every note, and never more than [`MARKDOWN_LIMIT`] characters.
+pub fn markdown(plan: &Plan) -> String {
+    markdown_of(plan, MarkdownKind::Plan)
+}
+
+/// The drift report as Markdown: its own heading and summary, what differs (read
+/// `host -> manifests`) folded like a plan, and the unmanaged objects. It says "in sync" exactly
+/// when `esxnet drift` exits 0.
+pub fn drift_markdown(plan: &Plan) -> String {
+    markdown_of(plan, MarkdownKind::Drift)
+}
+
+fn markdown_of(plan: &Plan, kind: MarkdownKind) -> String {
+    let summary = &plan.summary;
+    let mut out = String::new();
+    match kind {
+        MarkdownKind::Plan => {
+            out.push_str("### esxnet plan\n\n");
+            out.push_str(
+                "| hosts planned | refused | create | update | replace | delete |\n|---:|---:|---:|---:|---:|---:|\n",
+            );
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |\n",
+                summary.hosts_planned,
+                summary.hosts_refused,
+                summary.create,
+                summary.update,
+                summary.replace,
+                summary.delete
+            );
+        }
+        MarkdownKind::Drift => {
+            let counts = DriftCounts::of(plan);
+            out.push_str("### esxnet drift\n\n");
+            out.push_str("| hosts compared | refused | missing | different | replace | unmanaged |\n|---:|---:|---:|---:|---:|---:|\n");
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |\n",
+                summary.hosts_planned,
+                summary.hosts_refused,
+                counts.missing,
+                counts.different,
+                counts.replace,
+                counts.unmanaged
+            );
+            let _ = writeln!(out, "**{}**\n", counts.sentence());
+        }
+    }
+    let index = plan.change_index();
+    let mut hidden_hosts = 0usize;
+    let mut truncated = false;
+
+    if !plan.diagnostics.is_empty() {
+        let mut rendered = String::new();
+        for diagnostic in &plan.diagnostics {
+            rendered.push_str(&diagnostic.render(false));
+        }
+        let mut section = String::from("<details open><summary><b>Diagnostics</b></summary>\n\n");
+        write_fenced(&mut section, "", &rendered);
+        section.push_str("</details>\n\n");
+        if !append_within_limit(&mut out, &section) {
+            let _ = writeln!(
+                out,
+                "{} diagnostics are too long for this comment; see the JSON artifact.\n",
+                plan.diagnostics.len()
+            );
+        }
+    }
+
+    // Every planned host's lines, computed once; hosts with the same shape fold into one group.
+    let mut groups: Vec<Vec<HostLines<'_>>> = Vec::new();
+    let mut group_of_shape: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for host in plan.hosts.iter().filter(|host| host.status == HostStatus::Planned) {
+        let changes: Vec<(&Change, Vec<PlanLine>)> = index
+            .host_changes(&host.host)
+            .iter()
+            .copied()
+            .filter(|change| change.action != Action::Noop)
+            .map(|change| (change, change_lines(change)))
+            .collect();
+        if changes.is_empty() && host.notes.is_empty() {
+            continue;
+        }
+        let lines = HostLines { host, changes };
+        let next = groups.len();
+        let group = *group_of_shape.entry(lines.shape()).or_insert(next);
+        if group == next {
+            groups.push(Vec::new());
+        }
+        groups[group].push(lines);
+    }
+    // Risky groups first; otherwise the plan's host order.
+    groups.sort_by_key(|group| !group[0].risky());
+
+    if kind == MarkdownKind::Plan {
+        write_risky_table(&mut out, &groups);
+        if !summary.has_changes() {
+            out.push_str(no_changes_sentence(summary));
+            out.push('\n');
+        }
+    } else if !groups.is_empty() {
+        out.push_str("Fields read `host -> manifests`: what the host has, then what the manifests say.\n\n");
+    }
+    if kind == MarkdownKind::Drift || !plan.options.prune {
+        write_markdown_unmanaged(&mut out, plan, kind);
+    }
+    if plan.options.prune {
+        write_markdown_protected(&mut out, plan);
+    }
+    for group in &groups {
+        if truncated {
+            hidden_hosts += group.len();
+            continue;
+        }
+        match write_markdown_group(&mut out, group, kind) {
+            Some(hidden) => hidden_hosts += hidden,
+            None => {
+                truncated = true;
+                hidden_hosts += group.len();
+            }
+        }
+    }
+    if hidden_hosts > 0 {
+        let _ = writeln!(
+            out,
+            "**{hidden_hosts} more host{} not shown** to keep this comment under {MARKDOWN_LIMIT} characters; see the JSON artifact (`esxnet {} --output json`).",
+            if hidden_hosts == 1 { " is" } else { "s are" },
+            if kind == MarkdownKind::Plan { "plan" } else { "drift" },
+        );
+    }
+    out
+}
+
+/// Appends `section` when the comment stays within its limit (with room for the closing line).
+fn append_within_limit(out: &mut String, section: &str) -> bool {
+    if out.len() + section.len() + MARKDOWN_RESERVE > MARKDOWN_LIMIT {
+        return false;
+    }
+    out.push_str(section);
+    true
+}
+
+/// The changes a reviewer must look at first, one row per change and reason with its hosts.
+fn write_risky_table(out: &mut String, groups: &[Vec<HostLines<'_>>]) {
+    let mut rows: Vec<(String, String, Vec<&str>)> = Vec::new();
+    let mut row_of: std::collections::HashMap<(String, String), usize> = std::collections::HashMap::new();
+    for host in groups.iter().flatten() {
+        for (change, _) in host.changes.iter().filter(|(change, _)| is_risky(change)) {
+            let title = format!("{} {}", change.action.symbol(), ChangeTitle(change));
+            let why = change_comments(change)
+                .iter()
+                .map(|comment| comment.trim_start_matches("# ").to_owned())
+                .collect::<Vec<_>>()
+                .join("; ");
+            let next = rows.len();
+            let row = *row_of.entry((title.clone(), why.clone())).or_insert(next);
+            if row == next {
+                rows.push((title, why, Vec::new()));
+            }
+            rows[row].2.push(&host.host.host);
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    let mut section = String::from(
+        "#### Review first: replaces, deletes and the management path\n\n| change | why | hosts |\n|---|---|---|\n",
     );
-    for change in changes {
+    let total = rows.len();
+    for (shown, (title, why, hosts)) in rows.iter().enumerate() {
+        let row = format!(
+            "| {} | {} | {} |\n",
+            escape_markdown(title),
+            escape_markdown(why),
+            host_names(hosts)
+        );
+        if shown == MARKDOWN_RISKY_ROWS || out.len() + section.len() + row.len() + 2 * MARKDOWN_RESERVE > MARKDOWN_LIMIT
+        {
+            let _ = writeln!(section, "| … and {} more | see the JSON artifact | |", total - shown);
+            break;
+        }
+        section.push_str(&row);
+    }
+    section.push('\n');
+    out.push_str(&section);
+}
+
+/// One group of hosts with the same changes: the diff once, the values that differ per host in a
+/// table, every note with the hosts it is about. `None` when not even the diff fits; otherwise
+/// how many hosts' rows were left out of the table.
+fn write_markdown_group(out: &mut String, group: &[HostLines<'_>], kind: MarkdownKind) -> Option<usize> {
+    let first = &group[0];
+    let names: Vec<&str> = group.iter().map(|host| host.host.host.as_str()).collect();
+    // A line varies when any host of the group has another value for it.
+    let mut varying: Vec<(usize, usize)> = Vec::new();
+    for (change_index, (_, lines)) in first.changes.iter().enumerate() {
+        for (line_index, line) in lines.iter().enumerate() {
+            if group
+                .iter()
+                .skip(1)
+                .any(|host| host.changes[change_index].1[line_index].value != line.value)
+            {
+                varying.push((change_index, line_index));
+            }
+        }
+    }
+    let mut diff = String::new();
+    for (change_index, (change, lines)) in first.changes.iter().enumerate() {
         let sign = match change.action {
             Action::Create => '+',
             Action::Delete => '-',
             _ => '!',
         };
-        let _ = writeln!(
-            out,
-            "{sign} {}",
-            change_heading(change)
-                .trim_start_matches(|character: char| character != ' ')
-                .trim()
-        );
-        // The same change on the group's other hosts, found once per change rather than per line.
-        let mut address = String::new();
-        let others: Vec<Option<&Change>> = if hosts.len() > 1 {
-            hosts
-                .iter()
-                .skip(1)
-                .map(|host| {
-                    address.clear();
-                    let _ = write!(address, "{}/{}/{}", host.host, change.kind, change.name);
-                    index.change(&address)
-                })
-                .collect()
-        } else {
-            Vec::new()
+        // The action in words: a diff block has no room for `-/+`, and replace must not read as update.
+        let word = match (kind, change.action) {
+            (MarkdownKind::Plan, action) => action.to_string(),
+            (MarkdownKind::Drift, Action::Create) => "missing".to_owned(),
+            (MarkdownKind::Drift, Action::Replace) => "replace".to_owned(),
+            (MarkdownKind::Drift, _) => "drifted".to_owned(),
         };
-        let varies = |path: &str| {
-            others.iter().any(|other| {
-                other.is_none_or(|other| {
-                    other.fields.iter().find(|field| field.path == path)
-                        != change.fields.iter().find(|field| field.path == path)
-                        || (change.action == Action::Create && other.after != change.after)
-                })
-            })
-        };
-        for (line_sign, line) in change_lines(change) {
-            let path = line.split(':').next().unwrap_or_default().trim();
-            let marker = if hosts.len() > 1 && varies(path) {
-                "   (differs per host)"
-            } else {
-                ""
+        let _ = writeln!(diff, "{sign} {word} {}", ChangeTitle(change));
+        for comment in change_comments(change) {
+            let _ = writeln!(diff, "      {comment}");
+        }
+        for (line_index, line) in lines.iter().enumerate() {
+            let line_sign = match line.sign {
+                Sign::Change => '!',
+                other => other.character(),
             };
-            let line_sign = if line_sign == '~' { '!' } else { line_sign };
-            let _ = writeln!(out, "{line_sign}     {line}{marker}");
+            let mut line = line.clone();
+            if varying.contains(&(change_index, line_index)) {
+                line.value = "(per host, see the table)".to_owned();
+            }
+            let text = line.to_string();
+            let _ = writeln!(
+                diff,
+                "{line_sign}     {}",
+                &text[text.char_indices().nth(2).map_or(0, |(at, _)| at)..]
+            );
         }
     }
-    out.push_str("```\n");
-    for note in &first.notes {
-        let _ = writeln!(out, "\n> {note}");
+    let changes = first.changes.len();
+    let mut section = format!(
+        "<details{}><summary><b>{}</b>: {changes} {}{} on {} host{}</summary>\n\n",
+        if first.risky() { " open" } else { "" },
+        host_names(&names),
+        if kind == MarkdownKind::Plan {
+            "change"
+        } else {
+            "difference"
+        },
+        if changes == 1 { "" } else { "s" },
+        group.len(),
+        if group.len() == 1 { "" } else { "s" }
+    );
+    if changes > 0 {
+        write_fenced(&mut section, "diff", &diff);
+        section.push('\n');
     }
-    out.push_str("</details>\n\n");
+    // Every note, once, with the hosts it is about when not all of the group.
+    let mut notes: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut note_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for host in group {
+        for note in &host.host.notes {
+            let next = notes.len();
+            let position = *note_of.entry(note.as_str()).or_insert(next);
+            if position == next {
+                notes.push((note.as_str(), Vec::new()));
+            }
+            notes[position].1.push(&host.host.host);
+        }
+    }
+    let mut notes_text = String::new();
+    for (note, hosts) in &notes {
+        if hosts.len() == group.len() {
+            let _ = writeln!(notes_text, "> **note:** {}\n", escape_markdown(note));
+        } else {
+            let _ = writeln!(
+                notes_text,
+                "> **note** ({}): {}\n",
+                host_names(hosts),
+                escape_markdown(note)
+            );
+        }
+    }
+    let closing = "</details>\n\n";
+    // The diff and the notes must fit whole; the table's rows as many as fit.
+    if out.len() + section.len() + notes_text.len() + closing.len() + MARKDOWN_RESERVE > MARKDOWN_LIMIT {
+        return None;
+    }
+    let mut hidden = 0;
+    if !varying.is_empty() {
+        section.push_str("| host |");
+        for (change_index, line_index) in &varying {
+            let (change, lines) = &first.changes[*change_index];
+            let line = &lines[*line_index];
+            let _ = write!(
+                section,
+                " {} {}{} |",
+                escape_markdown(&ChangeTitle(change).to_string()),
+                escape_markdown(&line.path),
+                if line.item { " (item)" } else { "" }
+            );
+        }
+        section.push_str("\n|---|");
+        section.push_str(&"---|".repeat(varying.len()));
+        section.push('\n');
+        for (shown, host) in group.iter().enumerate() {
+            let mut row = format!("| {} |", escape_markdown(&host.host.host));
+            for (change_index, line_index) in &varying {
+                let _ = write!(
+                    row,
+                    " {} |",
+                    escape_markdown(&host.changes[*change_index].1[*line_index].value)
+                );
+            }
+            row.push('\n');
+            if out.len() + section.len() + row.len() + notes_text.len() + closing.len() + 2 * MARKDOWN_RESERVE
+                > MARKDOWN_LIMIT
+            {
+                hidden = group.len() - shown;
+                let _ = writeln!(section, "| … {hidden} more hosts, see the JSON artifact |");
+                break;
+            }
+            section.push_str(&row);
+        }
+        section.push('\n');
+    }
+    section.push_str(&notes_text);
+    section.push_str(closing);
+    out.push_str(&section);
+    Some(hidden)
+}
+
+/// Objects no manifest declares, one line per object with the hosts that have it.
+fn write_markdown_unmanaged(out: &mut String, plan: &Plan, kind: MarkdownKind) {
+    let mut objects: Vec<(String, Vec<&str>)> = Vec::new();
+    let mut object_of: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for host in &plan.hosts {
+        for object in host.unmanaged.iter().filter(|object| !object.protected) {
+            let line = format!("{}/{}", object.kind, object.name);
+            let next = objects.len();
+            let position = *object_of.entry(line.clone()).or_insert(next);
+            if position == next {
+                objects.push((line, Vec::new()));
+            }
+            objects[position].1.push(host.host.as_str());
+        }
+    }
+    if objects.is_empty() {
+        return;
+    }
+    let mut section = format!(
+        "<details{}><summary><b>Unmanaged</b>: {} object{} no manifest declares{}</summary>\n\n",
+        if kind == MarkdownKind::Drift { " open" } else { "" },
+        objects.len(),
+        if objects.len() == 1 { "" } else { "s" },
+        if kind == MarkdownKind::Plan {
+            " (left alone; `--prune` deletes them)"
+        } else {
+            ""
+        }
+    );
+    let total = objects.len();
+    for (shown, (object, hosts)) in objects.iter().enumerate() {
+        let line = format!("- {} ({})\n", escape_markdown(object), host_names(hosts));
+        if out.len() + section.len() + line.len() + 2 * MARKDOWN_RESERVE > MARKDOWN_LIMIT {
+            let _ = writeln!(section, "- … and {} more, see the JSON artifact", total - shown);
+            break;
+        }
+        section.push_str(&line);
+    }
+    section.push_str("</details>\n\n");
+    out.push_str(&section);
 }
 
 /// What `--prune` keeps and why, one line per object and reason with the hosts it applies to.
@@ -482,8 +1185,8 @@ fn write_markdown_protected(out: &mut String, plan: &Plan) {
             let line = format!(
                 "`{}/{}`: {}",
                 object.kind,
-                object.name,
-                object.reason.as_deref().unwrap_or("protected")
+                object.name.replace('`', "'"),
+                escape_markdown(object.reason.as_deref().unwrap_or("protected"))
             );
             protected.entry(line).or_default().push(host.host.as_str());
         }
@@ -491,20 +1194,14 @@ fn write_markdown_protected(out: &mut String, plan: &Plan) {
     if protected.is_empty() {
         return;
     }
-    out.push_str("<details><summary><b>Protected from --prune</b></summary>\n\n");
+    let mut section = String::from("<details><summary><b>Protected from --prune</b></summary>\n\n");
     for (line, hosts) in protected {
-        let mut names = hosts
-            .iter()
-            .take(MARKDOWN_NAMES_SHOWN)
-            .copied()
-            .collect::<Vec<_>>()
-            .join(", ");
-        if hosts.len() > MARKDOWN_NAMES_SHOWN {
-            let _ = write!(names, " and {} more", hosts.len() - MARKDOWN_NAMES_SHOWN);
-        }
-        let _ = writeln!(out, "- {line} ({names})");
+        let _ = writeln!(section, "- {} ({})", escape_control(&line), host_names(&hosts));
     }
-    out.push_str("</details>\n\n");
+    section.push_str("</details>\n\n");
+    if !append_within_limit(out, &section) {
+        out.push_str("What `--prune` keeps is too long for this comment; see the JSON artifact.\n\n");
+    }
 }
 
 /// The dependency graph as DOT: one cluster per host, one node per step.
@@ -533,4 +1230,114 @@ pub fn dot(plan: &Plan) -> String {
     }
     out.push_str("}\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{PlanOptions, Summary, FORMAT_VERSION};
+    use crate::state::Identity;
+
+    fn delete(host: &str, name: &str) -> Change {
+        Change {
+            address: format!("{host}/PortGroup/{name}"),
+            host: host.to_owned(),
+            kind: ObjectKind::PortGroup,
+            name: name.to_owned(),
+            action: Action::Delete,
+            identity: Identity::PortGroup { name: name.to_owned() },
+            before: None,
+            after: None,
+            fields: Vec::new(),
+            reason: Some("no manifest declares it (--prune)".to_owned()),
+            replace_paths: Vec::new(),
+            touches_management: false,
+        }
+    }
+
+    fn host(name: &str, notes: &[&str]) -> HostPlan {
+        HostPlan {
+            host: name.to_owned(),
+            fingerprint: String::new(),
+            status: HostStatus::Planned,
+            steps: Vec::new(),
+            edges: Vec::new(),
+            unmanaged: Vec::new(),
+            notes: notes.iter().map(|note| (*note).to_owned()).collect(),
+        }
+    }
+
+    fn plan(changes: Vec<Change>, hosts: Vec<HostPlan>) -> Plan {
+        Plan {
+            format_version: FORMAT_VERSION,
+            options: PlanOptions::default(),
+            summary: Summary {
+                delete: changes.len(),
+                hosts_planned: hosts.len(),
+                ..Summary::default()
+            },
+            changes,
+            hosts,
+            diagnostics: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_name_cannot_break_out_of_its_line_or_code_block() {
+        let name = "pg````\n+ create StandardSwitch/evil\n<b>";
+        let plan = plan(vec![delete("esx-01", name)], vec![host("esx-01", &[])]);
+        let markdown = markdown(&plan);
+        assert!(
+            !markdown
+                .lines()
+                .any(|line| line.starts_with("+ create StandardSwitch/evil")),
+            "{markdown}"
+        );
+        // The diff block's fence is longer than the name's run of four backticks.
+        assert!(markdown.contains("\n`````diff\n"), "{markdown}");
+        // Outside code blocks, HTML and table punctuation are escaped.
+        assert!(
+            markdown.contains("| - PortGroup/pg&#96;&#96;&#96;&#96;\\\\n+ create StandardSwitch/evil\\\\n&lt;b&gt; |"),
+            "{markdown}"
+        );
+        let text = text(&plan, TextStyle::default());
+        assert!(!text.lines().any(|line| line.starts_with("+ create")), "{text}");
+    }
+
+    #[test]
+    fn every_note_of_a_folded_group_is_printed_with_its_hosts() {
+        let plan = plan(
+            vec![delete("esx-01", "a"), delete("esx-02", "a")],
+            vec![
+                host("esx-01", &["shared note", "only on esx-01"]),
+                host("esx-02", &["shared note", "only on esx-02"]),
+            ],
+        );
+        let markdown = markdown(&plan);
+        assert_eq!(markdown.matches("<details").count(), 1, "{markdown}");
+        assert!(markdown.contains("> **note:** shared note\n"), "{markdown}");
+        assert!(markdown.contains("> **note** (esx-01): only on esx-01\n"), "{markdown}");
+        assert!(markdown.contains("> **note** (esx-02): only on esx-02\n"), "{markdown}");
+    }
+
+    #[test]
+    fn drift_markdown_never_says_in_sync_when_there_is_unmanaged_drift() {
+        let mut with_unmanaged = host("esx-01", &[]);
+        with_unmanaged.unmanaged.push(crate::plan::Unmanaged {
+            address: "esx-01/PortGroup/VM Network".to_owned(),
+            kind: ObjectKind::PortGroup,
+            name: "VM Network".to_owned(),
+            protected: false,
+            reason: None,
+        });
+        let plan = plan(Vec::new(), vec![with_unmanaged]);
+        assert!(!DriftCounts::of(&plan).in_sync());
+        let markdown = drift_markdown(&plan);
+        assert!(markdown.starts_with("### esxnet drift\n"), "{markdown}");
+        assert!(
+            !markdown.contains("No changes") && !markdown.contains("In sync"),
+            "{markdown}"
+        );
+        assert!(markdown.contains("- PortGroup/VM Network (esx-01)"), "{markdown}");
+    }
 }

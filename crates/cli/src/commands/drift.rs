@@ -1,9 +1,7 @@
 //! `esxnet drift`: a read-only plan that reports differences instead of proposing changes.
 
-use std::fmt::Write as _;
-
 use anyhow::Result;
-use esxnet_planner::render::{self, show_value};
+use esxnet_planner::render;
 use esxnet_planner::{Action, Plan, PlanOptions};
 use serde::Serialize;
 
@@ -66,50 +64,6 @@ fn report(plan: &Plan) -> DriftReport<'_> {
     }
 }
 
-fn text(report: &DriftReport<'_>) -> String {
-    let mut out = String::new();
-    for drift in &report.drift {
-        match drift.drift {
-            "missing" => {
-                let _ = writeln!(out, "missing    {}  (declared, not on the host)", drift.address);
-            }
-            kind => {
-                let _ = writeln!(
-                    out,
-                    "{:<10} {}",
-                    if kind == "replace" { "replace" } else { "drifted" },
-                    drift.address
-                );
-                for field in drift.fields {
-                    let _ = writeln!(
-                        out,
-                        "    {}: host has {}, manifests say {}",
-                        field.path,
-                        show_value(field.before.as_ref()),
-                        show_value(field.after.as_ref())
-                    );
-                }
-            }
-        }
-    }
-    for object in &report.unmanaged {
-        let _ = writeln!(out, "unmanaged  {}  (no manifest declares it)", object.address);
-    }
-    if report.in_sync {
-        out.push_str("In sync: the hosts match the manifests.\n");
-    } else {
-        let _ = writeln!(
-            out,
-            "Drift: {} object{} differ{} from the manifests, {} unmanaged.",
-            report.drift.len(),
-            if report.drift.len() == 1 { "" } else { "s" },
-            if report.drift.len() == 1 { "s" } else { "" },
-            report.unmanaged.len()
-        );
-    }
-    out
-}
-
 pub fn run(arguments: &DriftArgs, output: &Output) -> Result<Outcome> {
     // Read-only: the lockout guard protects applies, it must not hide drift.
     let inputs = PlanInputs {
@@ -129,8 +83,8 @@ pub fn run(arguments: &DriftArgs, output: &Output) -> Result<Outcome> {
     output.diagnostics(&plan.diagnostics);
     let rendered = match arguments.output {
         PlanFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
-        PlanFormat::Markdown => render::markdown(&plan),
-        PlanFormat::Text => text(&report),
+        PlanFormat::Markdown => render::drift_markdown(&plan),
+        PlanFormat::Text => render::drift_text(&plan),
     };
     output.result(&rendered);
     Ok(if plan.has_errors() {

@@ -1,0 +1,2 @@
+# Drift as JSON.
+esxnet drift manifests --target sim:lab --output json

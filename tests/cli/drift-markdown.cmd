@@ -1,0 +1,2 @@
+# Drift as a Markdown report.
+esxnet drift manifests --target sim:lab --output markdown

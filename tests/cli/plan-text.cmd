@@ -1,0 +1,2 @@
+# The examples planned on a fresh lab, as text.
+esxnet plan manifests --target sim:lab

@@ -1,0 +1,2 @@
+# The manifest schema.
+esxnet schema

@@ -1,0 +1,2 @@
+# The example manifests are valid.
+esxnet validate manifests
