@@ -34,12 +34,16 @@ pub struct Loaded {
 /// Reads manifests from files and directories (recursively, `*.yaml` and `*.yml`, sorted).
 ///
 /// Never stops at the first problem: every unreadable file and every bad document is reported.
+/// Symbolic links are followed to each real file and directory once: a link back to a parent
+/// ends there, and a file reached twice (named twice, or through a link) is read once.
 pub fn load_paths(paths: &[PathBuf]) -> Loaded {
     let mut loaded = Loaded::default();
+    let mut walk = Walk::default();
     for path in paths {
-        match collect_files(path) {
+        let named_before = walk.seen(path);
+        match collect_files(path, &mut walk) {
             Ok(files) => {
-                if files.is_empty() {
+                if files.is_empty() && !named_before {
                     loaded.diagnostics.push(file_error(
                         path,
                         format!(
@@ -71,6 +75,28 @@ pub fn load_paths(paths: &[PathBuf]) -> Loaded {
     loaded
 }
 
+/// The real directories and files a load has reached, by canonical path.
+#[derive(Default)]
+struct Walk {
+    reached: std::collections::HashSet<PathBuf>,
+}
+
+impl Walk {
+    fn real(path: &Path) -> PathBuf {
+        std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+    }
+
+    /// Whether `path` (a file or directory) was reached already.
+    fn seen(&self, path: &Path) -> bool {
+        self.reached.contains(&Walk::real(path))
+    }
+
+    /// Records `path`; `false` when it was reached already.
+    fn first_time(&mut self, path: &Path) -> bool {
+        self.reached.insert(Walk::real(path))
+    }
+}
+
 fn file_error(path: &Path, message: String) -> Diagnostic {
     Diagnostic::error(RuleId::Esx000, message).at(
         Location {
@@ -82,8 +108,11 @@ fn file_error(path: &Path, message: String) -> Diagnostic {
     )
 }
 
-fn collect_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+fn collect_files(path: &Path, walk: &mut Walk) -> std::io::Result<Vec<PathBuf>> {
     let metadata = std::fs::metadata(path)?;
+    if !walk.first_time(path) {
+        return Ok(Vec::new());
+    }
     if metadata.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
@@ -94,11 +123,12 @@ fn collect_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     entries.sort();
     for entry in entries {
         if entry.is_dir() {
-            files.extend(collect_files(&entry)?);
+            files.extend(collect_files(&entry, walk)?);
         } else if matches!(
             entry.extension().and_then(|extension| extension.to_str()),
             Some("yaml" | "yml")
-        ) {
+        ) && walk.first_time(&entry)
+        {
             files.push(entry);
         }
     }

@@ -77,6 +77,15 @@ pub enum SimError {
         #[source]
         source: serde_json::Error,
     },
+    /// A lab file parses but contradicts itself or the lab (another host's name, a reference to
+    /// an object the host does not have, settings outside their bounds).
+    #[error("{} is not a consistent lab file: {message}; restore it or create the lab again with `esxnet sim init`", path.display())]
+    Inconsistent {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// A lab file was written by a newer or older, incompatible format.
     #[error("{} has lab format version {found}, this esxnet reads version {expected}: create the lab again with `esxnet sim init`", path.display())]
     UnsupportedFormat {
@@ -136,6 +145,7 @@ impl SimError {
             SimError::UnknownHost { .. } => Fault::UnknownHost,
             SimError::Io { .. }
             | SimError::Corrupt { .. }
+            | SimError::Inconsistent { .. }
             | SimError::UnsupportedFormat { .. }
             | SimError::LabExists { .. }
             | SimError::NotALab { .. } => Fault::Storage,

@@ -63,6 +63,29 @@ pub struct LabSettings {
     pub seed: u64,
 }
 
+impl LabSettings {
+    /// The highest latency a lab accepts: more makes every command look hung.
+    pub const MAXIMUM_LATENCY_MS: u64 = 10_000;
+
+    /// What is wrong with these settings, if anything.
+    pub fn problem(&self) -> Option<String> {
+        if self.latency_ms > LabSettings::MAXIMUM_LATENCY_MS {
+            return Some(format!(
+                "latency {} ms is above {} ms: give the latency of one API call, such as 10",
+                self.latency_ms,
+                LabSettings::MAXIMUM_LATENCY_MS
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.transient_fault_rate) {
+            return Some(format!(
+                "transient fault rate {} is outside 0–1: give a probability such as 0.05",
+                self.transient_fault_rate
+            ));
+        }
+        None
+    }
+}
+
 impl Default for LabSettings {
     fn default() -> Self {
         LabSettings {
@@ -516,6 +539,51 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, SimError> {
     })
 }
 
+/// What makes a host file contradict its name or itself: the name of another host, a switch
+/// bridging a NIC the host lacks, a port group on a missing switch, an adapter on a missing port
+/// group or distributed switch.
+fn inconsistency(name: &str, host: &ObservedHost) -> Option<String> {
+    if host.name != name {
+        return Some(format!("it holds host \"{}\", not \"{name}\"", host.name));
+    }
+    for switch in &host.switches {
+        if let Some(uplink) = switch.uplinks.iter().find(|uplink| host.physical_nic(uplink).is_none()) {
+            return Some(format!(
+                "standard switch \"{}\" bridges {uplink}, which the host does not have",
+                switch.name
+            ));
+        }
+    }
+    for port_group in &host.port_groups {
+        if host.switch(&port_group.switch).is_none() {
+            return Some(format!(
+                "port group \"{}\" is on standard switch \"{}\", which the host does not have",
+                port_group.name, port_group.switch
+            ));
+        }
+    }
+    for adapter in &host.adapters {
+        let missing = match &adapter.connection {
+            PortConnection::Standard { switch, port_group } => host
+                .port_group(port_group)
+                .filter(|found| found.switch == *switch)
+                .is_none()
+                .then(|| format!("port group \"{port_group}\" on standard switch \"{switch}\"")),
+            PortConnection::Distributed { switch, .. } => host
+                .distributed_switch(switch)
+                .is_none()
+                .then(|| format!("distributed switch \"{switch}\"")),
+        };
+        if let Some(missing) = missing {
+            return Some(format!(
+                "adapter {} is connected to {missing}, which the host does not have",
+                adapter.device
+            ));
+        }
+    }
+    None
+}
+
 fn check_format(path: &Path, found: u32) -> Result<(), SimError> {
     if found != FORMAT_VERSION {
         return Err(SimError::UnsupportedFormat {
@@ -537,14 +605,6 @@ impl Lab {
     /// Refuses a directory that already holds a lab. Answers the lab opened for writing.
     pub fn init(dir: impl AsRef<Path>, options: &InitOptions) -> Result<Lab, SimError> {
         let dir = dir.as_ref();
-        if !(0.0..=1.0).contains(&options.transient_fault_rate) {
-            return Err(SimError::InvalidOptions {
-                message: format!(
-                    "transient fault rate {} is outside 0–1: give a probability such as 0.05",
-                    options.transient_fault_rate
-                ),
-            });
-        }
         let names = options.hosts.resolve();
         let settings = LabSettings {
             format_version: FORMAT_VERSION,
@@ -552,6 +612,9 @@ impl Lab {
             transient_fault_rate: options.transient_fault_rate,
             seed: options.seed,
         };
+        if let Some(message) = settings.problem() {
+            return Err(SimError::InvalidOptions { message });
+        }
         let fresh = FreshHostOptions {
             version: options.version,
             dns_from_dhcp: options.dns_from_dhcp,
@@ -685,6 +748,12 @@ impl Lab {
         let settings_path = dir.join(SETTINGS_FILE);
         let settings: LabSettings = read_json(&settings_path)?;
         check_format(&settings_path, settings.format_version)?;
+        if let Some(message) = settings.problem() {
+            return Err(SimError::Inconsistent {
+                path: settings_path,
+                message,
+            });
+        }
         Ok(Lab {
             dir: dir.to_owned(),
             settings,
@@ -776,6 +845,9 @@ impl Lab {
     /// Replaces the lab's settings (latency, fault rate, seed). Writers only.
     pub fn write_settings(&self, settings: &LabSettings) -> Result<(), SimError> {
         self.require_writer()?;
+        if let Some(message) = settings.problem() {
+            return Err(SimError::InvalidOptions { message });
+        }
         let mut settings = settings.clone();
         settings.format_version = FORMAT_VERSION;
         let bytes = serde_json::to_vec_pretty(&settings).expect("settings serialize");
@@ -821,6 +893,9 @@ impl Lab {
         }
         let host: SimHost = read_json(&path)?;
         check_format(&path, host.format_version)?;
+        if let Some(message) = inconsistency(name, host.observed()) {
+            return Err(SimError::Inconsistent { path, message });
+        }
         Ok(host)
     }
 

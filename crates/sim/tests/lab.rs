@@ -12,7 +12,7 @@ use esxnet_model::common::{EsxiVersion, Service, StackKind};
 use esxnet_model::observed::{
     DistributedPortGroup, DistributedSwitchMembership, MigrationKind, ObservedHost, PortConnection, Teaming,
 };
-use esxnet_sim::{HostNames, InitOptions, Lab, SimBackend, SimError};
+use esxnet_sim::{HostNames, InitOptions, Lab, LabSettings, SimBackend, SimError};
 
 const CHILD_LAB_VARIABLE: &str = "ESXNET_SIM_TEST_CHILD_LAB";
 
@@ -114,6 +114,10 @@ fn init_refuses_an_existing_lab_and_bad_options() {
         },
         InitOptions {
             transient_fault_rate: 1.5,
+            ..InitOptions::default()
+        },
+        InitOptions {
+            latency_ms: LabSettings::MAXIMUM_LATENCY_MS + 1,
             ..InitOptions::default()
         },
         InitOptions {
@@ -589,4 +593,45 @@ fn a_killed_writer_leaves_every_host_intact() {
     writer
         .modify_host("esx-01", |host| host.add_port_group("after", "vSwitch0", 0))
         .unwrap();
+}
+
+/// Edits esx-1's file as JSON and answers what loading it says.
+fn load_edited(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    drop(init(dir.path(), HostNames::Count(2)));
+    let path = dir.path().join("hosts/esx-1.json");
+    let mut raw: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut raw);
+    std::fs::write(&path, raw.to_string()).unwrap();
+    let error = Lab::open(dir.path()).unwrap().observe("esx-1").unwrap_err();
+    assert!(matches!(error, SimError::Inconsistent { .. }), "{error}");
+    error.to_string()
+}
+
+#[test]
+fn host_files_that_contradict_themselves_or_the_lab_are_refused_on_load() {
+    let message = load_edited(|raw| raw["observed"]["name"] = "esx-2".into());
+    assert!(message.contains("holds host \"esx-2\""), "{message}");
+    let message = load_edited(|raw| raw["observed"]["portGroups"][0]["switch"] = "vSwitch9".into());
+    assert!(message.contains("vSwitch9"), "{message}");
+    let message = load_edited(|raw| raw["observed"]["switches"][0]["uplinks"] = serde_json::json!(["vmnic9"]));
+    assert!(message.contains("vmnic9"), "{message}");
+    let message = load_edited(|raw| {
+        raw["observed"]["adapters"][0]["connection"]["portGroup"] = "Nowhere".into();
+    });
+    assert!(message.contains("Nowhere"), "{message}");
+}
+
+#[test]
+fn lab_settings_out_of_bounds_are_refused_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(init(dir.path(), HostNames::Count(1)));
+    let path = dir.path().join("lab.json");
+    let mut raw: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    raw["latencyMs"] = 86_400_000u64.into();
+    std::fs::write(&path, raw.to_string()).unwrap();
+    let Err(error) = Lab::open(dir.path()) else {
+        panic!("a lab with a day of latency opened")
+    };
+    assert!(error.to_string().contains("latency"), "{error}");
 }
