@@ -61,6 +61,11 @@ impl VsphereTarget {
         let rest = text.strip_prefix(SCHEME).ok_or_else(|| {
             invalid("it must start with vsphere://, as in vsphere://administrator@vcenter.example.com")
         })?;
+        if rest.contains('#') {
+            return Err(invalid(
+                "it must not have a #fragment: write vsphere://USER@SERVER[:PORT][?OPTIONS] and set ESXNET_PASSWORD for the password",
+            ));
+        }
         let (authority, query) = match rest.split_once('?') {
             Some((authority, query)) => (authority, Some(query)),
             None => (rest, None),
@@ -122,7 +127,8 @@ impl VsphereTarget {
                 }
                 _ => {
                     return Err(invalid(&format!(
-                        "it has an unknown option `{key}`: the options are insecure and transport"
+                        "it has an unknown option{}: the options are insecure and transport",
+                        option_name(key)
                     )))
                 }
             }
@@ -199,17 +205,47 @@ fn redacted_for_errors(text: &str) -> String {
             .collect::<String>()
             + "://…";
     };
-    let authority_end = rest.find(['?', '/']).unwrap_or(rest.len());
+    let authority_end = rest.find(['?', '/', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
+    let host_like = |text: &str| {
+        text.chars()
+            .all(|character| character.is_ascii_alphanumeric() || ".-:_[]%".contains(character))
+    };
     let authority = match authority.rsplit_once('@') {
         Some((user, server)) => {
             let user = user.split(':').next().unwrap_or_default();
+            let server = if host_like(server) { server } else { "…" };
             format!("{user}@{server}")
         }
-        None => authority.to_owned(),
+        None if host_like(authority) => authority.to_owned(),
+        None => "…".to_owned(),
     };
-    let tail = if tail.starts_with('?') { tail } else { "" };
-    format!("{SCHEME}{authority}{tail}")
+    // Of the query, only the options esxnet knows with values it accepts; a fragment never.
+    let query = tail.strip_prefix('?').map(|query| {
+        let pairs: Vec<String> = query
+            .split('#')
+            .next()
+            .unwrap_or_default()
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| match pair.split_once('=') {
+                Some(("insecure", "true" | "1" | "yes" | "false" | "0" | "no"))
+                | Some(("transport", "json" | "soap" | "auto")) => pair.to_owned(),
+                _ => "…".to_owned(),
+            })
+            .collect();
+        format!("?{}", pairs.join("&"))
+    });
+    format!("{SCHEME}{authority}{}", query.unwrap_or_default())
+}
+
+/// An unknown option's name, when it looks like one (a stray secret does not get echoed).
+fn option_name(key: &str) -> String {
+    if !key.is_empty() && key.len() <= 24 && key.chars().all(|character| character.is_ascii_alphabetic()) {
+        format!(" `{key}`")
+    } else {
+        String::new()
+    }
 }
 
 /// Splits `HOST[:PORT]` or `[IPV6][:PORT]`.
@@ -339,6 +375,30 @@ mod tests {
         assert!(message.contains("vsphere://root@esx01"), "{message}");
         let other_scheme = VsphereTarget::parse("https://root:Sekr3t!@esx01").unwrap_err();
         assert!(!other_scheme.to_string().contains("Sekr3t"), "{other_scheme}");
+    }
+
+    #[test]
+    fn a_password_in_the_query_or_fragment_is_never_repeated() {
+        for text in [
+            "vsphere://root@esx01?password=Sekr3t",
+            "vsphere://root@esx01?insecure=true&Sekr3t",
+            "vsphere://root@esx01?insecure=Sekr3t",
+            "vsphere://root@esx01#Sekr3t",
+            "vsphere://root@esx01?insecure=true#Sekr3t",
+            "vsphere://root@esx01#pw=Sekr3t?insecure=true",
+            "vsphere://root@Sekr3t!?insecure=true",
+        ] {
+            let error = VsphereTarget::parse(text).expect_err(text);
+            let message = error.to_string();
+            assert!(!message.contains("Sekr3t"), "{text}: {message}");
+            assert!(!format!("{error:?}").contains("Sekr3t"), "{text}");
+        }
+        // What helps fix a typo is still said.
+        let message = VsphereTarget::parse("vsphere://root@esx01?insecur=true&transport=soap")
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("`insecur`"), "{message}");
+        assert!(message.contains("vsphere://root@esx01?…&transport=soap"), "{message}");
     }
 
     #[test]
