@@ -24,6 +24,7 @@
 mod fault;
 mod inventory;
 mod server;
+mod soap;
 mod specs;
 mod vim;
 

@@ -183,17 +183,29 @@ fn normalized(mut host: ObservedHost) -> ObservedHost {
 
 #[test]
 fn the_vsphere_backend_sees_and_changes_the_served_lab_as_the_sim_backend_does() {
+    sees_and_changes_the_served_lab_as_the_sim_backend_does("json");
+}
+
+/// The same workflow over SOAP, ESXi's own protocol: every read, change and fault of the vSphere
+/// backend goes through the server's SOAP endpoint and ends where the simulator does.
+#[test]
+fn over_soap_the_vsphere_backend_sees_and_changes_the_served_lab_as_the_sim_backend_does() {
+    sees_and_changes_the_served_lab_as_the_sim_backend_does("soap");
+}
+
+fn sees_and_changes_the_served_lab_as_the_sim_backend_does(transport: &str) {
     let served_dir = tempfile::tempdir().unwrap();
     let direct_dir = tempfile::tempdir().unwrap();
     new_lab(served_dir.path());
     new_lab(direct_dir.path());
     let server = serve(ServeOptions::new(served_dir.path(), USER, PASSWORD)).expect("server starts");
     let target = VsphereTarget::parse(&format!(
-        "vsphere://{USER}@{}?insecure=true&transport=json",
+        "vsphere://{USER}@{}?insecure=true&transport={transport}",
         server.server_address()
     ))
     .expect("target");
     let vsphere = VsphereBackend::connect(&target, &Password::new(PASSWORD)).expect("vsphere backend connects");
+    assert_eq!(vsphere.transport_name(), transport);
     let direct = SimBackend::open_writer(direct_dir.path()).expect("sim backend");
     let hosts = ["esx-1".to_owned(), "esx-2".to_owned()];
 
@@ -244,6 +256,15 @@ fn the_vsphere_backend_sees_and_changes_the_served_lab_as_the_sim_backend_does()
 
 #[test]
 fn injected_faults_are_transient_for_the_vsphere_backend() {
+    injected_faults_are_transient("json");
+}
+
+#[test]
+fn over_soap_injected_faults_are_transient_for_the_vsphere_backend() {
+    injected_faults_are_transient("soap");
+}
+
+fn injected_faults_are_transient(transport: &str) {
     let dir = tempfile::tempdir().unwrap();
     let options = InitOptions {
         hosts: HostNames::Count(1),
@@ -253,7 +274,7 @@ fn injected_faults_are_transient_for_the_vsphere_backend() {
     drop(Lab::init(dir.path(), &options).unwrap());
     let server = serve(ServeOptions::new(dir.path(), USER, PASSWORD)).expect("server starts");
     let target = VsphereTarget::parse(&format!(
-        "vsphere://{USER}@{}?insecure=true&transport=json",
+        "vsphere://{USER}@{}?insecure=true&transport={transport}",
         server.server_address()
     ))
     .unwrap();
