@@ -21,6 +21,7 @@
 
 #![warn(missing_docs)]
 
+mod datacenter;
 mod fault;
 mod inventory;
 mod server;

@@ -333,3 +333,112 @@ async fn malformed_huge_and_unauthenticated_requests_get_a_soap_fault_and_the_se
     // Still serving.
     login(&client, &server).await;
 }
+
+/// The classic inventory walk of pyVmomi and govmomi scripts: from the root folder through
+/// folders (a named spec that refers to itself), the datacenter's host folder and the compute
+/// resources to the hosts, all in one RetrieveProperties.
+#[tokio::test]
+async fn hosts_are_found_by_walking_the_inventory_from_the_root_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = InitOptions {
+        hosts: HostNames::Names(vec![
+            "esx-01.prod.example".into(),
+            "esx-02.prod.example".into(),
+            "esx-03.edge.example".into(),
+            "standalone".into(),
+        ]),
+        ..InitOptions::default()
+    };
+    drop(Lab::init(dir.path(), &options).expect("lab init"));
+    let server = serve(ServeOptions::new(dir.path(), USER, PASSWORD)).expect("server starts");
+    let client = client(&server);
+    let cookie = login(&client, &server).await;
+    let traversal = |name: &str, mo_type: &str, path: &str, next: &[&str]| {
+        let next: String = next
+            .iter()
+            .map(|name| format!("<selectSet><name>{name}</name></selectSet>"))
+            .collect();
+        format!(
+            "<selectSet xsi:type=\"TraversalSpec\"><name>{name}</name><type>{mo_type}</type><path>{path}</path><skip>false</skip>{next}</selectSet>"
+        )
+    };
+    let select = [
+        traversal("folders", "Folder", "childEntity", &["folders", "hostFolder", "hosts"]),
+        traversal("hostFolder", "Datacenter", "hostFolder", &["folders"]),
+        traversal("hosts", "ComputeResource", "host", &[]),
+    ]
+    .concat();
+    let spec = format!(
+        "<specSet><propSet><type>HostSystem</type><pathSet>name</pathSet><pathSet>parent</pathSet></propSet>\
+<propSet><type>ComputeResource</type><pathSet>name</pathSet></propSet>\
+<objectSet><obj type=\"Folder\">group-d1</obj>{select}</objectSet></specSet>"
+    );
+    let answer = post(
+        &client,
+        &server,
+        envelope("RetrieveProperties", "PropertyCollector", "propertyCollector", &spec),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    for expected in [
+        // Clusters from the host names' domains, in name order; a host without one stands alone.
+        "<obj type=\"ClusterComputeResource\">domain-c1</obj><propSet xsi:type=\"DynamicProperty\"><name>name</name><val xsi:type=\"xsd:string\">edge.example</val>",
+        "<obj type=\"ClusterComputeResource\">domain-c2</obj><propSet xsi:type=\"DynamicProperty\"><name>name</name><val xsi:type=\"xsd:string\">prod.example</val>",
+        "<obj type=\"ComputeResource\">domain-s4</obj>",
+        "<val xsi:type=\"xsd:string\">esx-01.prod.example</val>",
+        "<val xsi:type=\"ManagedObjectReference\" type=\"ClusterComputeResource\">domain-c2</val>",
+        "<val xsi:type=\"xsd:string\">standalone</val>",
+        "<val xsi:type=\"ManagedObjectReference\" type=\"ComputeResource\">domain-s4</val>",
+    ] {
+        assert!(answer.body.contains(expected), "{expected} in {}", answer.body);
+    }
+    assert_eq!(
+        answer.body.matches("<obj type=\"HostSystem\">").count(),
+        4,
+        "{}",
+        answer.body
+    );
+    // A container view over a cluster shows its hosts.
+    let view = post(
+        &client,
+        &server,
+        envelope(
+            "CreateContainerView",
+            "ViewManager",
+            "ViewManager",
+            "<container type=\"ClusterComputeResource\">domain-c2</container><type>HostSystem</type><recursive>true</recursive>",
+        ),
+        Some(&cookie),
+    )
+    .await;
+    let view_id = view
+        .body
+        .split("<returnval type=\"ContainerView\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("a container view")
+        .to_owned();
+    let members = post(
+        &client,
+        &server,
+        envelope(
+            "RetrievePropertiesEx",
+            "PropertyCollector",
+            "propertyCollector",
+            &format!(
+                "<specSet><propSet><type>ContainerView</type><pathSet>view</pathSet></propSet>\
+<objectSet><obj type=\"ContainerView\">{view_id}</obj></objectSet></specSet><options/>"
+            ),
+        ),
+        Some(&cookie),
+    )
+    .await;
+    assert!(
+        members.body.contains(
+            "<val xsi:type=\"ArrayOfManagedObjectReference\"><ManagedObjectReference type=\"HostSystem\">host-1</ManagedObjectReference><ManagedObjectReference type=\"HostSystem\">host-2</ManagedObjectReference></val>"
+        ),
+        "{}",
+        members.body
+    );
+}
