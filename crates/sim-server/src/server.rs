@@ -1,5 +1,5 @@
 //! The HTTPS server: a self-signed certificate, an accept loop on its own runtime thread, and the
-//! routing of VI JSON paths to the [`Simulator`].
+//! routing of VI JSON paths and SOAP calls (`/sdk`) to the [`Simulator`].
 
 use std::convert::Infallible;
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
@@ -151,7 +151,7 @@ impl Drop for ServerHandle {
     }
 }
 
-/// Starts serving a lab over the VI JSON API and returns once the server listens.
+/// Starts serving a lab over the vSphere API (VI JSON and SOAP) and returns once the server listens.
 ///
 /// The server runs on its own thread and runtime, so it may be started from synchronous code and
 /// from inside another tokio runtime alike. It stops on [`ServerHandle::stop`], when the handle is
