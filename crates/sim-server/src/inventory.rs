@@ -237,6 +237,12 @@ impl Inventory {
             "configManager.virtualNicManager" => Some(moref("HostVirtualNicManager", &nic_manager_id(index))),
             "runtime.networkRuntimeInfo" => Some(network_runtime_info(host)),
             "parent" => crate::datacenter::host_parent(self, index),
+            // pyVmomi reads `host.configManager` whole, then its members.
+            "configManager" => Some(json!({
+                "_typeName": "HostConfigManager",
+                "networkSystem": moref("HostNetworkSystem", &network_system_id(index)),
+                "virtualNicManager": moref("HostVirtualNicManager", &nic_manager_id(index)),
+            })),
             "network" => {
                 let port_groups: Vec<Value> = host
                     .distributed_switches

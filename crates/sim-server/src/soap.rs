@@ -572,6 +572,8 @@ fn answer(simulator: &Simulator, call: &Call, session: Option<String>) -> Result
         }
         // The old, unpaged read: every page of RetrievePropertiesEx, as one list.
         "RetrieveProperties" => return retrieve_all(simulator, call, body, session),
+        // pyVmomi reads a property with the object's own Fetch: a one-object retrieval.
+        "Fetch" => return fetch(simulator, call, &body, session),
         // VI JSON sends RetrieveOptions as an object; SOAP clients may leave it out.
         "RetrievePropertiesEx" if body.get("options").is_none() => {
             body["options"] = json!({"_typeName": "RetrieveOptions"});
@@ -617,6 +619,63 @@ fn answer(simulator: &Simulator, call: &Call, session: Option<String>) -> Result
         status: 200,
         body: response_envelope(method, &returned),
         session: new_session,
+    })
+}
+
+/// `Fetch(prop)` on any managed object: the property's value, or nothing when it is unset.
+fn fetch(simulator: &Simulator, call: &Call, body: &Value, session: Option<String>) -> Result<SoapReply, VimFault> {
+    let path = body
+        .get("prop")
+        .and_then(Value::as_str)
+        .ok_or_else(|| VimFault::invalid_request("parameter prop is missing"))?;
+    let retrieval = json!({
+        "specSet": [{
+            "_typeName": "PropertyFilterSpec",
+            "propSet": [{"_typeName": "PropertySpec", "type": call.this_type, "pathSet": [path]}],
+            "objectSet": [{
+                "_typeName": "ObjectSpec",
+                "obj": {"_typeName": "ManagedObjectReference", "type": call.this_type, "value": call.this_id},
+            }],
+        }],
+        "options": {"_typeName": "RetrieveOptions"},
+    });
+    let request = VimRequest {
+        is_property_read: false,
+        mo_type: "PropertyCollector".to_owned(),
+        mo_id: PROPERTY_COLLECTOR.to_owned(),
+        name: "RetrievePropertiesEx".to_owned(),
+        session,
+        body: retrieval.to_string().into_bytes(),
+    };
+    let value = match run(simulator, &request) {
+        Answered::Value(value, _) => value,
+        Answered::Fault(fault) => return Err(fault),
+        Answered::Busy(busy) => return Ok(busy),
+    };
+    let property = value
+        .as_ref()
+        .and_then(|page| page.pointer("/objects/0/propSet/0"))
+        .cloned();
+    let returned = match property {
+        Some(property) => {
+            // The property's value as written in a DynamicProperty, renamed to returnval.
+            let xml = xml_as::<vim::DynamicProperty>(&property, "property")?;
+            match (xml.find("<val"), xml.rfind("</val>")) {
+                (Some(start), Some(end)) => format!("<returnval{}</returnval>", &xml[start + 4..end]),
+                _ => match xml.find("<val") {
+                    Some(start) => xml[start..]
+                        .replacen("<val", "<returnval", 1)
+                        .replace("</property>", ""),
+                    None => String::new(),
+                },
+            }
+        }
+        None => String::new(),
+    };
+    Ok(SoapReply {
+        status: 200,
+        body: response_envelope("Fetch", &returned),
+        session: None,
     })
 }
 

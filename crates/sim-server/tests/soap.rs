@@ -197,6 +197,21 @@ async fn a_session_reads_the_service_content_and_hosts_and_ends_with_logout() {
     ] {
         assert!(hosts.body.contains(expected), "{expected} in {}", hosts.body);
     }
+    // pyVmomi reads a property with the object's own Fetch.
+    let fetched = post(
+        &client,
+        &server,
+        envelope("Fetch", "HostSystem", "host-2", "<prop>name</prop>"),
+        Some(&cookie),
+    )
+    .await;
+    assert!(
+        fetched
+            .body
+            .contains("<FetchResponse xmlns=\"urn:vim25\"><returnval xsi:type=\"xsd:string\">esx-2</returnval>"),
+        "{}",
+        fetched.body
+    );
     let logout = post(
         &client,
         &server,
