@@ -37,6 +37,19 @@ fn files_below(directory: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn apply_through_the_vsphere_api_converges_and_never_writes_the_password() {
+    // `transport=auto` finds VI JSON on sim serve (its release discovery answers).
+    converges_and_never_writes_the_password("");
+}
+
+/// The same converge-and-replan run over SOAP, the only protocol of a standalone ESXi host.
+#[test]
+fn over_soap_apply_converges_and_never_writes_the_password() {
+    // (`transport=soap` makes vim_rs speak SOAP only; the library tests in sim-server assert the
+    // protocol the backend chose.)
+    converges_and_never_writes_the_password("&transport=soap");
+}
+
+fn converges_and_never_writes_the_password(options: &str) {
     let scratch = tempfile::tempdir().unwrap();
     let password = format!("pw-{:08x}-secret", std::process::id());
     let init = esxnet(
@@ -49,7 +62,7 @@ fn apply_through_the_vsphere_api_converges_and_never_writes_the_password() {
     );
     assert_eq!(init.code, 0, "{}", init.all());
     let server = support::serve(scratch.path(), "lab", &password);
-    let target = target(&server, "");
+    let target = target(&server, options);
     let examples = examples();
     let examples = examples.to_str().unwrap();
     let mut runs = Vec::new();
@@ -145,6 +158,24 @@ fn a_wrong_password_exits_1_with_a_clear_error() {
     assert_eq!(esxnet(scratch.path(), &["sim", "init", "lab", "--hosts", "2"]).code, 0);
     let server = support::serve(scratch.path(), "lab", "right");
     let run = with_password(scratch.path(), "wrong", &["observe", "--target", &target(&server, "")]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("refused the user name or password"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn over_soap_a_wrong_password_exits_1_with_the_same_clear_error() {
+    let scratch = tempfile::tempdir().unwrap();
+    assert_eq!(esxnet(scratch.path(), &["sim", "init", "lab", "--hosts", "2"]).code, 0);
+    let server = support::serve(scratch.path(), "lab", "right");
+    let run = with_password(
+        scratch.path(),
+        "wrong",
+        &["observe", "--target", &target(&server, "&transport=soap")],
+    );
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(
         run.stderr.contains("refused the user name or password"),

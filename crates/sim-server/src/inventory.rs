@@ -220,7 +220,8 @@ impl Inventory {
                     _ => None,
                 })
             }
-            _ => Err(()),
+            // The folders, the datacenter and the compute resources above the hosts.
+            _ => crate::datacenter::property(self, mo_type, mo_id, path),
         }
     }
 
@@ -235,6 +236,13 @@ impl Inventory {
             "configManager.networkSystem" => Some(moref("HostNetworkSystem", &network_system_id(index))),
             "configManager.virtualNicManager" => Some(moref("HostVirtualNicManager", &nic_manager_id(index))),
             "runtime.networkRuntimeInfo" => Some(network_runtime_info(host)),
+            "parent" => crate::datacenter::host_parent(self, index),
+            // pyVmomi reads `host.configManager` whole, then its members.
+            "configManager" => Some(json!({
+                "_typeName": "HostConfigManager",
+                "networkSystem": moref("HostNetworkSystem", &network_system_id(index)),
+                "virtualNicManager": moref("HostVirtualNicManager", &nic_manager_id(index)),
+            })),
             "network" => {
                 let port_groups: Vec<Value> = host
                     .distributed_switches
@@ -260,6 +268,7 @@ impl Inventory {
                 "configManager.virtualNicManager",
                 "runtime.networkRuntimeInfo",
                 "network",
+                "parent",
             ],
             "HostNetworkSystem" => &["networkInfo"],
             "HostVirtualNicManager" => &["info"],
@@ -270,7 +279,7 @@ impl Inventory {
                 "config.defaultPortConfig",
             ],
             "VmwareDistributedVirtualSwitch" | "DistributedVirtualSwitch" => &["uuid", "name"],
-            _ => &[],
+            _ => crate::datacenter::all_paths(mo_type),
         }
     }
 }

@@ -1,8 +1,10 @@
-//! esxnet's simulated lab served over the vSphere VI JSON API.
+//! esxnet's simulated lab served over the vSphere API: VI JSON and SOAP.
 //!
 //! [`serve`] opens a lab (see `esxnet-sim`) as its only writer and answers, over HTTPS with a
-//! self-signed certificate, the subset of the VI JSON API that `esxnet-vsphere` uses (its
-//! `PROTOCOL.md`): release discovery, login and logout, `ServiceInstance.content`, container views,
+//! self-signed certificate, the subset of the vSphere API that `esxnet-vsphere` uses (its
+//! `PROTOCOL.md`), as VI JSON under `/sdk/vim25/` and as SOAP 1.1 at `/sdk` (the `soap` module
+//! carries SOAP calls to the same handlers): release discovery, login and logout,
+//! `ServiceInstance.content`, container views, inventory traversal,
 //! the property collector over hosts and their networking, the `HostNetworkSystem` methods and
 //! service selection on `HostVirtualNicManager`. Every change goes through the simulator, so the
 //! vSphere backend meets the same ESXi semantics and the same fault messages as the `sim:`
@@ -15,15 +17,18 @@
 //! # Managed object ids
 //!
 //! `ServiceInstance`, `group-d1` (root folder), `propertyCollector`, `ViewManager`,
-//! `SessionManager`; hosts `host-<n>` numbered from 1 in host-name order, with
+//! `SessionManager`; the datacenter `datacenter-1` and its folders and compute resources (the
+//! `datacenter` module); hosts `host-<n>` numbered from 1 in host-name order, with
 //! `networkSystem-<n>` and `virtualNicManager-<n>`; distributed switches `dvs-<n>` in UUID order;
 //! a distributed port group's id is its key.
 
 #![warn(missing_docs)]
 
+mod datacenter;
 mod fault;
 mod inventory;
 mod server;
+mod soap;
 mod specs;
 mod vim;
 

@@ -1,5 +1,5 @@
 //! The HTTPS server: a self-signed certificate, an accept loop on its own runtime thread, and the
-//! routing of VI JSON paths to the [`Simulator`].
+//! routing of VI JSON paths and SOAP calls (`/sdk`) to the [`Simulator`].
 
 use std::convert::Infallible;
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -28,6 +28,12 @@ const SESSION_HEADER: &str = "vmware-api-session-id";
 pub const COUNTERS_PATH: &str = "/esxnet/counters";
 /// Request bodies above this are refused: no call esxnet makes comes near it.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// How long an oversized body is read (and dropped) before the connection is cut off.
+const OVERSIZED_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Where SOAP clients (ESXi's own protocol) post their calls.
+const SOAP_PATH: &str = "/sdk";
+/// The service-version document SOAP clients read before they log in.
+const SERVICE_VERSIONS_PATH: &str = "/sdk/vimServiceVersions.xml";
 
 /// How to serve a lab.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +151,7 @@ impl Drop for ServerHandle {
     }
 }
 
-/// Starts serving a lab over the VI JSON API and returns once the server listens.
+/// Starts serving a lab over the vSphere API (VI JSON and SOAP) and returns once the server listens.
 ///
 /// The server runs on its own thread and runtime, so it may be started from synchronous code and
 /// from inside another tokio runtime alike. It stops on [`ServerHandle::stop`], when the handle is
@@ -304,6 +310,52 @@ fn response(status: u16, body: String, session: Option<&str>) -> Response<Full<B
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 
+/// Reads a request body of at most [`MAX_BODY_BYTES`]. A larger body is read to its end (and
+/// dropped) before the refusal is sent, so the client reads the refusal instead of a reset
+/// connection; a body that does not end within [`OVERSIZED_BODY_TIMEOUT`] is cut off.
+async fn read_body(mut body: Incoming) -> Option<Bytes> {
+    let mut collected = Vec::new();
+    let mut oversized = false;
+    let drained = tokio::time::timeout(OVERSIZED_BODY_TIMEOUT, async {
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else {
+                return false;
+            };
+            if let Ok(data) = frame.into_data() {
+                if oversized || collected.len() + data.len() > MAX_BODY_BYTES {
+                    oversized = true;
+                    collected = Vec::new();
+                } else {
+                    collected.extend_from_slice(&data);
+                }
+            }
+        }
+        true
+    })
+    .await;
+    match drained {
+        Ok(true) if !oversized => Some(Bytes::from(collected)),
+        _ => None,
+    }
+}
+
+fn soap_response(reply: crate::soap::SoapReply) -> Response<Full<Bytes>> {
+    let content_type = if reply.status == 503 {
+        "text/plain"
+    } else {
+        "text/xml; charset=utf-8"
+    };
+    let mut builder = Response::builder()
+        .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("content-type", content_type);
+    if let Some(session) = &reply.session {
+        builder = builder.header(hyper::header::SET_COOKIE, crate::soap::session_cookie(session));
+    }
+    builder
+        .body(Full::new(Bytes::from(reply.body)))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
 fn counters_json(counters: &ServerCounters) -> String {
     serde_json::to_string(counters).unwrap_or_default()
 }
@@ -325,10 +377,52 @@ async fn route(simulator: Arc<Simulator>, request: Request<Incoming>) -> Respons
         .get(SESSION_HEADER)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    let body = match Limited::new(request.into_body(), MAX_BODY_BYTES).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => return response(413, String::new(), None),
+    let cookies: Vec<String> = request
+        .headers()
+        .get_all(hyper::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .map(str::to_owned)
+        .collect();
+    let Some(body) = read_body(request.into_body()).await else {
+        if path == SOAP_PATH {
+            return soap_response(crate::soap::request_fault(format!(
+                "the request body is larger than {MAX_BODY_BYTES} bytes"
+            )));
+        }
+        return response(413, String::new(), None);
     };
+    if path == SOAP_PATH || path == SERVICE_VERSIONS_PATH {
+        return match (method, path.as_str()) {
+            (Method::POST, SOAP_PATH) => {
+                let session = crate::soap::session_from_cookies(cookies.iter().map(String::as_str));
+                let latency = Duration::from_millis(simulator.latency_ms());
+                let reply = tokio::task::spawn_blocking(move || {
+                    if !latency.is_zero() {
+                        std::thread::sleep(latency);
+                    }
+                    crate::soap::handle(&simulator, &body, session)
+                })
+                .await;
+                match reply {
+                    Ok(reply) => soap_response(reply),
+                    Err(_) => soap_response(crate::soap::SoapReply {
+                        status: 500,
+                        body: crate::soap::fault_envelope(&crate::fault::VimFault::new(
+                            "SystemError",
+                            "the simulator failed while answering this call",
+                        )),
+                        session: None,
+                    }),
+                }
+            }
+            (Method::GET, SERVICE_VERSIONS_PATH) => Response::builder()
+                .header("content-type", "text/xml; charset=utf-8")
+                .body(Full::new(Bytes::from_static(crate::soap::SERVICE_VERSIONS.as_bytes())))
+                .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))),
+            _ => response(405, String::new(), None),
+        };
+    }
     if method == Method::POST && path == "/api/vcenter/system" && query.split('&').any(|pair| pair == "action=hello") {
         return response(200, hello(&body), None);
     }

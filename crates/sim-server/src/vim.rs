@@ -72,12 +72,24 @@ impl VimReply {
     }
 }
 
+/// A container view: the container it looks into and the managed object types it shows.
+#[derive(Clone)]
+struct ContainerViewSpec {
+    container_type: String,
+    container_id: String,
+    types: Vec<String>,
+}
+
+/// How deep the property collector follows traversal specs: far beyond the inventory's depth,
+/// and a bound for specs that refer to themselves.
+const MAX_TRAVERSAL_DEPTH: usize = 16;
+
 #[derive(Default)]
 struct State {
     /// Session token → user name.
     sessions: HashMap<String, String>,
-    /// Container view id → the managed object types it holds.
-    views: BTreeMap<String, Vec<String>>,
+    /// Container view id → what it shows.
+    views: BTreeMap<String, ContainerViewSpec>,
     next_view: u64,
     /// Continuation token → the objects still to send.
     pending_results: HashMap<String, Vec<Value>>,
@@ -454,19 +466,27 @@ impl Simulator {
     fn create_container_view(&self, body: &Value) -> Result<VimReply, VimFault> {
         let container = specs::required_object(body, "container")?;
         check_parameter::<vim::ManagedObjectReference>(container, "container")?;
+        let container_type = specs::required_string(container, "type")?;
         let container_id = specs::required_string(container, "value")?;
-        if container_id != ROOT_FOLDER {
-            return Err(VimFault::object_not_found("Folder", container_id));
-        }
         let types: Vec<String> = body
             .get("type")
             .and_then(Value::as_array)
             .map(|types| types.iter().filter_map(Value::as_str).map(str::to_owned).collect())
             .unwrap_or_default();
+        // The container must exist (a folder, the datacenter or a compute resource).
+        crate::datacenter::members(&self.inventory()?, container_type, container_id, &types)
+            .map_err(|()| VimFault::object_not_found(container_type, container_id))?;
         let mut state = self.state();
         state.next_view += 1;
         let view_id = format!("session[esxnet]containerView-{}", state.next_view);
-        state.views.insert(view_id.clone(), types);
+        state.views.insert(
+            view_id.clone(),
+            ContainerViewSpec {
+                container_type: container_type.to_owned(),
+                container_id: container_id.to_owned(),
+                types,
+            },
+        );
         drop(state);
         Ok(VimReply::json(through_vim::<vim::ManagedObjectReference>(&moref(
             "ContainerView",
@@ -474,34 +494,148 @@ impl Simulator {
         ))?))
     }
 
-    /// The objects one `ObjectSpec` selects: the object itself unless skipped, and through a
-    /// container view's `view` traversal, the view's members.
+    /// The objects a container view shows, in inventory order.
+    fn view_members(&self, inventory: &Inventory, view_id: &str) -> Result<Vec<(String, String)>, VimFault> {
+        let view = self
+            .state()
+            .views
+            .get(view_id)
+            .cloned()
+            .ok_or_else(|| VimFault::object_not_found("ContainerView", view_id))?;
+        crate::datacenter::members(inventory, &view.container_type, &view.container_id, &view.types)
+            .map_err(|()| VimFault::object_not_found(&view.container_type, &view.container_id))
+    }
+
+    /// The managed objects a property holds (a reference or an array of them), for traversal.
+    fn referenced_objects(
+        &self,
+        inventory: &Inventory,
+        mo_type: &str,
+        mo_id: &str,
+        path: &str,
+    ) -> Result<Vec<(String, String)>, VimFault> {
+        if mo_type == "ContainerView" {
+            return if path == "view" {
+                self.view_members(inventory, mo_id)
+            } else {
+                Ok(Vec::new())
+            };
+        }
+        let Ok(Some(value)) = inventory.property(mo_type, mo_id, path) else {
+            return Ok(Vec::new());
+        };
+        let items = match value.get("_value").and_then(Value::as_array) {
+            Some(items) => items.clone(),
+            None => vec![value],
+        };
+        Ok(items
+            .iter()
+            .filter(|item| item.get("_typeName").and_then(Value::as_str) == Some("ManagedObjectReference"))
+            .filter_map(|item| {
+                Some((
+                    item.get("type")?.as_str()?.to_owned(),
+                    item.get("value")?.as_str()?.to_owned(),
+                ))
+            })
+            .collect())
+    }
+
+    /// The objects one `ObjectSpec` selects: the object itself unless skipped, and every object
+    /// its traversal specs reach (a `SelectionSpec` that only names a spec refers to a
+    /// `TraversalSpec` of that name anywhere in the object spec, so specs may recurse).
     fn selected_objects(&self, inventory: &Inventory, object_spec: &Value) -> Result<Vec<(String, String)>, VimFault> {
         let object = specs::required_object(object_spec, "obj")?;
         let mo_type = specs::required_string(object, "type")?;
         let mo_id = specs::required_string(object, "value")?;
+        let mut named = HashMap::new();
+        collect_named_traversals(object_spec.get("selectSet"), &mut named, 0);
         let mut selected = Vec::new();
         if !object_spec.get("skip").and_then(Value::as_bool).unwrap_or(false) {
             selected.push((mo_type.to_owned(), mo_id.to_owned()));
         }
         if mo_type == "ContainerView" {
-            let view_types = self
-                .state()
-                .views
-                .get(mo_id)
-                .cloned()
-                .ok_or_else(|| VimFault::object_not_found(mo_type, mo_id))?;
-            let traverses_view = object_spec
+            // A view that does not exist fails the call, traversed or not.
+            self.view_members(inventory, mo_id)?;
+        }
+        let selections: Vec<Value> = object_spec
+            .get("selectSet")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut visited = BTreeSet::from([(mo_type.to_owned(), mo_id.to_owned())]);
+        self.traverse(
+            inventory,
+            mo_type,
+            mo_id,
+            &selections,
+            &named,
+            &mut visited,
+            &mut selected,
+            0,
+        )?;
+        Ok(selected)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn traverse(
+        &self,
+        inventory: &Inventory,
+        mo_type: &str,
+        mo_id: &str,
+        selections: &[Value],
+        named: &HashMap<String, Value>,
+        visited: &mut BTreeSet<(String, String)>,
+        selected: &mut Vec<(String, String)>,
+        depth: usize,
+    ) -> Result<(), VimFault> {
+        if depth >= MAX_TRAVERSAL_DEPTH {
+            return Ok(());
+        }
+        for selection in selections {
+            let traversal = match selection.get("path") {
+                Some(_) => selection,
+                None => match selection
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .and_then(|name| named.get(name))
+                {
+                    Some(traversal) => traversal,
+                    None => continue,
+                },
+            };
+            let Some(traversal_type) = traversal.get("type").and_then(Value::as_str) else {
+                continue;
+            };
+            if !crate::datacenter::is_a(mo_type, traversal_type) {
+                continue;
+            }
+            let path = traversal.get("path").and_then(Value::as_str).unwrap_or_default();
+            let skip = traversal.get("skip").and_then(Value::as_bool).unwrap_or(false);
+            let next: Vec<Value> = traversal
                 .get("selectSet")
                 .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .any(|selection| selection.get("path").and_then(Value::as_str) == Some("view"));
-            if traverses_view && view_types.iter().any(|view_type| view_type == "HostSystem") {
-                selected.extend(inventory.host_objects());
+                .cloned()
+                .unwrap_or_default();
+            for (target_type, target_id) in self.referenced_objects(inventory, mo_type, mo_id, path)? {
+                if !visited.insert((target_type.clone(), target_id.clone())) {
+                    continue;
+                }
+                if !skip {
+                    selected.push((target_type.clone(), target_id.clone()));
+                }
+                self.traverse(
+                    inventory,
+                    &target_type,
+                    &target_id,
+                    &next,
+                    named,
+                    visited,
+                    selected,
+                    depth + 1,
+                )?;
             }
         }
-        Ok(selected)
+        Ok(())
     }
 
     fn retrieve_properties(&self, body: &Value) -> Result<VimReply, VimFault> {
@@ -534,7 +668,10 @@ impl Simulator {
             for object_spec in spec.get("objectSet").and_then(Value::as_array).into_iter().flatten() {
                 for (mo_type, mo_id) in self.selected_objects(&inventory, object_spec)? {
                     let is_selected_type = property_specs.iter().any(|property_spec| {
-                        property_spec.get("type").and_then(Value::as_str) == Some(mo_type.as_str())
+                        property_spec
+                            .get("type")
+                            .and_then(Value::as_str)
+                            .is_some_and(|wanted| crate::datacenter::is_a(&mo_type, wanted))
                     });
                     if !is_selected_type {
                         continue;
@@ -575,10 +712,12 @@ impl Simulator {
         mo_id: &str,
     ) -> Result<Value, VimFault> {
         let mut properties = Vec::new();
-        for property_spec in property_specs
-            .iter()
-            .filter(|property_spec| property_spec.get("type").and_then(Value::as_str) == Some(mo_type))
-        {
+        for property_spec in property_specs.iter().filter(|property_spec| {
+            property_spec
+                .get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|wanted| crate::datacenter::is_a(mo_type, wanted))
+        }) {
             let paths: Vec<String> = if property_spec.get("all").and_then(Value::as_bool) == Some(true) {
                 Inventory::all_paths(mo_type)
                     .iter()
@@ -592,6 +731,22 @@ impl Simulator {
                     .unwrap_or_default()
             };
             for path in paths {
+                // A container view's one property: the objects it shows.
+                if mo_type == "ContainerView" {
+                    if path == "view" {
+                        let members: Vec<Value> = self
+                            .view_members(inventory, mo_id)?
+                            .iter()
+                            .map(|(member_type, member_id)| moref(member_type, member_id))
+                            .collect();
+                        properties.push(json!({
+                            "_typeName": "DynamicProperty",
+                            "name": path,
+                            "val": {"_typeName": "ArrayOfManagedObjectReference", "_value": members},
+                        }));
+                    }
+                    continue;
+                }
                 let value = inventory
                     .property(mo_type, mo_id, &path)
                     .map_err(|()| VimFault::object_not_found(mo_type, mo_id))?;
@@ -603,7 +758,9 @@ impl Simulator {
             }
         }
         // An object that does not exist is missing even when no path was asked for.
-        if inventory.property(mo_type, mo_id, "").is_err() {
+        if mo_type == "ContainerView" {
+            self.view_members(inventory, mo_id)?;
+        } else if inventory.property(mo_type, mo_id, "").is_err() {
             return Err(VimFault::object_not_found(mo_type, mo_id));
         }
         Ok(json!({
@@ -861,6 +1018,21 @@ pub(crate) fn hello(body: &[u8]) -> String {
         .cloned()
         .unwrap_or_default();
     json!({"api_release": chosen}).to_string()
+}
+
+/// Every named `TraversalSpec` in a select set, searched to a bounded depth.
+fn collect_named_traversals(select_set: Option<&Value>, named: &mut HashMap<String, Value>, depth: usize) {
+    if depth >= MAX_TRAVERSAL_DEPTH {
+        return;
+    }
+    for selection in select_set.and_then(Value::as_array).into_iter().flatten() {
+        if selection.get("path").is_some() {
+            if let Some(name) = selection.get("name").and_then(Value::as_str) {
+                named.entry(name.to_owned()).or_insert_with(|| selection.clone());
+            }
+            collect_named_traversals(selection.get("selectSet"), named, depth + 1);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -193,17 +193,29 @@ fn normalized(mut host: ObservedHost) -> ObservedHost {
 
 #[test]
 fn the_vsphere_backend_sees_and_changes_the_served_lab_as_the_sim_backend_does() {
+    sees_and_changes_the_served_lab_as_the_sim_backend_does("json");
+}
+
+/// The same workflow over SOAP, ESXi's own protocol: every read, change and fault of the vSphere
+/// backend goes through the server's SOAP endpoint and ends where the simulator does.
+#[test]
+fn over_soap_the_vsphere_backend_sees_and_changes_the_served_lab_as_the_sim_backend_does() {
+    sees_and_changes_the_served_lab_as_the_sim_backend_does("soap");
+}
+
+fn sees_and_changes_the_served_lab_as_the_sim_backend_does(transport: &str) {
     let served_dir = tempfile::tempdir().unwrap();
     let direct_dir = tempfile::tempdir().unwrap();
     new_lab(served_dir.path());
     new_lab(direct_dir.path());
     let server = serve(ServeOptions::new(served_dir.path(), USER, PASSWORD)).expect("server starts");
     let target = VsphereTarget::parse(&format!(
-        "vsphere://{USER}@{}?insecure=true&transport=json",
+        "vsphere://{USER}@{}?insecure=true&transport={transport}",
         server.server_address()
     ))
     .expect("target");
     let vsphere = VsphereBackend::connect(&target, &Password::new(PASSWORD)).expect("vsphere backend connects");
+    assert_eq!(vsphere.transport_name(), transport);
     let direct = SimBackend::open_writer(direct_dir.path()).expect("sim backend");
     let hosts = ["esx-1".to_owned(), "esx-2".to_owned()];
 
@@ -254,6 +266,15 @@ fn the_vsphere_backend_sees_and_changes_the_served_lab_as_the_sim_backend_does()
 
 #[test]
 fn injected_faults_are_transient_for_the_vsphere_backend() {
+    injected_faults_are_transient("json");
+}
+
+#[test]
+fn over_soap_injected_faults_are_transient_for_the_vsphere_backend() {
+    injected_faults_are_transient("soap");
+}
+
+fn injected_faults_are_transient(transport: &str) {
     let dir = tempfile::tempdir().unwrap();
     let options = InitOptions {
         hosts: HostNames::Count(1),
@@ -263,7 +284,7 @@ fn injected_faults_are_transient_for_the_vsphere_backend() {
     drop(Lab::init(dir.path(), &options).unwrap());
     let server = serve(ServeOptions::new(dir.path(), USER, PASSWORD)).expect("server starts");
     let target = VsphereTarget::parse(&format!(
-        "vsphere://{USER}@{}?insecure=true&transport=json",
+        "vsphere://{USER}@{}?insecure=true&transport={transport}",
         server.server_address()
     ))
     .unwrap();
@@ -274,4 +295,75 @@ fn injected_faults_are_transient_for_the_vsphere_backend() {
     }
     vsphere.close().unwrap();
     server.stop().unwrap();
+}
+
+/// A refusal as esxnet's executor sees it: fault, kind and message.
+fn refusal(error: esxnet_executor::BackendError) -> (esxnet_executor::Fault, esxnet_executor::FaultKind, String) {
+    (error.fault, error.kind, error.message)
+}
+
+/// The three refusals of issue 13 over one protocol: a wrong password, a missing port group and
+/// a duplicate adapter.
+fn refusals_over(transport: &str) -> Vec<(esxnet_executor::Fault, esxnet_executor::FaultKind, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    new_lab(dir.path());
+    let server = serve(ServeOptions::new(dir.path(), USER, PASSWORD)).expect("server starts");
+    let target = VsphereTarget::parse(&format!(
+        "vsphere://{USER}@{}?insecure=true&transport={transport}",
+        server.server_address()
+    ))
+    .unwrap();
+    let wrong_password = VsphereBackend::connect(&target, &Password::new("not-the-password")).unwrap_err();
+    let vsphere = VsphereBackend::connect(&target, &Password::new(PASSWORD)).expect("login");
+    assert_eq!(vsphere.transport_name(), transport);
+    let missing_port_group = vsphere
+        .execute(
+            "esx-1",
+            &Operation::RemovePortGroup {
+                name: "No Such Port Group".into(),
+            },
+        )
+        .unwrap_err();
+    // vmk0 is on the Management Network already: a second adapter there is a duplicate.
+    let duplicate_adapter = vsphere
+        .execute(
+            "esx-1",
+            &Operation::AddAdapter {
+                connection: PortConnection::Standard {
+                    switch: "vSwitch0".into(),
+                    port_group: "Management Network".into(),
+                },
+                stack: StackKind::Default,
+                mtu: 1500,
+                ipv4: Ipv4Settings {
+                    dhcp: true,
+                    address: None,
+                    prefix_length: None,
+                    gateway_override: None,
+                },
+                ipv6: None,
+            },
+        )
+        .unwrap_err();
+    vsphere.close().unwrap();
+    server.stop().unwrap();
+    vec![
+        refusal(wrong_password.into()),
+        refusal(missing_port_group),
+        refusal(duplicate_adapter),
+    ]
+}
+
+#[test]
+fn refusals_are_the_same_typed_esxnet_errors_over_soap_and_vi_json() {
+    use esxnet_executor::Fault;
+    let over_json = refusals_over("json");
+    let over_soap = refusals_over("soap");
+    assert_eq!(over_soap, over_json);
+    let faults: Vec<Fault> = over_json.iter().map(|(fault, ..)| *fault).collect();
+    assert_eq!(
+        faults,
+        [Fault::NotAuthenticated, Fault::NotFound, Fault::AlreadyExists],
+        "{over_json:?}"
+    );
 }
