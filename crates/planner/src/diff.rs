@@ -11,6 +11,7 @@ use esxnet_model::diagnostic::{Diagnostic, RuleId};
 use esxnet_model::observed::{ObservedAdapter, ObservedHost, ObservedIpv4, PortConnection, Teaming};
 use ipnet::{IpNet, Ipv4Net};
 
+use crate::address::Address;
 use crate::plan::{Action, Change, FieldChange, PlanOptions, Unmanaged};
 use crate::state::{
     self, AdapterState, Identity, Ipv6State, ObjectKind, ObjectState, PortGroupState, ServicesState, StackState,
@@ -167,7 +168,7 @@ pub fn new_change(
         _ => Vec::new(),
     };
     Change {
-        address: format!("{host}/{kind}/{name}"),
+        address: Address::name(host, kind, name),
         host: host.to_owned(),
         kind,
         name: name.to_owned(),
@@ -1118,16 +1119,15 @@ fn find_unmanaged(
                 Some(ObjectState::VmkernelAdapter(state::adapter_state(adapter))),
                 None,
             );
+            // By device: a declared adapter may be named like it, and both changes must stay.
+            change.address = Address::device(host, ObjectKind::VmkernelAdapter, &adapter.device);
             change.reason = Some("no manifest declares it (--prune)".to_owned());
             diff.changes.push(change);
         } else {
             kept_adapters.push((adapter, protection.clone()));
-            diff.unmanaged.push(unmanaged(
-                host,
-                ObjectKind::VmkernelAdapter,
-                &adapter.device,
-                protection,
-            ));
+            let mut object = unmanaged(host, ObjectKind::VmkernelAdapter, &adapter.device, protection);
+            object.address = Address::device(host, ObjectKind::VmkernelAdapter, &adapter.device);
+            diff.unmanaged.push(object);
         }
     }
     // Port groups: protected when a kept adapter sits on them.
@@ -1219,7 +1219,7 @@ fn find_unmanaged(
 /// An unmanaged object; `protection` says why `--prune` must leave it alone, if it must.
 fn unmanaged(host: &str, kind: ObjectKind, name: &str, protection: Option<String>) -> Unmanaged {
     Unmanaged {
-        address: format!("{host}/{kind}/{name}"),
+        address: Address::name(host, kind, name),
         kind,
         name: name.to_owned(),
         protected: protection.is_some(),

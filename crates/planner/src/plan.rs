@@ -8,6 +8,7 @@ use esxnet_model::diagnostic::Diagnostic;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::address::Address;
 use crate::state::{Identity, ObjectKind, ObjectState};
 
 /// The version of the plan's JSON format. Consumers ignore fields they do not know.
@@ -69,8 +70,9 @@ pub struct FieldChange {
 /// One change to one object on one host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Change {
-    /// `host/Kind/name`, such as `esx-01/VmkernelAdapter/prov`.
-    pub address: String,
+    /// Which object: `esx-01/VmkernelAdapter/prov` by name, `esx-01/VmkernelAdapter[vmk1]` for
+    /// an adapter no manifest declares.
+    pub address: Address,
     /// The host.
     pub host: String,
     /// The object's kind.
@@ -126,7 +128,7 @@ impl fmt::Display for Phase {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Step {
     /// The change's address.
-    pub address: String,
+    pub address: Address,
     /// Which half.
     pub phase: Phase,
 }
@@ -135,7 +137,7 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Unmanaged {
     /// Its address.
-    pub address: String,
+    pub address: Address,
     /// Its kind.
     pub kind: ObjectKind,
     /// Its name.
@@ -244,8 +246,8 @@ impl Plan {
     }
 
     /// The change at an address.
-    pub fn change(&self, address: &str) -> Option<&Change> {
-        self.changes.iter().find(|change| change.address == address)
+    pub fn change(&self, address: &Address) -> Option<&Change> {
+        self.changes.iter().find(|change| change.address == *address)
     }
 
     /// The changes of one host.
@@ -257,11 +259,11 @@ impl Plan {
     /// linear [`Plan::host_changes`] and [`Plan::change`] make such a visit quadratic in the fleet.
     pub fn change_index(&self) -> ChangeIndex<'_> {
         let mut by_host: HashMap<&str, Vec<&Change>> = HashMap::new();
-        let mut by_address: HashMap<&str, &Change> = HashMap::with_capacity(self.changes.len());
+        let mut by_address: HashMap<&Address, &Change> = HashMap::with_capacity(self.changes.len());
         for change in &self.changes {
             by_host.entry(change.host.as_str()).or_default().push(change);
             // The first change at an address wins, as with `Plan::change`.
-            by_address.entry(change.address.as_str()).or_insert(change);
+            by_address.entry(&change.address).or_insert(change);
         }
         ChangeIndex { by_host, by_address }
     }
@@ -272,7 +274,7 @@ impl Plan {
 #[derive(Debug)]
 pub struct ChangeIndex<'a> {
     by_host: HashMap<&'a str, Vec<&'a Change>>,
-    by_address: HashMap<&'a str, &'a Change>,
+    by_address: HashMap<&'a Address, &'a Change>,
 }
 
 impl<'a> ChangeIndex<'a> {
@@ -282,7 +284,7 @@ impl<'a> ChangeIndex<'a> {
     }
 
     /// The change at an address.
-    pub fn change(&self, address: &str) -> Option<&'a Change> {
+    pub fn change(&self, address: &Address) -> Option<&'a Change> {
         self.by_address.get(address).copied()
     }
 }
@@ -293,7 +295,7 @@ mod tests {
 
     fn change(host: &str, name: &str, action: Action) -> Change {
         Change {
-            address: format!("{host}/PortGroup/{name}"),
+            address: Address::name(host, ObjectKind::PortGroup, name),
             host: host.to_owned(),
             kind: ObjectKind::PortGroup,
             name: name.to_owned(),
@@ -337,10 +339,13 @@ mod tests {
             "esx-01/PortGroup/b",
             "esx-02/PortGroup/b",
         ] {
-            assert_eq!(index.change(address), plan.change(address));
+            let address: Address = address.parse().unwrap();
+            assert_eq!(index.change(&address), plan.change(&address));
         }
         assert_eq!(
-            index.change("esx-01/PortGroup/a").map(|change| change.action),
+            index
+                .change(&Address::name("esx-01", ObjectKind::PortGroup, "a"))
+                .map(|change| change.action),
             Some(Action::Create)
         );
     }

@@ -1213,10 +1213,8 @@ pub fn dot(plan: &Plan) -> String {
         }
         let _ = writeln!(out, "  subgraph cluster_{host_index} {{\n    label={:?};", host.host);
         for (step_index, step) in host.steps.iter().enumerate() {
-            let short = step
-                .address
-                .strip_prefix(&format!("{}/", host.host))
-                .unwrap_or(&step.address);
+            let address = step.address.to_string();
+            let short = address.strip_prefix(&format!("{}/", host.host)).unwrap_or(&address);
             let _ = writeln!(
                 out,
                 "    h{host_index}s{step_index} [label={:?}];",
@@ -1240,7 +1238,7 @@ mod tests {
 
     fn delete(host: &str, name: &str) -> Change {
         Change {
-            address: format!("{host}/PortGroup/{name}"),
+            address: crate::Address::name(host, ObjectKind::PortGroup, name),
             host: host.to_owned(),
             kind: ObjectKind::PortGroup,
             name: name.to_owned(),
@@ -1324,7 +1322,7 @@ mod tests {
     fn drift_markdown_never_says_in_sync_when_there_is_unmanaged_drift() {
         let mut with_unmanaged = host("esx-01", &[]);
         with_unmanaged.unmanaged.push(crate::plan::Unmanaged {
-            address: "esx-01/PortGroup/VM Network".to_owned(),
+            address: crate::Address::name("esx-01", ObjectKind::PortGroup, "VM Network"),
             kind: ObjectKind::PortGroup,
             name: "VM Network".to_owned(),
             protected: false,

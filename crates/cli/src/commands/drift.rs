@@ -13,7 +13,7 @@ use crate::Outcome;
 /// One difference between a host and the manifests.
 #[derive(Debug, Serialize)]
 struct Drift<'a> {
-    address: &'a str,
+    address: &'a esxnet_planner::Address,
     host: &'a str,
     kind: String,
     name: &'a str,
