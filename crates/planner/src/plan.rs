@@ -55,6 +55,41 @@ impl fmt::Display for Action {
     }
 }
 
+/// How an object differs from the manifests, as `drift` reports it: the plan's action seen
+/// from the host's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftKind {
+    /// Declared, not on the host.
+    Missing,
+    /// On the host with fields that differ (or, without a manifest, to be deleted).
+    Different,
+    /// A field differs that cannot change in place.
+    Replace,
+}
+
+impl DriftKind {
+    /// The drift a change stands for; `None` for a noop.
+    pub fn of(action: Action) -> Option<DriftKind> {
+        match action {
+            Action::Noop => None,
+            Action::Create => Some(DriftKind::Missing),
+            Action::Replace => Some(DriftKind::Replace),
+            Action::Update | Action::Delete => Some(DriftKind::Different),
+        }
+    }
+}
+
+impl fmt::Display for DriftKind {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            DriftKind::Missing => "missing",
+            DriftKind::Different => "different",
+            DriftKind::Replace => "replace",
+        })
+    }
+}
+
 /// One field that differs between `before` and `after`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FieldChange {

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use similar::ChangeTag;
 
-use crate::plan::{Action, Change, FieldChange, HostPlan, HostStatus, Plan};
+use crate::plan::{Action, Change, DriftKind, FieldChange, HostPlan, HostStatus, Plan};
 use crate::state::{ObjectKind, ObjectState};
 
 /// How text output looks.
@@ -596,11 +596,11 @@ impl DriftCounts {
     pub fn of(plan: &Plan) -> Self {
         let mut counts = DriftCounts::default();
         for change in &plan.changes {
-            match change.action {
-                Action::Create => counts.missing += 1,
-                Action::Replace => counts.replace += 1,
-                Action::Update | Action::Delete => counts.different += 1,
-                Action::Noop => {}
+            match DriftKind::of(change.action) {
+                Some(DriftKind::Missing) => counts.missing += 1,
+                Some(DriftKind::Replace) => counts.replace += 1,
+                Some(DriftKind::Different) => counts.different += 1,
+                None => {}
             }
         }
         counts.unmanaged = plan
@@ -640,17 +640,20 @@ impl DriftCounts {
 /// plan's line model (read `host -> manifests`), the unmanaged objects and a summary sentence.
 pub fn drift_text(plan: &Plan) -> String {
     let mut out = String::new();
-    for change in plan.changes.iter().filter(|change| change.action != Action::Noop) {
+    for change in &plan.changes {
+        let Some(drift) = DriftKind::of(change.action) else {
+            continue;
+        };
         let address = format_args!("{}/{}", escape_control(&change.host), ChangeTitle(change));
-        match change.action {
-            Action::Create => {
+        match drift {
+            DriftKind::Missing => {
                 let _ = writeln!(out, "missing    {address}  (declared, not on the host)");
                 continue;
             }
-            Action::Replace => {
+            DriftKind::Replace => {
                 let _ = writeln!(out, "replace    {address}  (host -> manifests)");
             }
-            _ => {
+            DriftKind::Different => {
                 let _ = writeln!(out, "drifted    {address}  (host -> manifests)");
             }
         }
@@ -1015,11 +1018,11 @@ fn write_markdown_group(out: &mut String, group: &[HostLines<'_>], kind: Markdow
             _ => '!',
         };
         // The action in words: a diff block has no room for `-/+`, and replace must not read as update.
-        let word = match (kind, change.action) {
-            (MarkdownKind::Plan, action) => action.to_string(),
-            (MarkdownKind::Drift, Action::Create) => "missing".to_owned(),
-            (MarkdownKind::Drift, Action::Replace) => "replace".to_owned(),
-            (MarkdownKind::Drift, _) => "drifted".to_owned(),
+        let word = match (kind, DriftKind::of(change.action)) {
+            (MarkdownKind::Plan, _) | (MarkdownKind::Drift, None) => change.action.to_string(),
+            (MarkdownKind::Drift, Some(DriftKind::Missing)) => "missing".to_owned(),
+            (MarkdownKind::Drift, Some(DriftKind::Replace)) => "replace".to_owned(),
+            (MarkdownKind::Drift, Some(DriftKind::Different)) => "drifted".to_owned(),
         };
         let _ = writeln!(diff, "{sign} {word} {}", ChangeTitle(change));
         for comment in change_comments(change) {
