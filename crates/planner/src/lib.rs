@@ -21,7 +21,9 @@ use esxnet_model::observed::{ObservedFleet, ObservedHost};
 use sha2::{Digest, Sha256};
 
 pub use address::{Address, AddressKey};
-pub use plan::{Action, Change, DriftKind, HostPlan, HostStatus, Phase, Plan, PlanOptions, Step, Summary};
+pub use plan::{
+    Action, Change, ChangeReason, DriftKind, HostPlan, HostStatus, Phase, Plan, PlanOptions, Step, Summary,
+};
 
 /// The fingerprint of a host's observed state: what a saved plan was computed from.
 ///

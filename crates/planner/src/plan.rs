@@ -55,6 +55,98 @@ impl fmt::Display for Action {
     }
 }
 
+/// Why a change is planned as it is, where its action alone does not say: shown under the change
+/// and kept in JSON as the sentence users read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeReason {
+    /// Deleted: no manifest declares it and `--prune` is on.
+    Pruned,
+    /// A port group moves to another switch, which means removing it and adding it again.
+    PortGroupMovesSwitch,
+    /// An adapter is re-created: its TCP/IP stack changes (ESX009), its port group changes, or both.
+    AdapterRecreated {
+        /// The stack changes, which ESXi cannot do in place.
+        stack: bool,
+        /// The port group changes, which esxnet does by re-creating the adapter.
+        port_group: bool,
+    },
+}
+
+impl ChangeReason {
+    const PRUNED: &'static str = "no manifest declares it (--prune)";
+    const PORT_GROUP_MOVES_SWITCH: &'static str =
+        "a port group cannot move to another switch: it is removed and added again";
+    const STACK_CHANGES: &'static str = "an adapter's TCP/IP stack cannot change in place (ESX009)";
+    const PORT_GROUP_CHANGES: &'static str = "esxnet moves an adapter to another port group by re-creating it";
+}
+
+impl fmt::Display for ChangeReason {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ChangeReason::Pruned => formatter.write_str(Self::PRUNED),
+            ChangeReason::PortGroupMovesSwitch => formatter.write_str(Self::PORT_GROUP_MOVES_SWITCH),
+            ChangeReason::AdapterRecreated { stack, port_group } => {
+                let sentences: Vec<&str> = [(stack, Self::STACK_CHANGES), (port_group, Self::PORT_GROUP_CHANGES)]
+                    .into_iter()
+                    .filter_map(|(applies, sentence)| applies.then_some(sentence))
+                    .collect();
+                formatter.write_str(&sentences.join("; "))
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for ChangeReason {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ChangeReason, String> {
+        match text {
+            Self::PRUNED => return Ok(ChangeReason::Pruned),
+            Self::PORT_GROUP_MOVES_SWITCH => return Ok(ChangeReason::PortGroupMovesSwitch),
+            _ => {}
+        }
+        let (mut stack, mut port_group) = (false, false);
+        for sentence in text.split("; ") {
+            match sentence {
+                Self::STACK_CHANGES => stack = true,
+                Self::PORT_GROUP_CHANGES => port_group = true,
+                _ => {
+                    return Err(format!(
+                        "\"{text}\" is not a reason esxnet plans with; make the plan again"
+                    ))
+                }
+            }
+        }
+        Ok(ChangeReason::AdapterRecreated { stack, port_group })
+    }
+}
+
+impl Serialize for ChangeReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ChangeReason {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ChangeReason, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for ChangeReason {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ChangeReason".into()
+    }
+
+    fn json_schema(_generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Why the change is planned as it is, as the sentence the text plan shows",
+            "type": "string",
+        })
+    }
+}
+
 /// How an object differs from the manifests, as `drift` reports it: the plan's action seen
 /// from the host's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
@@ -127,7 +219,7 @@ pub struct Change {
     pub fields: Vec<FieldChange>,
     /// Why, for replaces, deletes of unmanaged objects and predicted effects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<ChangeReason>,
     /// The fields that force a replace.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replace_paths: Vec<String>,
@@ -343,6 +435,31 @@ mod tests {
             replace_paths: Vec::new(),
             touches_management: false,
         }
+    }
+
+    #[test]
+    fn every_reason_reads_back_from_the_sentence_users_read() {
+        for reason in [
+            ChangeReason::Pruned,
+            ChangeReason::PortGroupMovesSwitch,
+            ChangeReason::AdapterRecreated {
+                stack: true,
+                port_group: false,
+            },
+            ChangeReason::AdapterRecreated {
+                stack: false,
+                port_group: true,
+            },
+            ChangeReason::AdapterRecreated {
+                stack: true,
+                port_group: true,
+            },
+        ] {
+            let json = serde_json::to_string(&reason).unwrap();
+            assert_eq!(json, format!("{:?}", reason.to_string()));
+            assert_eq!(serde_json::from_str::<ChangeReason>(&json).unwrap(), reason, "{json}");
+        }
+        assert!("something else".parse::<ChangeReason>().is_err());
     }
 
     #[test]

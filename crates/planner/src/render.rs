@@ -440,8 +440,9 @@ impl std::fmt::Display for ChangeTitle<'_> {
 pub fn change_comments(change: &Change) -> Vec<String> {
     let mut comments = Vec::new();
     match (&change.reason, change.action) {
-        (Some(reason), Action::Replace) => comments.push(format!("# must be replaced: {}", escape_control(reason))),
-        (Some(reason), _) => comments.push(format!("# {}", escape_control(reason))),
+        // esxnet's own sentences: nothing from a host or a manifest to escape.
+        (Some(reason), Action::Replace) => comments.push(format!("# must be replaced: {reason}")),
+        (Some(reason), _) => comments.push(format!("# {reason}")),
         (None, _) => {}
     }
     if change.touches_management {
@@ -1250,7 +1251,7 @@ mod tests {
             before: None,
             after: None,
             fields: Vec::new(),
-            reason: Some("no manifest declares it (--prune)".to_owned()),
+            reason: Some(crate::ChangeReason::Pruned),
             replace_paths: Vec::new(),
             touches_management: false,
         }
