@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use esxnet_model::observed::{ObservedFleet, ObservedHost};
 use esxnet_planner::state::{self, ObjectState};
-use esxnet_planner::{Action, Change, HostPlan, HostStatus, Phase, Plan};
+use esxnet_planner::{Action, Address, Change, HostPlan, HostStatus, Phase, Plan};
 
 use crate::backend::{Backend, BackendError, Fault};
 use crate::error::ExecutorError;
@@ -116,11 +116,7 @@ pub fn apply(plan: &Plan, backend: &dyn Backend, options: &ApplyOptions) -> Resu
         backend,
         options,
         run_id: &run_id,
-        changes: plan
-            .changes
-            .iter()
-            .map(|change| (change.address.as_str(), change))
-            .collect(),
+        changes: plan.changes.iter().map(|change| (&change.address, change)).collect(),
         journal_problem: Mutex::new(None),
     };
     walker.journal(JournalRecord::RunStarted {
@@ -182,7 +178,7 @@ struct Walker<'run> {
     backend: &'run dyn Backend,
     options: &'run ApplyOptions,
     run_id: &'run str,
-    changes: HashMap<&'run str, &'run Change>,
+    changes: HashMap<&'run Address, &'run Change>,
     journal_problem: Mutex<Option<String>>,
 }
 
@@ -210,13 +206,13 @@ impl<'run> Walker<'run> {
         self.options.observer.event(&event);
     }
 
-    fn observe(&self, host: &str, address: Option<&str>) -> (Result<ObservedHost, BackendError>, u32) {
+    fn observe(&self, host: &str, address: Option<&Address>) -> (Result<ObservedHost, BackendError>, u32) {
         self.options.retry.run(
             || self.backend.observe(host),
             |attempt, delay, error| {
                 self.emit(Event::Retrying {
                     host: host.to_owned(),
-                    address: address.map(str::to_owned),
+                    address: address.cloned(),
                     attempt,
                     delay,
                     message: error.to_string(),
@@ -294,7 +290,7 @@ impl<'run> Walker<'run> {
     fn run_steps(&self, host_plan: &'run HostPlan, mut run: HostRun<'run>) -> HostReport {
         let host = host_plan.host.as_str();
 
-        let mut blocked_by: Vec<Option<String>> = vec![None; host_plan.steps.len()];
+        let mut blocked_by: Vec<Option<Address>> = vec![None; host_plan.steps.len()];
         let mut stopped: Option<String> = None;
         let mut first_failure: Option<String> = None;
         let mut steps = Vec::with_capacity(host_plan.steps.len());
@@ -313,7 +309,7 @@ impl<'run> Walker<'run> {
                 phase: step.phase,
                 index,
             });
-            let (outcome, attempts) = match self.changes.get(step.address.as_str()) {
+            let (outcome, attempts) = match self.changes.get(&step.address) {
                 Some(change) => self.run_step(&mut run, change, step.phase),
                 None => (
                     StepOutcome::Failed {
@@ -389,7 +385,7 @@ impl<'run> Walker<'run> {
         });
         let kind = self
             .changes
-            .get(step.address.as_str())
+            .get(&step.address)
             .map(|change| change.kind)
             .unwrap_or(esxnet_planner::state::ObjectKind::StandardSwitch);
         StepReport {

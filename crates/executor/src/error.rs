@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use esxnet_planner::Address;
+
 use crate::backend::BackendError;
 use crate::fingerprint::StaleHost;
 
@@ -76,7 +78,7 @@ pub enum ExecutorError {
     #[error("the plan is malformed at {address}: {problem}; make the plan again with `esxnet plan`")]
     MalformedChange {
         /// The change's address.
-        address: String,
+        address: Address,
         /// What is missing.
         problem: String,
     },
@@ -84,7 +86,7 @@ pub enum ExecutorError {
     #[error("{address}: the object to change is not on the host; run plan again")]
     ObjectMissing {
         /// The change's address.
-        address: String,
+        address: Address,
     },
     /// A saved plan no longer matches the hosts.
     #[error("the saved plan is stale: {}; run plan again", describe_stale(.hosts))]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use esxnet_planner::Phase;
+use esxnet_planner::{Address, Phase};
 use serde::Serialize;
 
 use crate::report::{HostOutcome, StepOutcome};
@@ -32,7 +32,7 @@ pub enum Event {
         /// The host.
         host: String,
         /// The change's address.
-        address: String,
+        address: Address,
         /// Which half of the change.
         phase: Phase,
         /// Its position in the host's steps, from 0.
@@ -43,7 +43,7 @@ pub enum Event {
         /// The host.
         host: String,
         /// The change's address, or `None` while observing.
-        address: Option<String>,
+        address: Option<Address>,
         /// The attempt that failed, from 1.
         attempt: u32,
         /// The pause before the next attempt.
@@ -56,7 +56,7 @@ pub enum Event {
         /// The host.
         host: String,
         /// The change's address.
-        address: String,
+        address: Address,
         /// Which half of the change.
         phase: Phase,
         /// Its position in the host's steps, from 0.

@@ -1,7 +1,7 @@
 //! Whether a saved plan still fits the hosts it was made for.
 
 use esxnet_model::observed::ObservedFleet;
-use esxnet_planner::{state, HostStatus, Plan};
+use esxnet_planner::{state, Address, HostStatus, Plan};
 use serde::Serialize;
 
 use crate::error::ExecutorError;
@@ -13,7 +13,7 @@ pub struct StaleHost {
     /// The host.
     pub host: String,
     /// The addresses of the objects that changed; empty when the host itself is gone.
-    pub changed: Vec<String>,
+    pub changed: Vec<Address>,
 }
 
 impl StaleHost {
@@ -25,7 +25,11 @@ impl StaleHost {
             format!(
                 "host {} changed since the plan was made ({})",
                 self.host,
-                self.changed.join(", ")
+                self.changed
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         }
     }
@@ -59,7 +63,7 @@ pub fn check_fingerprints(plan: &Plan, observed: &ObservedFleet) -> Vec<StaleHos
         if esxnet_planner::fingerprint(observed_host) == host_plan.fingerprint {
             continue;
         }
-        let changed: Vec<String> = index
+        let changed: Vec<Address> = index
             .get_or_insert_with(|| plan.change_index())
             .host_changes(&host_plan.host)
             .iter()

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use esxnet_planner::Phase;
+use esxnet_planner::{Address, Phase};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ExecutorError;
@@ -46,7 +46,7 @@ pub enum JournalRecord {
         /// The host.
         host: String,
         /// The change's address.
-        address: String,
+        address: Address,
         /// Which half of the change.
         phase: Phase,
         /// The operations, as sentences.
@@ -57,7 +57,7 @@ pub enum JournalRecord {
         /// The host.
         host: String,
         /// The change's address.
-        address: String,
+        address: Address,
         /// Which half of the change.
         phase: Phase,
         /// How it ended.
@@ -168,7 +168,7 @@ pub struct LastRun {
     /// Steps by outcome label (`applied`, `failed`, …).
     pub outcomes: std::collections::BTreeMap<String, usize>,
     /// Steps that failed, with why.
-    pub failures: Vec<(String, String)>,
+    pub failures: Vec<(Address, String)>,
     /// Steps that started and never finished: where a killed run stopped.
     pub interrupted: Vec<String>,
 }
@@ -181,7 +181,7 @@ impl JournalContents {
             run_id: run_id.clone(),
             ..LastRun::default()
         };
-        let mut started: Vec<(String, Phase)> = Vec::new();
+        let mut started: Vec<(Address, Phase)> = Vec::new();
         for entry in self.entries.iter().filter(|entry| entry.run_id == run_id) {
             match &entry.record {
                 JournalRecord::RunStarted { target, .. } => last_run.target = Some(target.clone()),

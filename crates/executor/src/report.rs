@@ -1,7 +1,7 @@
 //! What an apply did: per step, per change, per host, and in counts.
 
 use esxnet_planner::state::ObjectKind;
-use esxnet_planner::{Action, Phase};
+use esxnet_planner::{Action, Address, Phase};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Fault;
@@ -30,7 +30,7 @@ pub enum StepOutcome {
     /// Not run because a step it depends on failed.
     Blocked {
         /// The address of the failed step's change.
-        by: String,
+        by: Address,
     },
     /// The object is neither in its planned before state nor in its target: the host stopped here.
     Stale {
@@ -67,7 +67,7 @@ impl StepOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepReport {
     /// The change's address.
-    pub address: String,
+    pub address: Address,
     /// The object's kind.
     pub kind: ObjectKind,
     /// Which half of the change.
@@ -82,7 +82,7 @@ pub struct StepReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeReport {
     /// The change's address.
-    pub address: String,
+    pub address: Address,
     /// What the plan said to do.
     pub action: Action,
     /// The first unsuccessful step's outcome, else `Applied` if anything was sent, else
@@ -210,20 +210,20 @@ impl ApplyReport {
 
 impl HostReport {
     /// The step report of a change's phase.
-    pub fn step(&self, address: &str, phase: Phase) -> Option<&StepReport> {
+    pub fn step(&self, address: &Address, phase: Phase) -> Option<&StepReport> {
         self.steps
             .iter()
-            .find(|step| step.address == address && step.phase == phase)
+            .find(|step| step.address == *address && step.phase == phase)
     }
 
     /// The report of a change.
-    pub fn change(&self, address: &str) -> Option<&ChangeReport> {
-        self.changes.iter().find(|change| change.address == address)
+    pub fn change(&self, address: &Address) -> Option<&ChangeReport> {
+        self.changes.iter().find(|change| change.address == *address)
     }
 }
 
 /// Rolls a host's steps up into one outcome per change.
-pub(crate) fn change_reports(steps: &[StepReport], actions: impl Fn(&str) -> Action) -> Vec<ChangeReport> {
+pub(crate) fn change_reports(steps: &[StepReport], actions: impl Fn(&Address) -> Action) -> Vec<ChangeReport> {
     let mut changes: Vec<ChangeReport> = Vec::new();
     for step in steps {
         match changes.iter_mut().find(|change| change.address == step.address) {

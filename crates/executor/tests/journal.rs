@@ -46,12 +46,14 @@ fn every_step_is_journaled_with_its_operations_and_outcome() {
     assert_eq!(finished, 14);
     assert!(records.contains(&JournalRecord::StepStarted {
         host: "esx-01".into(),
-        address: "esx-01/PortGroup/Prov".into(),
+        address: "esx-01/PortGroup/Prov".parse().unwrap(),
         phase: Phase::Create,
         operations: vec!["add port group Prov".into()],
     }));
     let failure = records.iter().find_map(|record| match record {
-        JournalRecord::StepFinished { address, result, .. } if address == "esx-01/PortGroup/Prov" => Some(result),
+        JournalRecord::StepFinished { address, result, .. } if address.to_string() == "esx-01/PortGroup/Prov" => {
+            Some(result)
+        }
         _ => None,
     });
     assert!(
@@ -60,10 +62,10 @@ fn every_step_is_journaled_with_its_operations_and_outcome() {
     );
     assert!(records.contains(&JournalRecord::StepFinished {
         host: "esx-01".into(),
-        address: "esx-01/VmkernelAdapter/prov".into(),
+        address: "esx-01/VmkernelAdapter/prov".parse().unwrap(),
         phase: Phase::Create,
         result: StepOutcome::Blocked {
-            by: "esx-01/PortGroup/Prov".into()
+            by: "esx-01/PortGroup/Prov".parse().unwrap()
         },
     }));
 }
@@ -132,7 +134,7 @@ fn the_last_run_summary_names_where_a_killed_run_stopped() {
             "run-1",
             JournalRecord::StepStarted {
                 host: "esx-01".into(),
-                address: "esx-01/StandardSwitch/vSwitch1".into(),
+                address: "esx-01/StandardSwitch/vSwitch1".parse().unwrap(),
                 phase: Phase::Create,
                 operations: vec!["add standard switch vSwitch1".into()],
             },

@@ -55,7 +55,7 @@ fn a_changed_object_makes_the_saved_plan_stale_naming_host_and_address() {
         stale,
         vec![StaleHost {
             host: "esx-02".into(),
-            changed: vec!["esx-02/StandardSwitch/vSwitch1".into()],
+            changed: vec!["esx-02/StandardSwitch/vSwitch1".parse().unwrap()],
         }]
     );
     let message = ensure_plan_is_fresh(&plan, &backend.fleet()).unwrap_err().to_string();

@@ -33,7 +33,7 @@ fn all_operations_in_order() -> Vec<String> {
 fn outcome<'report>(report: &'report esxnet_executor::ApplyReport, host: &str, address: &str) -> &'report StepOutcome {
     &report
         .host(host)
-        .and_then(|host| host.change(address))
+        .and_then(|host| host.change(&address.parse().expect("an address")))
         .unwrap_or_else(|| panic!("{address} is in the report"))
         .outcome
 }
@@ -182,7 +182,7 @@ fn transient_faults_are_retried_and_converge() {
     let first_step = report
         .host("esx-01")
         .unwrap()
-        .step("esx-01/StandardSwitch/vSwitch1", Phase::Create);
+        .step(&"esx-01/StandardSwitch/vSwitch1".parse().unwrap(), Phase::Create);
     assert_eq!(first_step.unwrap().attempts, 4);
     let retries = events
         .lock()
@@ -201,7 +201,9 @@ fn transient_faults_that_never_clear_fail_the_step_after_the_last_attempt() {
     assert!(!report.succeeded());
     let host = report.host("esx-02").unwrap();
     assert_eq!(host.outcome, HostOutcome::Failed);
-    let first = host.step("esx-02/StandardSwitch/vSwitch1", Phase::Create).unwrap();
+    let first = host
+        .step(&"esx-02/StandardSwitch/vSwitch1".parse().unwrap(), Phase::Create)
+        .unwrap();
     assert_eq!(first.attempts, 6);
     match &first.outcome {
         StepOutcome::Failed { fault, message } => {
@@ -231,7 +233,7 @@ fn a_permanent_fault_blocks_only_the_dependent_steps_of_its_host() {
         other => panic!("{other:?}"),
     }
     let blocked = StepOutcome::Blocked {
-        by: failed_address.to_owned(),
+        by: failed_address.parse().unwrap(),
     };
     assert_eq!(outcome(&report, "esx-01", "esx-01/VmkernelAdapter/prov"), &blocked);
     assert_eq!(outcome(&report, "esx-01", "esx-01/NetStack/provisioning"), &blocked);
@@ -303,7 +305,7 @@ fn an_already_exists_answer_is_checked_against_a_fresh_observation() {
     // Another administrator adds the Storage port group, as declared, right after the switch.
     let observer = move |event: &Event| {
         if let Event::StepFinished { host, address, .. } = event {
-            if host == "esx-01" && address == "esx-01/StandardSwitch/vSwitch1" {
+            if host == "esx-01" && address.to_string() == "esx-01/StandardSwitch/vSwitch1" {
                 racing
                     .perform(
                         "esx-01",
@@ -484,13 +486,13 @@ fn replaces_delete_then_create_and_resume_after_either_half() {
     assert!(resumed.succeeded(), "{resumed:#?}");
     let host = resumed.host("esx-01").unwrap();
     assert_eq!(
-        host.step("esx-01/VmkernelAdapter/storage", Phase::Delete)
+        host.step(&"esx-01/VmkernelAdapter/storage".parse().unwrap(), Phase::Delete)
             .unwrap()
             .outcome,
         StepOutcome::AlreadyInTarget
     );
     assert!(matches!(
-        host.step("esx-01/VmkernelAdapter/storage", Phase::Create)
+        host.step(&"esx-01/VmkernelAdapter/storage".parse().unwrap(), Phase::Create)
             .unwrap()
             .outcome,
         StepOutcome::Applied { .. }

@@ -11,7 +11,8 @@ use esxnet_model::diagnostic::{Diagnostic, RuleId};
 use esxnet_model::observed::{ObservedAdapter, ObservedHost, ObservedIpv4, PortConnection, Teaming};
 use ipnet::{IpNet, Ipv4Net};
 
-use crate::plan::{Action, Change, FieldChange, PlanOptions, Unmanaged};
+use crate::address::Address;
+use crate::plan::{Action, Change, ChangeReason, FieldChange, PlanOptions, Unmanaged};
 use crate::state::{
     self, AdapterState, Identity, Ipv6State, ObjectKind, ObjectState, PortGroupState, ServicesState, StackState,
     SwitchState,
@@ -70,7 +71,7 @@ pub fn diff_host(desired: &DesiredHost, observed: &ObservedHost, options: &PlanO
             make_replace(
                 &mut change,
                 vec!["switch".to_owned()],
-                "a port group cannot move to another switch: it is removed and added again",
+                ChangeReason::PortGroupMovesSwitch,
             );
             refuse_deleting_protected_port_group(&mut diff, host, port_group, observed);
         }
@@ -167,7 +168,7 @@ pub fn new_change(
         _ => Vec::new(),
     };
     Change {
-        address: format!("{host}/{kind}/{name}"),
+        address: Address::name(host, kind, name),
         host: host.to_owned(),
         kind,
         name: name.to_owned(),
@@ -182,7 +183,7 @@ pub fn new_change(
     }
 }
 
-fn make_replace(change: &mut Change, replace_paths: Vec<String>, reason: &str) {
+fn make_replace(change: &mut Change, replace_paths: Vec<String>, reason: ChangeReason) {
     change.action = Action::Replace;
     // The new object's device is ESXi's to choose: not a field the user changes.
     change.fields = field_changes(change.before.as_ref(), change.after.as_ref())
@@ -190,7 +191,7 @@ fn make_replace(change: &mut Change, replace_paths: Vec<String>, reason: &str) {
         .filter(|field| field.path != "device")
         .collect();
     change.replace_paths = replace_paths;
-    change.reason = Some(reason.to_owned());
+    change.reason = Some(reason);
 }
 
 /// The fields that differ between two states, as JSON values, leaves first-level deep enough to read.
@@ -587,16 +588,12 @@ fn diff_adapter(
         Some(ObjectState::VmkernelAdapter(after.clone())),
     );
     if let Some(before) = &before {
-        let mut replace_paths = Vec::new();
-        let mut reasons = Vec::new();
-        if before.stack != after.stack {
-            replace_paths.push("stack".to_owned());
-            reasons.push("an adapter's TCP/IP stack cannot change in place (ESX009)");
-        }
-        if before.connection != after.connection {
-            replace_paths.push("connection".to_owned());
-            reasons.push("esxnet moves an adapter to another port group by re-creating it");
-        }
+        let (stack_changes, port_group_changes) = (before.stack != after.stack, before.connection != after.connection);
+        let replace_paths: Vec<String> = [(stack_changes, "stack"), (port_group_changes, "connection")]
+            .into_iter()
+            .filter(|(changes, _)| *changes)
+            .map(|(_, path)| path.to_owned())
+            .collect();
         if !replace_paths.is_empty() {
             let lost: Vec<String> = existing
                 .map(|existing| existing.services.iter())
@@ -622,7 +619,11 @@ fn diff_adapter(
             let mut after_replace = after.clone();
             after_replace.device = None;
             change.after = Some(ObjectState::VmkernelAdapter(after_replace));
-            make_replace(&mut change, replace_paths, &reasons.join("; "));
+            let reason = ChangeReason::AdapterRecreated {
+                stack: stack_changes,
+                port_group: port_group_changes,
+            };
+            make_replace(&mut change, replace_paths, reason);
         }
     }
     if let (Some(existing), Some(before)) = (existing, &before) {
@@ -1118,16 +1119,15 @@ fn find_unmanaged(
                 Some(ObjectState::VmkernelAdapter(state::adapter_state(adapter))),
                 None,
             );
-            change.reason = Some("no manifest declares it (--prune)".to_owned());
+            // By device: a declared adapter may be named like it, and both changes must stay.
+            change.address = Address::device(host, ObjectKind::VmkernelAdapter, &adapter.device);
+            change.reason = Some(ChangeReason::Pruned);
             diff.changes.push(change);
         } else {
             kept_adapters.push((adapter, protection.clone()));
-            diff.unmanaged.push(unmanaged(
-                host,
-                ObjectKind::VmkernelAdapter,
-                &adapter.device,
-                protection,
-            ));
+            let mut object = unmanaged(host, ObjectKind::VmkernelAdapter, &adapter.device, protection);
+            object.address = Address::device(host, ObjectKind::VmkernelAdapter, &adapter.device);
+            diff.unmanaged.push(object);
         }
     }
     // Port groups: protected when a kept adapter sits on them.
@@ -1162,7 +1162,7 @@ fn find_unmanaged(
                 Some(ObjectState::PortGroup(PortGroupState::observed(port_group))),
                 None,
             );
-            change.reason = Some("no manifest declares it (--prune)".to_owned());
+            change.reason = Some(ChangeReason::Pruned);
             diff.changes.push(change);
         } else {
             kept_port_groups_by_switch
@@ -1207,7 +1207,7 @@ fn find_unmanaged(
                 state::switch_state(observed, &switch.name).map(ObjectState::StandardSwitch),
                 None,
             );
-            change.reason = Some("no manifest declares it (--prune)".to_owned());
+            change.reason = Some(ChangeReason::Pruned);
             diff.changes.push(change);
         } else {
             diff.unmanaged
@@ -1219,7 +1219,7 @@ fn find_unmanaged(
 /// An unmanaged object; `protection` says why `--prune` must leave it alone, if it must.
 fn unmanaged(host: &str, kind: ObjectKind, name: &str, protection: Option<String>) -> Unmanaged {
     Unmanaged {
-        address: format!("{host}/{kind}/{name}"),
+        address: Address::name(host, kind, name),
         kind,
         name: name.to_owned(),
         protected: protection.is_some(),

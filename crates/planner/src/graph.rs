@@ -95,15 +95,14 @@ fn add_nodes<'a>(graph: &mut DiGraph<Node<'a>, ()>, changes: &'a [Change]) {
             }
         }
     }
-    deletes.sort_by_key(|node| (Reverse(kind_rank(node.change.kind)), node.change.address.clone()));
-    // What could cut the host off goes last, so that losing the host then loses nothing else.
-    others.sort_by_key(|node| {
-        (
-            node.change.touches_management,
-            kind_rank(node.change.kind),
-            node.change.address.clone(),
-        )
+    deletes.sort_by(|one, other| {
+        (Reverse(kind_rank(one.change.kind)), &one.change.address)
+            .cmp(&(Reverse(kind_rank(other.change.kind)), &other.change.address))
     });
+    // What could cut the host off goes last, so that losing the host then loses nothing else.
+    let others_key = |node: &Node<'a>| (node.change.touches_management, kind_rank(node.change.kind));
+    others
+        .sort_by(|one, other| (others_key(one), &one.change.address).cmp(&(others_key(other), &other.change.address)));
     for node in deletes.into_iter().chain(others) {
         graph.add_node(node);
     }

@@ -5,6 +5,7 @@
 
 #![warn(missing_docs)]
 
+pub mod address;
 pub mod diff;
 pub mod esxi;
 pub mod graph;
@@ -19,7 +20,10 @@ use esxnet_model::diagnostic::{self, Diagnostic, RuleId};
 use esxnet_model::observed::{ObservedFleet, ObservedHost};
 use sha2::{Digest, Sha256};
 
-pub use plan::{Action, Change, HostPlan, HostStatus, Phase, Plan, PlanOptions, Step, Summary};
+pub use address::{Address, AddressKey};
+pub use plan::{
+    Action, Change, ChangeReason, DriftKind, HostPlan, HostStatus, Phase, Plan, PlanOptions, Step, Summary,
+};
 
 /// The fingerprint of a host's observed state: what a saved plan was computed from.
 ///
@@ -192,7 +196,7 @@ fn sort_changes_by_steps(changes: &mut [Change], steps: &[Step]) {
             .position(|step| step.address == change.address)
             .unwrap_or(usize::MAX)
     };
-    changes.sort_by_key(|change| (first_step(change), change.address.clone()));
+    changes.sort_by(|one, other| (first_step(one), &one.address).cmp(&(first_step(other), &other.address)));
 }
 
 fn summarize(changes: &[Change], hosts: &[HostPlan]) -> Summary {

@@ -8,6 +8,7 @@ use esxnet_model::diagnostic::Diagnostic;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::address::Address;
 use crate::state::{Identity, ObjectKind, ObjectState};
 
 /// The version of the plan's JSON format. Consumers ignore fields they do not know.
@@ -54,6 +55,133 @@ impl fmt::Display for Action {
     }
 }
 
+/// Why a change is planned as it is, where its action alone does not say: shown under the change
+/// and kept in JSON as the sentence users read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeReason {
+    /// Deleted: no manifest declares it and `--prune` is on.
+    Pruned,
+    /// A port group moves to another switch, which means removing it and adding it again.
+    PortGroupMovesSwitch,
+    /// An adapter is re-created: its TCP/IP stack changes (ESX009), its port group changes, or both.
+    AdapterRecreated {
+        /// The stack changes, which ESXi cannot do in place.
+        stack: bool,
+        /// The port group changes, which esxnet does by re-creating the adapter.
+        port_group: bool,
+    },
+}
+
+impl ChangeReason {
+    const PRUNED: &'static str = "no manifest declares it (--prune)";
+    const PORT_GROUP_MOVES_SWITCH: &'static str =
+        "a port group cannot move to another switch: it is removed and added again";
+    const STACK_CHANGES: &'static str = "an adapter's TCP/IP stack cannot change in place (ESX009)";
+    const PORT_GROUP_CHANGES: &'static str = "esxnet moves an adapter to another port group by re-creating it";
+}
+
+impl fmt::Display for ChangeReason {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ChangeReason::Pruned => formatter.write_str(Self::PRUNED),
+            ChangeReason::PortGroupMovesSwitch => formatter.write_str(Self::PORT_GROUP_MOVES_SWITCH),
+            ChangeReason::AdapterRecreated { stack, port_group } => {
+                let sentences: Vec<&str> = [(stack, Self::STACK_CHANGES), (port_group, Self::PORT_GROUP_CHANGES)]
+                    .into_iter()
+                    .filter_map(|(applies, sentence)| applies.then_some(sentence))
+                    .collect();
+                formatter.write_str(&sentences.join("; "))
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for ChangeReason {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ChangeReason, String> {
+        match text {
+            Self::PRUNED => return Ok(ChangeReason::Pruned),
+            Self::PORT_GROUP_MOVES_SWITCH => return Ok(ChangeReason::PortGroupMovesSwitch),
+            _ => {}
+        }
+        let (mut stack, mut port_group) = (false, false);
+        for sentence in text.split("; ") {
+            match sentence {
+                Self::STACK_CHANGES => stack = true,
+                Self::PORT_GROUP_CHANGES => port_group = true,
+                _ => {
+                    return Err(format!(
+                        "\"{text}\" is not a reason esxnet plans with; make the plan again"
+                    ))
+                }
+            }
+        }
+        Ok(ChangeReason::AdapterRecreated { stack, port_group })
+    }
+}
+
+impl Serialize for ChangeReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ChangeReason {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ChangeReason, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for ChangeReason {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ChangeReason".into()
+    }
+
+    fn json_schema(_generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Why the change is planned as it is, as the sentence the text plan shows",
+            "type": "string",
+        })
+    }
+}
+
+/// How an object differs from the manifests, as `drift` reports it: the plan's action seen
+/// from the host's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftKind {
+    /// Declared, not on the host.
+    Missing,
+    /// On the host with fields that differ (or, without a manifest, to be deleted).
+    Different,
+    /// A field differs that cannot change in place.
+    Replace,
+}
+
+impl DriftKind {
+    /// The drift a change stands for; `None` for a noop.
+    pub fn of(action: Action) -> Option<DriftKind> {
+        match action {
+            Action::Noop => None,
+            Action::Create => Some(DriftKind::Missing),
+            Action::Replace => Some(DriftKind::Replace),
+            Action::Update | Action::Delete => Some(DriftKind::Different),
+        }
+    }
+}
+
+impl fmt::Display for DriftKind {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            DriftKind::Missing => "missing",
+            DriftKind::Different => "different",
+            DriftKind::Replace => "replace",
+        })
+    }
+}
+
 /// One field that differs between `before` and `after`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FieldChange {
@@ -69,8 +197,9 @@ pub struct FieldChange {
 /// One change to one object on one host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Change {
-    /// `host/Kind/name`, such as `esx-01/VmkernelAdapter/prov`.
-    pub address: String,
+    /// Which object: `esx-01/VmkernelAdapter/prov` by name, `esx-01/VmkernelAdapter[vmk1]` for
+    /// an adapter no manifest declares.
+    pub address: Address,
     /// The host.
     pub host: String,
     /// The object's kind.
@@ -90,7 +219,7 @@ pub struct Change {
     pub fields: Vec<FieldChange>,
     /// Why, for replaces, deletes of unmanaged objects and predicted effects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<ChangeReason>,
     /// The fields that force a replace.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replace_paths: Vec<String>,
@@ -126,7 +255,7 @@ impl fmt::Display for Phase {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Step {
     /// The change's address.
-    pub address: String,
+    pub address: Address,
     /// Which half.
     pub phase: Phase,
 }
@@ -135,7 +264,7 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Unmanaged {
     /// Its address.
-    pub address: String,
+    pub address: Address,
     /// Its kind.
     pub kind: ObjectKind,
     /// Its name.
@@ -244,8 +373,8 @@ impl Plan {
     }
 
     /// The change at an address.
-    pub fn change(&self, address: &str) -> Option<&Change> {
-        self.changes.iter().find(|change| change.address == address)
+    pub fn change(&self, address: &Address) -> Option<&Change> {
+        self.changes.iter().find(|change| change.address == *address)
     }
 
     /// The changes of one host.
@@ -257,11 +386,11 @@ impl Plan {
     /// linear [`Plan::host_changes`] and [`Plan::change`] make such a visit quadratic in the fleet.
     pub fn change_index(&self) -> ChangeIndex<'_> {
         let mut by_host: HashMap<&str, Vec<&Change>> = HashMap::new();
-        let mut by_address: HashMap<&str, &Change> = HashMap::with_capacity(self.changes.len());
+        let mut by_address: HashMap<&Address, &Change> = HashMap::with_capacity(self.changes.len());
         for change in &self.changes {
             by_host.entry(change.host.as_str()).or_default().push(change);
             // The first change at an address wins, as with `Plan::change`.
-            by_address.entry(change.address.as_str()).or_insert(change);
+            by_address.entry(&change.address).or_insert(change);
         }
         ChangeIndex { by_host, by_address }
     }
@@ -272,7 +401,7 @@ impl Plan {
 #[derive(Debug)]
 pub struct ChangeIndex<'a> {
     by_host: HashMap<&'a str, Vec<&'a Change>>,
-    by_address: HashMap<&'a str, &'a Change>,
+    by_address: HashMap<&'a Address, &'a Change>,
 }
 
 impl<'a> ChangeIndex<'a> {
@@ -282,7 +411,7 @@ impl<'a> ChangeIndex<'a> {
     }
 
     /// The change at an address.
-    pub fn change(&self, address: &str) -> Option<&'a Change> {
+    pub fn change(&self, address: &Address) -> Option<&'a Change> {
         self.by_address.get(address).copied()
     }
 }
@@ -293,7 +422,7 @@ mod tests {
 
     fn change(host: &str, name: &str, action: Action) -> Change {
         Change {
-            address: format!("{host}/PortGroup/{name}"),
+            address: Address::name(host, ObjectKind::PortGroup, name),
             host: host.to_owned(),
             kind: ObjectKind::PortGroup,
             name: name.to_owned(),
@@ -306,6 +435,31 @@ mod tests {
             replace_paths: Vec::new(),
             touches_management: false,
         }
+    }
+
+    #[test]
+    fn every_reason_reads_back_from_the_sentence_users_read() {
+        for reason in [
+            ChangeReason::Pruned,
+            ChangeReason::PortGroupMovesSwitch,
+            ChangeReason::AdapterRecreated {
+                stack: true,
+                port_group: false,
+            },
+            ChangeReason::AdapterRecreated {
+                stack: false,
+                port_group: true,
+            },
+            ChangeReason::AdapterRecreated {
+                stack: true,
+                port_group: true,
+            },
+        ] {
+            let json = serde_json::to_string(&reason).unwrap();
+            assert_eq!(json, format!("{:?}", reason.to_string()));
+            assert_eq!(serde_json::from_str::<ChangeReason>(&json).unwrap(), reason, "{json}");
+        }
+        assert!("something else".parse::<ChangeReason>().is_err());
     }
 
     #[test]
@@ -337,10 +491,13 @@ mod tests {
             "esx-01/PortGroup/b",
             "esx-02/PortGroup/b",
         ] {
-            assert_eq!(index.change(address), plan.change(address));
+            let address: Address = address.parse().unwrap();
+            assert_eq!(index.change(&address), plan.change(&address));
         }
         assert_eq!(
-            index.change("esx-01/PortGroup/a").map(|change| change.action),
+            index
+                .change(&Address::name("esx-01", ObjectKind::PortGroup, "a"))
+                .map(|change| change.action),
             Some(Action::Create)
         );
     }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use similar::ChangeTag;
 
-use crate::plan::{Action, Change, FieldChange, HostPlan, HostStatus, Plan};
+use crate::plan::{Action, Change, DriftKind, FieldChange, HostPlan, HostStatus, Plan};
 use crate::state::{ObjectKind, ObjectState};
 
 /// How text output looks.
@@ -440,8 +440,9 @@ impl std::fmt::Display for ChangeTitle<'_> {
 pub fn change_comments(change: &Change) -> Vec<String> {
     let mut comments = Vec::new();
     match (&change.reason, change.action) {
-        (Some(reason), Action::Replace) => comments.push(format!("# must be replaced: {}", escape_control(reason))),
-        (Some(reason), _) => comments.push(format!("# {}", escape_control(reason))),
+        // esxnet's own sentences: nothing from a host or a manifest to escape.
+        (Some(reason), Action::Replace) => comments.push(format!("# must be replaced: {reason}")),
+        (Some(reason), _) => comments.push(format!("# {reason}")),
         (None, _) => {}
     }
     if change.touches_management {
@@ -596,11 +597,11 @@ impl DriftCounts {
     pub fn of(plan: &Plan) -> Self {
         let mut counts = DriftCounts::default();
         for change in &plan.changes {
-            match change.action {
-                Action::Create => counts.missing += 1,
-                Action::Replace => counts.replace += 1,
-                Action::Update | Action::Delete => counts.different += 1,
-                Action::Noop => {}
+            match DriftKind::of(change.action) {
+                Some(DriftKind::Missing) => counts.missing += 1,
+                Some(DriftKind::Replace) => counts.replace += 1,
+                Some(DriftKind::Different) => counts.different += 1,
+                None => {}
             }
         }
         counts.unmanaged = plan
@@ -640,17 +641,20 @@ impl DriftCounts {
 /// plan's line model (read `host -> manifests`), the unmanaged objects and a summary sentence.
 pub fn drift_text(plan: &Plan) -> String {
     let mut out = String::new();
-    for change in plan.changes.iter().filter(|change| change.action != Action::Noop) {
+    for change in &plan.changes {
+        let Some(drift) = DriftKind::of(change.action) else {
+            continue;
+        };
         let address = format_args!("{}/{}", escape_control(&change.host), ChangeTitle(change));
-        match change.action {
-            Action::Create => {
+        match drift {
+            DriftKind::Missing => {
                 let _ = writeln!(out, "missing    {address}  (declared, not on the host)");
                 continue;
             }
-            Action::Replace => {
+            DriftKind::Replace => {
                 let _ = writeln!(out, "replace    {address}  (host -> manifests)");
             }
-            _ => {
+            DriftKind::Different => {
                 let _ = writeln!(out, "drifted    {address}  (host -> manifests)");
             }
         }
@@ -1015,11 +1019,11 @@ fn write_markdown_group(out: &mut String, group: &[HostLines<'_>], kind: Markdow
             _ => '!',
         };
         // The action in words: a diff block has no room for `-/+`, and replace must not read as update.
-        let word = match (kind, change.action) {
-            (MarkdownKind::Plan, action) => action.to_string(),
-            (MarkdownKind::Drift, Action::Create) => "missing".to_owned(),
-            (MarkdownKind::Drift, Action::Replace) => "replace".to_owned(),
-            (MarkdownKind::Drift, _) => "drifted".to_owned(),
+        let word = match (kind, DriftKind::of(change.action)) {
+            (MarkdownKind::Plan, _) | (MarkdownKind::Drift, None) => change.action.to_string(),
+            (MarkdownKind::Drift, Some(DriftKind::Missing)) => "missing".to_owned(),
+            (MarkdownKind::Drift, Some(DriftKind::Replace)) => "replace".to_owned(),
+            (MarkdownKind::Drift, Some(DriftKind::Different)) => "drifted".to_owned(),
         };
         let _ = writeln!(diff, "{sign} {word} {}", ChangeTitle(change));
         for comment in change_comments(change) {
@@ -1213,10 +1217,8 @@ pub fn dot(plan: &Plan) -> String {
         }
         let _ = writeln!(out, "  subgraph cluster_{host_index} {{\n    label={:?};", host.host);
         for (step_index, step) in host.steps.iter().enumerate() {
-            let short = step
-                .address
-                .strip_prefix(&format!("{}/", host.host))
-                .unwrap_or(&step.address);
+            let address = step.address.to_string();
+            let short = address.strip_prefix(&format!("{}/", host.host)).unwrap_or(&address);
             let _ = writeln!(
                 out,
                 "    h{host_index}s{step_index} [label={:?}];",
@@ -1240,7 +1242,7 @@ mod tests {
 
     fn delete(host: &str, name: &str) -> Change {
         Change {
-            address: format!("{host}/PortGroup/{name}"),
+            address: crate::Address::name(host, ObjectKind::PortGroup, name),
             host: host.to_owned(),
             kind: ObjectKind::PortGroup,
             name: name.to_owned(),
@@ -1249,7 +1251,7 @@ mod tests {
             before: None,
             after: None,
             fields: Vec::new(),
-            reason: Some("no manifest declares it (--prune)".to_owned()),
+            reason: Some(crate::ChangeReason::Pruned),
             replace_paths: Vec::new(),
             touches_management: false,
         }
@@ -1324,7 +1326,7 @@ mod tests {
     fn drift_markdown_never_says_in_sync_when_there_is_unmanaged_drift() {
         let mut with_unmanaged = host("esx-01", &[]);
         with_unmanaged.unmanaged.push(crate::plan::Unmanaged {
-            address: "esx-01/PortGroup/VM Network".to_owned(),
+            address: crate::Address::name("esx-01", ObjectKind::PortGroup, "VM Network"),
             kind: ObjectKind::PortGroup,
             name: "VM Network".to_owned(),
             protected: false,

@@ -20,7 +20,7 @@ use esxnet_model::observed::{
 use esxnet_model::source::{Source, SpanIndex};
 use esxnet_planner::plan::{Phase, Plan, PlanOptions};
 use esxnet_planner::state::{ObjectKind, ObjectState};
-use esxnet_planner::Action;
+use esxnet_planner::{Action, Address};
 use proptest::prelude::*;
 
 fn source() -> Source {
@@ -349,7 +349,7 @@ fn build(switches: &[GeneratedSwitch], declared_stacks: &BTreeSet<StackKind>) ->
 }
 
 /// The position of each step, by address and phase.
-fn positions(plan: &Plan) -> BTreeMap<(String, Phase), usize> {
+fn positions(plan: &Plan) -> BTreeMap<(Address, Phase), usize> {
     plan.hosts[0]
         .steps
         .iter()
@@ -358,7 +358,7 @@ fn positions(plan: &Plan) -> BTreeMap<(String, Phase), usize> {
         .collect()
 }
 
-fn state_of(plan: &Plan, address: &str, phase: Phase) -> Option<ObjectState> {
+fn state_of(plan: &Plan, address: &Address, phase: Phase) -> Option<ObjectState> {
     let change = plan.change(address)?;
     match phase {
         Phase::Delete => change.before.clone(),
@@ -390,8 +390,9 @@ fn reachable(edges: &[[usize; 2]], from: usize, to: usize) -> bool {
 fn required_dependencies(plan: &Plan) -> Vec<(usize, usize, String)> {
     let position = positions(plan);
     let steps = &plan.hosts[0].steps;
-    let step_of =
-        |kind: ObjectKind, name: &str, phase: Phase| position.get(&(format!("esx-01/{kind}/{name}"), phase)).copied();
+    let step_of = |kind: ObjectKind, name: &str, phase: Phase| {
+        position.get(&(Address::name("esx-01", kind, name), phase)).copied()
+    };
     let mut required = Vec::new();
     for (index, step) in steps.iter().enumerate() {
         let Some(state) = state_of(plan, &step.address, step.phase) else {

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use esxnet_planner::render;
-use esxnet_planner::{Action, Plan, PlanOptions};
+use esxnet_planner::{DriftKind, Plan, PlanOptions};
 use serde::Serialize;
 
 use crate::cli::{DriftArgs, PlanFormat};
@@ -13,12 +13,12 @@ use crate::Outcome;
 /// One difference between a host and the manifests.
 #[derive(Debug, Serialize)]
 struct Drift<'a> {
-    address: &'a str,
+    address: &'a esxnet_planner::Address,
     host: &'a str,
     kind: String,
     name: &'a str,
     /// `missing` (declared, not on the host), `different` (fields differ) or `replace`.
-    drift: &'static str,
+    drift: DriftKind,
     fields: &'a [esxnet_planner::plan::FieldChange],
 }
 
@@ -35,18 +35,15 @@ fn report(plan: &Plan) -> DriftReport<'_> {
     let drift: Vec<Drift<'_>> = plan
         .changes
         .iter()
-        .filter(|change| change.action != Action::Noop)
-        .map(|change| Drift {
-            address: &change.address,
-            host: &change.host,
-            kind: change.kind.to_string(),
-            name: &change.name,
-            drift: match change.action {
-                Action::Create => "missing",
-                Action::Replace => "replace",
-                _ => "different",
-            },
-            fields: &change.fields,
+        .filter_map(|change| {
+            DriftKind::of(change.action).map(|drift| Drift {
+                address: &change.address,
+                host: &change.host,
+                kind: change.kind.to_string(),
+                name: &change.name,
+                drift,
+                fields: &change.fields,
+            })
         })
         .collect();
     let unmanaged: Vec<_> = plan
