@@ -30,7 +30,19 @@ fn main() -> ExitCode {
         Err(error) => return usage_error(&error),
     };
     let output = output::Output::detect();
-    match commands::run(arguments, &output) {
+    let outcome = commands::run(arguments, &output);
+    // A result that could not be written is lost: that fails the command, even one that
+    // otherwise succeeded or found drift (a cron job must not read a lost report as news).
+    if let Some(reason) = output::write_failure() {
+        if let Err(error) = &outcome {
+            output.error(&error_text(error));
+        }
+        output.error(&format!(
+            "cannot write the result to standard output: {reason}; nothing printed can be trusted to be complete"
+        ));
+        return ExitCode::from(1);
+    }
+    match outcome {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::ChangesPending) => ExitCode::from(2),
         Ok(Outcome::Failed) => ExitCode::from(1),

@@ -1,6 +1,7 @@
 //! The one place output goes through: stdout for results, stderr for diagnostics and status.
 
 use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
 
 use esxnet_model::diagnostic::Diagnostic;
 
@@ -29,21 +30,31 @@ impl Output {
         }
     }
 
-    /// Prints a result to stdout.
+    /// Prints a result to stdout. A failed write is remembered (see [`write_failure`]).
     pub fn result(&self, text: &str) {
         let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(text.as_bytes());
-        if !text.ends_with('\n') {
-            let _ = stdout.write_all(b"\n");
-        }
-        let _ = stdout.flush();
+        let written = stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| {
+                if text.ends_with('\n') {
+                    Ok(())
+                } else {
+                    stdout.write_all(b"\n")
+                }
+            })
+            .and_then(|()| stdout.flush());
+        remember(written);
     }
 
     /// Streams a result to stdout through `write`, for results too large to build as text first.
+    /// A failed write is remembered (see [`write_failure`]) as well as answered.
     pub fn result_with(&self, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> std::io::Result<()> {
         let mut stdout = std::io::stdout().lock();
-        write(&mut stdout)?;
-        stdout.flush()
+        let written = write(&mut stdout).and_then(|()| stdout.flush());
+        if let Err(error) = &written {
+            remember(Err(std::io::Error::new(error.kind(), error.to_string())));
+        }
+        written
     }
 
     /// Prints a status sentence to stderr.
@@ -68,4 +79,23 @@ impl Output {
             let _ = writeln!(stderr, "{}", diagnostic.render(self.stderr_color));
         }
     }
+}
+
+/// The first failed write to stdout, as the reason the system gave.
+static WRITE_FAILURE: OnceLock<String> = OnceLock::new();
+
+/// Records a failed write to stdout. A closed pipe (`esxnet plan | head`) is not a failure: the
+/// reader has what it wanted, and the command's own exit code (2 for drift) must survive it.
+fn remember(written: std::io::Result<()>) {
+    if let Err(error) = written {
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = WRITE_FAILURE.set(error.to_string());
+        }
+    }
+}
+
+/// Why a result could not be written to stdout, if it could not: the result is lost, so the
+/// command fails (exit 1) whatever else it did.
+pub fn write_failure() -> Option<&'static str> {
+    WRITE_FAILURE.get().map(String::as_str)
 }

@@ -590,12 +590,17 @@ pub struct DriftCounts {
     pub replace: usize,
     /// Objects no manifest declares that `--prune` would delete.
     pub unmanaged: usize,
+    /// Whether the manifests have errors: then there is no verdict (some hosts were not compared).
+    pub errors: bool,
 }
 
 impl DriftCounts {
     /// Counts a plan made for drift (no prune, management changes allowed).
     pub fn of(plan: &Plan) -> Self {
-        let mut counts = DriftCounts::default();
+        let mut counts = DriftCounts {
+            errors: plan.has_errors(),
+            ..DriftCounts::default()
+        };
         for change in &plan.changes {
             match DriftKind::of(change.action) {
                 Some(DriftKind::Missing) => counts.missing += 1,
@@ -623,7 +628,9 @@ impl DriftCounts {
     }
 
     fn sentence(&self) -> String {
-        if self.in_sync() {
+        if self.errors {
+            "No verdict: the manifests have errors (see the diagnostics), so not every host was compared; fix them and run drift again.".to_owned()
+        } else if self.in_sync() {
             "In sync: the hosts match the manifests.".to_owned()
         } else {
             let drifted = self.drifted_objects();

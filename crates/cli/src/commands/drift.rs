@@ -54,7 +54,8 @@ fn report(plan: &Plan) -> DriftReport<'_> {
         .collect();
     DriftReport {
         format_version: esxnet_planner::plan::FORMAT_VERSION,
-        in_sync: drift.is_empty() && unmanaged.is_empty(),
+        // With manifest errors some hosts were not compared: no verdict either way.
+        in_sync: drift.is_empty() && unmanaged.is_empty() && !plan.has_errors(),
         drift,
         unmanaged,
         diagnostics: &plan.diagnostics,
