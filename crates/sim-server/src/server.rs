@@ -51,6 +51,11 @@ pub struct ServeOptions {
     /// Listen on an address other than loopback. Off by default: the simulator has no real
     /// security and should not be reachable from other machines by accident.
     pub allow_non_loopback: bool,
+    /// A connection that sends nothing for this long (no TLS handshake, no next request, or a
+    /// request head that never ends) is closed, so idle and slow clients cannot hold the server.
+    /// Longer than the 90 s for which HTTP clients keep idle connections, so that a client never
+    /// sends a call on a connection the server is closing.
+    pub idle_timeout: Duration,
 }
 
 impl ServeOptions {
@@ -63,6 +68,7 @@ impl ServeOptions {
             password: password.into(),
             max_duration: Duration::from_secs(3600),
             allow_non_loopback: false,
+            idle_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -195,6 +201,7 @@ pub fn serve(options: ServeOptions) -> Result<ServerHandle, SimServerError> {
     let handle_simulator = simulator.clone();
     let (shutdown, shutdown_receiver) = watch::channel(false);
     let max_duration = options.max_duration;
+    let idle_timeout = options.idle_timeout;
     let thread = std::thread::Builder::new()
         .name("esxnet-sim-server".to_owned())
         .spawn(move || {
@@ -204,6 +211,7 @@ pub fn serve(options: ServeOptions) -> Result<ServerHandle, SimServerError> {
                 simulator,
                 shutdown_receiver,
                 max_duration,
+                idle_timeout,
             ));
             // Dropping the runtime here ends the connections still open.
         })
@@ -253,6 +261,7 @@ async fn accept_loop(
     simulator: Arc<Simulator>,
     mut shutdown: watch::Receiver<bool>,
     max_duration: Duration,
+    idle_timeout: Duration,
 ) {
     let Ok(listener) = TcpListener::from_std(listener) else {
         return;
@@ -275,14 +284,18 @@ async fn accept_loop(
                 let acceptor = acceptor.clone();
                 let simulator = simulator.clone();
                 tokio::spawn(async move {
-                    let Ok(stream) = acceptor.accept(stream).await else {
+                    let Ok(Ok(stream)) = tokio::time::timeout(idle_timeout, acceptor.accept(stream)).await else {
                         return;
                     };
                     let service = service_fn(move |request| {
                         let simulator = simulator.clone();
                         async move { Ok::<_, Infallible>(route(simulator, request).await) }
                     });
+                    // The header-read timeout also runs while a kept-alive connection waits for
+                    // its next request: an idle connection is closed after `idle_timeout`.
                     let _ = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(idle_timeout)
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
