@@ -1,13 +1,11 @@
 //! `esxnet`: manage ESXi host networking as code.
 //!
-//! Each command is a thin wrapper over library functions; this binary alone knows clap, files
-//! beyond manifests and the terminal, and it maps every outcome to an exit code in one place.
+//! Each command is a thin wrapper over the library's operations (`esxnet::ops`): it parses flags,
+//! calls an operation, renders and prints. This binary alone knows clap, prompts and the terminal,
+//! and it maps every outcome to an exit code in one place.
 
 mod cli;
 mod commands;
-mod output;
-mod target;
-mod timings;
 
 use std::process::ExitCode;
 
@@ -29,7 +27,7 @@ fn main() -> ExitCode {
         Ok(arguments) => arguments,
         Err(error) => return usage_error(&error),
     };
-    let output = output::Output::detect();
+    let output = esxnet::output::Output::detect();
     match commands::run(arguments, &output) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::ChangesPending) => ExitCode::from(2),
