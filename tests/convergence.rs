@@ -176,8 +176,7 @@ fn make_plan(manifests: &Path, backend: &dyn Backend, options: &PlanOptions) -> 
     assert!(loaded.diagnostics.is_empty(), "{:#?}", loaded.diagnostics);
     let hosts = analysis::declared_hosts(&loaded);
     let observed = esxnet_executor::observe_fleet_with(backend, &hosts, 4, &patient_retry()).expect("observe");
-    let analysis = analysis::analyze(&loaded, Some(&observed));
-    esxnet_planner::plan(&analysis.fleet, &observed, analysis.diagnostics, options)
+    esxnet::ops::plan_observed(&loaded, &observed, options)
 }
 
 /// Enough attempts that a 30% fault rate fails a call for good about once in two million.

@@ -101,13 +101,7 @@ fn apply_counted(reuse_observation: bool) {
 
     let loaded = analysis::load(&[manifests]);
     let observed = esxnet_executor::observe_fleet(&backend, &names, 4).unwrap();
-    let analysis = analysis::analyze(&loaded, Some(&observed));
-    let plan = esxnet_planner::plan(
-        &analysis.fleet,
-        &observed,
-        analysis.diagnostics,
-        &PlanOptions::default(),
-    );
+    let plan = esxnet::ops::plan_observed(&loaded, &observed, &PlanOptions::default());
     assert!(!plan.has_errors(), "the fleet plans cleanly");
     let expected = planned_calls(&plan);
     assert_eq!(expected.len(), HOSTS, "every host has changes");
@@ -153,13 +147,7 @@ fn apply_counted(reuse_observation: bool) {
 
     // The next plan is empty: what was sent is what the manifests say.
     let observed = backend.observe_many(&names).unwrap();
-    let analysis = analysis::analyze(&loaded, Some(&observed));
-    let replan = esxnet_planner::plan(
-        &analysis.fleet,
-        &observed,
-        analysis.diagnostics,
-        &PlanOptions::default(),
-    );
+    let replan = esxnet::ops::plan_observed(&loaded, &observed, &PlanOptions::default());
     assert!(!replan.summary.has_changes(), "the apply converged");
     drop(backend);
     server.stop().unwrap();

@@ -1,13 +1,11 @@
 //! `esxnet`: manage ESXi host networking as code.
 //!
-//! Each command is a thin wrapper over library functions; this binary alone knows clap, files
-//! beyond manifests and the terminal, and it maps every outcome to an exit code in one place.
+//! Each command is a thin wrapper over the library's operations (`esxnet::ops`): it parses flags,
+//! calls an operation, renders and prints. This binary alone knows clap, prompts and the terminal,
+//! and it maps every outcome to an exit code in one place.
 
 mod cli;
 mod commands;
-mod output;
-mod target;
-mod timings;
 
 use std::process::ExitCode;
 
@@ -29,11 +27,11 @@ fn main() -> ExitCode {
         Ok(arguments) => arguments,
         Err(error) => return usage_error(&error),
     };
-    let output = output::Output::detect();
+    let output = esxnet::output::Output::detect();
     let outcome = commands::run(arguments, &output);
     // A result that could not be written is lost: that fails the command, even one that
     // otherwise succeeded or found drift (a cron job must not read a lost report as news).
-    if let Some(reason) = output::write_failure() {
+    if let Some(reason) = esxnet::output::write_failure() {
         if let Err(error) = &outcome {
             output.error(&error_text(error));
         }

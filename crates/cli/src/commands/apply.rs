@@ -4,65 +4,36 @@ use std::fmt::Write as _;
 use std::io::{BufRead, Write};
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
-use esxnet_executor::{ApplyOptions, ApplyReport, Event, HostOutcome, Journal, StepOutcome};
+use anyhow::{bail, Result};
+use esxnet::ops::{self, ApplyRequest};
+use esxnet::output::Output;
+use esxnet::target::Target;
+use esxnet_executor::{ApplyReport, Event, HostOutcome, StepOutcome};
 use esxnet_planner::render::{self, TextStyle};
 use esxnet_planner::Plan;
 
 use crate::cli::{ApplyArgs, ApplyFormat};
-use crate::commands::{make_plan_observed, PlanInputs};
-use crate::output::Output;
-use crate::target::Target;
+use crate::commands::plan::request_from_flags;
+use crate::commands::planned_or_report;
 use crate::Outcome;
-
-/// Reads a saved plan when the only path is one.
-fn saved_plan(paths: &[std::path::PathBuf]) -> Result<Option<Plan>> {
-    let [path] = paths else { return Ok(None) };
-    if path.extension().and_then(|extension| extension.to_str()) != Some("json") || !path.is_file() {
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let plan: Plan = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a plan saved by `esxnet plan --out`", path.display()))?;
-    if plan.format_version != esxnet_planner::plan::FORMAT_VERSION {
-        bail!(
-            "{} has plan format {}, this esxnet reads format {}: make the plan again",
-            path.display(),
-            plan.format_version,
-            esxnet_planner::plan::FORMAT_VERSION
-        );
-    }
-    Ok(Some(plan))
-}
 
 pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
     let target = Target::parse(&arguments.target.target)?;
     let parallelism = arguments.planning.parallelism as usize;
-    let (plan, backend, observed) = match saved_plan(&arguments.paths)? {
-        Some(plan) => {
-            let hosts: Vec<String> = plan.hosts.iter().map(|host| host.host.clone()).collect();
-            let backend = target.open(&hosts, true, parallelism)?;
-            let observed = crate::target::observe(backend.as_ref(), &hosts, parallelism)?;
-            esxnet_executor::ensure_plan_is_fresh(&plan, &observed)?;
-            (plan, backend, observed)
-        }
+    let planned = match ops::saved_plan_path(&arguments.paths) {
+        Some(path) => ops::load_saved_plan(path, &arguments.target.target, parallelism)?,
         None => {
-            let inputs = PlanInputs::from_flags(&arguments.paths, &arguments.target.target, &arguments.planning, true);
-            let Some(planned) = make_plan_observed(&inputs, output)? else {
+            let request = request_from_flags(&arguments.paths, &arguments.target.target, &arguments.planning, true);
+            let Some(planned) = planned_or_report(ops::plan(&request)?, output) else {
                 return Ok(Outcome::Failed);
             };
-            (planned.plan, planned.backend, planned.observed)
+            planned
         }
     };
-    if !backend.is_writable() {
-        bail!(
-            "{} is read-only: apply against a sim: lab or a vSphere server",
-            backend.describe()
-        );
-    }
+    let plan = &planned.plan;
     output.diagnostics(&plan.diagnostics);
     let plan_text = render::text(
-        &plan,
+        plan,
         TextStyle {
             color: output.stderr_color && arguments.output == ApplyFormat::Text,
         },
@@ -76,7 +47,7 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
         match arguments.output {
             ApplyFormat::Text => output.result("No changes. The hosts match the manifests."),
             ApplyFormat::Json => {
-                let report = esxnet_executor::apply(&plan, backend.as_ref(), &ApplyOptions::default())?;
+                let report = ops::apply(planned, ApplyRequest::default())?;
                 output.result(&(serde_json::to_string_pretty(&report)? + "\n"));
             }
         }
@@ -87,34 +58,30 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
         ApplyFormat::Text => output.result(&plan_text),
         ApplyFormat::Json => output.status(&plan_text),
     }
-    if !arguments.auto_approve && !confirm(output, &plan)? {
+    if !arguments.auto_approve && !confirm(output, plan)? {
         return Ok(Outcome::Failed);
     }
     let journal_path = target.journal_path();
-    if let Some(parent) = journal_path.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    let journal = Journal::open(&journal_path)?;
-    // Hosts start from the state the plan was just made from, unless a person took time to
-    // answer the prompt: then each host is read again before its first change.
-    let observed = arguments.auto_approve.then(|| std::sync::Arc::new(observed));
-    let mut apply_options = ApplyOptions {
-        parallelism,
-        observed,
-        ..ApplyOptions::default()
-    }
-    .with_journal(journal);
-    let progress = (output.interactive && arguments.output == ApplyFormat::Text).then(|| progress_bar(&plan));
-    if let Some(bar) = &progress {
-        let bar = bar.clone();
-        apply_options = apply_options.with_observer(move |event: &Event| {
+    let progress = (output.interactive && arguments.output == ApplyFormat::Text).then(|| progress_bar(plan));
+    let observer = progress.clone().map(|bar| {
+        Box::new(move |event: &Event| {
             if let Event::StepFinished { address, outcome, .. } = event {
                 bar.set_message(format!("{address}: {}", outcome.label()));
                 bar.inc(1);
             }
-        });
-    }
-    let report = esxnet_executor::apply(&plan, backend.as_ref(), &apply_options)?;
+        }) as Box<dyn esxnet_executor::Observer>
+    });
+    let report = ops::apply(
+        planned,
+        ApplyRequest {
+            parallelism,
+            journal: Some(journal_path.clone()),
+            // Hosts start from the state the plan was just made from, unless a person took time
+            // to answer the prompt: then each host is read again before its first change.
+            reuse_observation: arguments.auto_approve,
+            observer,
+        },
+    )?;
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }

@@ -1,4 +1,5 @@
-//! One module per command; each is a thin wrapper over library functions.
+//! One module per command; each is a thin wrapper over `esxnet::ops`: it parses flags, calls an
+//! operation, renders and prints.
 
 mod apply;
 mod drift;
@@ -9,12 +10,11 @@ mod sim;
 mod validate;
 
 use anyhow::Result;
+use esxnet::ops::{Planned, Planning};
+use esxnet::output::Output;
 
 use crate::cli::{Cli, Command};
-use crate::output::Output;
 use crate::Outcome;
-
-pub use plan::{make_plan, make_plan_observed, PlanInputs};
 
 /// Runs the command the user asked for.
 pub fn run(cli: Cli, output: &Output) -> Result<Outcome> {
@@ -27,5 +27,17 @@ pub fn run(cli: Cli, output: &Output) -> Result<Outcome> {
         Command::Graph(arguments) => plan::graph(&arguments, output),
         Command::Schema(arguments) => schema::run(&arguments, output),
         Command::Sim(command) => sim::run(command, output),
+    }
+}
+
+/// The plan, or `None` after printing why the manifests could not be read.
+fn planned_or_report(planning: Planning, output: &Output) -> Option<Planned> {
+    match planning {
+        Planning::Planned(planned) => Some(planned),
+        Planning::UnreadableManifests(diagnostics) => {
+            output.diagnostics(&diagnostics);
+            output.status("the manifests could not be read: nothing was planned or applied");
+            None
+        }
     }
 }

@@ -3,8 +3,8 @@
 use anyhow::{Context, Result};
 
 use crate::cli::SchemaArgs;
-use crate::output::Output;
 use crate::Outcome;
+use esxnet::output::Output;
 
 /// Every schema file: the model's and the plan's.
 pub fn all_schemas() -> Vec<(String, String)> {

@@ -5,8 +5,8 @@ use esxnet_sim::lab::{ISCSI_PORT_GROUP, SYSTEM_PORT_GROUP};
 use esxnet_sim::{HostNames, InitOptions, Lab, LabDistributedSwitch};
 
 use crate::cli::{SimCommand, SimInitArgs, SimServeArgs};
-use crate::output::Output;
 use crate::Outcome;
+use esxnet::output::Output;
 
 pub fn run(command: SimCommand, output: &Output) -> Result<Outcome> {
     match command {
