@@ -233,9 +233,27 @@ impl Inventory {
                 Some(string_value(&host.version.to_string()))
             }
             "config.network" => Some(network_info(host)),
+            // pyVmomi reads `host.config` whole, then its members (Ansible's community.vmware
+            // reads `host.config.network`): the host's identity, product and networking.
+            "config" => Some(json!({
+                "_typeName": "HostConfigInfo",
+                "host": moref("HostSystem", &host_id(index)),
+                "product": host_product(host),
+                "network": network_info(host),
+                "virtualNicManagerInfo": nic_manager_info(host),
+            })),
             "configManager.networkSystem" => Some(moref("HostNetworkSystem", &network_system_id(index))),
             "configManager.virtualNicManager" => Some(moref("HostVirtualNicManager", &nic_manager_id(index))),
             "runtime.networkRuntimeInfo" => Some(network_runtime_info(host)),
+            // Read whole by pyVmomi (Ansible's vmware_host_tcpip_stacks reads
+            // `host.runtime.networkRuntimeInfo`): a simulated host is always up.
+            "runtime" => Some(json!({
+                "_typeName": "HostRuntimeInfo",
+                "connectionState": "connected",
+                "powerState": "poweredOn",
+                "inMaintenanceMode": false,
+                "networkRuntimeInfo": network_runtime_info(host),
+            })),
             "parent" => crate::datacenter::host_parent(self, index),
             // pyVmomi reads `host.configManager` whole, then its members.
             "configManager" => Some(json!({
@@ -282,6 +300,23 @@ impl Inventory {
             _ => crate::datacenter::all_paths(mo_type),
         }
     }
+}
+
+/// `AboutInfo` of an ESXi host, as `HostSystem.config.product` reports it.
+fn host_product(host: &ObservedHost) -> Value {
+    let version = host.version.to_string();
+    json!({
+        "_typeName": "AboutInfo",
+        "name": "VMware ESXi",
+        "fullName": format!("VMware ESXi {version} build-0 (esxnet simulator)"),
+        "vendor": "VMware, Inc.",
+        "version": version,
+        "build": "0",
+        "osType": "vmnix-x86",
+        "productLineId": "embeddedEsx",
+        "apiType": "HostAgent",
+        "apiVersion": format!("{version}.0"),
+    })
 }
 
 /// `HostNetworkInfo`: what `HostSystem.config.network` reports.

@@ -455,6 +455,8 @@ impl Simulator {
                 through_vim::<vim::HostNetworkInfo>(&value)?
             }
             ("HostVirtualNicManager", "info") => through_vim::<vim::HostVirtualNicManagerInfo>(&value)?,
+            ("HostSystem", "config") => through_vim::<vim::HostConfigInfo>(&value)?,
+            ("HostSystem", "runtime") => through_vim::<vim::HostRuntimeInfo>(&value)?,
             ("HostSystem", "runtime.networkRuntimeInfo") => {
                 through_vim::<vim::HostRuntimeInfoNetworkRuntimeInfo>(&value)?
             }

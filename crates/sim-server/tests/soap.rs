@@ -457,3 +457,37 @@ async fn hosts_are_found_by_walking_the_inventory_from_the_root_folder() {
         members.body
     );
 }
+
+/// pyVmomi reads `host.config` and `host.runtime` whole before it looks at their members, as
+/// Ansible's community.vmware modules do (`host.config.network`, `host.runtime.networkRuntimeInfo`).
+#[tokio::test]
+async fn a_host_s_config_and_runtime_are_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let client = client(&server);
+    let cookie = login(&client, &server).await;
+    let answer = post(
+        &client,
+        &server,
+        envelope(
+            "RetrieveProperties",
+            "PropertyCollector",
+            "propertyCollector",
+            "<specSet><propSet><type>HostSystem</type><pathSet>config</pathSet><pathSet>runtime</pathSet></propSet>\
+<objectSet><obj type=\"HostSystem\">host-1</obj></objectSet></specSet>",
+        ),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    for expected in [
+        "<name>config</name><val xsi:type=\"HostConfigInfo\"><host type=\"HostSystem\">host-1</host>",
+        "<apiType>HostAgent</apiType>",
+        "<network xsi:type=\"HostNetworkInfo\">",
+        "<device>vmk0</device>",
+        "<name>runtime</name><val xsi:type=\"HostRuntimeInfo\"><connectionState>connected</connectionState>",
+        "<netStackInstanceKey>defaultTcpipStack</netStackInstanceKey>",
+    ] {
+        assert!(answer.body.contains(expected), "{expected} in {}", answer.body);
+    }
+}
