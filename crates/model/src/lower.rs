@@ -67,6 +67,9 @@ pub fn lower(documents: &[LoadedDocument], observed: Option<&ObservedFleet>) -> 
             AnyDocument::VmkernelAdapter(document) => (&document.spec.hosts, &document.metadata.name),
         };
         let hosts = select_hosts(&lowered.fleet, selector, &loaded.source, name, &mut lowered.diagnostics);
+        if let AnyDocument::StandardSwitch(document) = &loaded.document {
+            check_order_lists(&document.spec, &loaded.source, &mut lowered.diagnostics);
+        }
         for host_name in hosts {
             let observed_host = observed.and_then(|fleet| fleet.hosts.get(&host_name));
             let Some(host) = lowered.fleet.hosts.get_mut(&host_name) else {
@@ -244,6 +247,48 @@ fn lower_switch(
 
 fn same_switch(left: &DesiredSwitch, right: &DesiredSwitch) -> bool {
     (left.mtu, &left.uplinks, &left.teaming, left.policy) == (right.mtu, &right.uplinks, &right.teaming, right.policy)
+}
+
+/// ESX011, once per document: `standby` and `unused` only beside an `active` list (the order is
+/// managed as a whole or not at all).
+fn check_order_lists(spec: &StandardSwitchSpec, source: &Source, diagnostics: &mut Vec<Diagnostic>) {
+    let mut orders: Vec<(String, String, bool, bool)> = Vec::new();
+    if let Some(teaming) = &spec.teaming {
+        orders.push((
+            "teaming".to_owned(),
+            "spec.teaming".to_owned(),
+            teaming.active.is_some(),
+            teaming.standby.is_some() || teaming.unused.is_some(),
+        ));
+    }
+    for (index, port_group) in spec.port_groups.iter().enumerate() {
+        if let Some(teaming) = &port_group.teaming {
+            orders.push((
+                format!("the teaming of port group \"{}\"", port_group.name),
+                format!("spec.portGroups[{index}].teaming"),
+                matches!(teaming.active, Some(Overridable::Value(_))),
+                teaming.standby.is_some() || teaming.unused.is_some(),
+            ));
+        }
+    }
+    for (owner, field, has_active_list, has_other_lists) in orders {
+        if has_other_lists && !has_active_list {
+            let list = if source.spans().fields.contains_key(&format!("{field}.standby")) {
+                format!("{field}.standby")
+            } else {
+                format!("{field}.unused")
+            };
+            diagnostics.push(
+                Diagnostic::error(
+                    RuleId::Esx011,
+                    format!(
+                        "{owner} lists standby or unused uplinks without an active list: name the active uplinks in {field}.active"
+                    ),
+                )
+                .at(source.locate(&list), &list),
+            );
+        }
+    }
 }
 
 /// The failover order a switch's `teaming` manages: `active` and `standby` when `active` is given

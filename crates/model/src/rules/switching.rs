@@ -389,26 +389,28 @@ fn check_teaming(context: &HostContext<'_>, switch: &DesiredSwitch, diagnostics:
             ),
         ));
     }
-    let order = TeamingOrder {
-        source: &switch.source,
-        field: "spec.teaming".to_owned(),
-        switch: &switch.name,
-        managed: switch.teaming.is_some(),
-        owner: "teaming",
-    };
-    check_order(context, &order, uplinks.as_ref(), diagnostics);
+    // Orders are checked where they are managed (an `active` list): rare, so the field paths
+    // are only built then. Lists without `active` are reported once per document by lowering.
+    if switch.teaming.is_some() {
+        let order = TeamingOrder {
+            source: &switch.source,
+            field: "spec.teaming".to_owned(),
+            switch: &switch.name,
+            owner: "teaming",
+        };
+        check_order(context, &order, uplinks.as_ref(), diagnostics);
+    }
     for port_group in context
         .host
         .port_groups
         .values()
-        .filter(|port_group| port_group.switch == switch.name)
+        .filter(|port_group| port_group.switch == switch.name && matches!(port_group.policy.order, Some(Some(_))))
     {
         let owner = format!("the teaming of port group \"{}\"", port_group.name);
         let order = TeamingOrder {
             source: &port_group.source,
             field: format!("{}.teaming", port_group.field),
             switch: &switch.name,
-            managed: matches!(port_group.policy.order, Some(Some(_))),
             owner: &owner,
         };
         check_order(context, &order, uplinks.as_ref(), diagnostics);
@@ -420,13 +422,11 @@ struct TeamingOrder<'a> {
     source: &'a Source,
     field: String,
     switch: &'a str,
-    /// Whether `active` is a list, which makes `active` and `standby` the whole order.
-    managed: bool,
     owner: &'a str,
 }
 
-/// ESX011 for a failover order: `standby` and `unused` need an `active` list, and the three name
-/// only uplinks of the switch, each once.
+/// ESX011 for a failover order: `active`, `standby` and `unused` name only uplinks of the switch,
+/// each once.
 fn check_order(
     context: &HostContext<'_>,
     order: &TeamingOrder<'_>,
@@ -438,20 +438,6 @@ fn check_order(
         .into_iter()
         .flat_map(|list| fields::sequence_items(order.source, &format!("{base}.{list}")))
         .collect();
-    if !order.managed {
-        if let Some((field, _)) = listed.first() {
-            diagnostics.push(context.error(
-                RuleId::Esx011,
-                order.source,
-                field,
-                format!(
-                    "{} lists standby or unused uplinks without an active list: name the active uplinks in {base}.active",
-                    order.owner
-                ),
-            ));
-        }
-        return;
-    }
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
     for (field, uplink) in &listed {
         if let Some(uplinks) = uplinks {
