@@ -43,7 +43,9 @@ impl Output {
                 }
             })
             .and_then(|()| stdout.flush());
-        remember(written);
+        if let Err(error) = &written {
+            remember(error);
+        }
     }
 
     /// Streams a result to stdout through `write`, for results too large to build as text first.
@@ -52,7 +54,7 @@ impl Output {
         let mut stdout = std::io::stdout().lock();
         let written = write(&mut stdout).and_then(|()| stdout.flush());
         if let Err(error) = &written {
-            remember(Err(std::io::Error::new(error.kind(), error.to_string())));
+            remember(error);
         }
         written
     }
@@ -86,11 +88,9 @@ static WRITE_FAILURE: OnceLock<String> = OnceLock::new();
 
 /// Records a failed write to stdout. A closed pipe (`esxnet plan | head`) is not a failure: the
 /// reader has what it wanted, and the command's own exit code (2 for drift) must survive it.
-fn remember(written: std::io::Result<()>) {
-    if let Err(error) = written {
-        if error.kind() != std::io::ErrorKind::BrokenPipe {
-            let _ = WRITE_FAILURE.set(error.to_string());
-        }
+fn remember(error: &std::io::Error) {
+    if error.kind() != std::io::ErrorKind::BrokenPipe {
+        let _ = WRITE_FAILURE.set(error.to_string());
     }
 }
 

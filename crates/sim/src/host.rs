@@ -804,8 +804,9 @@ impl SimHost {
         })
     }
 
-    /// Changes a port group's VLAN or moves it to another standard switch, keeping its policy
-    /// overrides: what esxnet's read-modify-write `UpdatePortGroup` amounts to.
+    /// Changes a port group's VLAN or moves it to another standard switch, keeping every policy
+    /// override (a simulator control; esxnet's own `UpdatePortGroup` also sets the teaming and
+    /// security overrides, see [`SimHost::apply`]).
     pub fn update_port_group(&mut self, name: &str, switch: &str, vlan: u16) -> Result<(), SimError> {
         self.change_port_group(name, switch, vlan, None)
     }

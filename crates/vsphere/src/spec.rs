@@ -261,18 +261,19 @@ fn set_overrides(policy: &mut HostNetworkPolicy, teaming: &TeamingOverride, secu
         .map(|load_balancing| load_balancing.api_name().to_owned());
     nic_teaming.notify_switches = teaming.notify_switches;
     nic_teaming.rolling_order = teaming.failback.map(|failback| !failback);
-    match (teaming.beacon_probing, nic_teaming.failure_criteria.as_mut()) {
-        (Some(beacon), criteria) => match criteria {
-            Some(criteria) => criteria.check_beacon = Some(beacon),
-            None => {
-                nic_teaming.failure_criteria = Some(HostNicFailureCriteria {
-                    check_beacon: Some(beacon),
-                    ..empty_failure_criteria()
-                })
+    // An unset `checkBeacon` inherits; the other failure criteria stay as read.
+    match teaming.beacon_probing {
+        Some(beacon) => {
+            nic_teaming
+                .failure_criteria
+                .get_or_insert_with(empty_failure_criteria)
+                .check_beacon = Some(beacon)
+        }
+        None => {
+            if let Some(criteria) = nic_teaming.failure_criteria.as_mut() {
+                criteria.check_beacon = None;
             }
-        },
-        (None, Some(criteria)) => criteria.check_beacon = None,
-        (None, None) => {}
+        }
     }
     nic_teaming.nic_order = teaming.order.as_ref().map(|order| HostNicOrderPolicy {
         active_nic: Some(order.active.clone()),
