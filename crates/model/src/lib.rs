@@ -13,6 +13,7 @@ pub mod load;
 pub mod lower;
 pub mod manifest;
 pub mod observed;
+pub mod parallel;
 pub mod pool;
 pub mod rules;
 pub mod schema;

@@ -57,31 +57,9 @@ pub fn plan(
     // Hosts plan independently of each other: in parallel, then joined in host order, so the plan
     // is the same value whatever the number of threads.
     let desired_hosts: Vec<(&String, &DesiredHost)> = desired.hosts.iter().collect();
-    let threads = std::thread::available_parallelism()
-        .map(|count| count.get())
-        .unwrap_or(1)
-        .clamp(1, 8);
-    let chunk_size = desired_hosts.len().div_ceil(threads).max(1);
-    let planned: Vec<PlannedHost> = std::thread::scope(|scope| {
-        let workers: Vec<_> = desired_hosts
-            .chunks(chunk_size)
-            .map(|chunk| {
-                let hosts_with_errors = &hosts_with_errors;
-                scope.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|(name, desired_host)| {
-                            let host_has_error = global_error || hosts_with_errors.contains(name.as_str());
-                            plan_host(name, desired_host, observed.hosts.get(*name), host_has_error, options)
-                        })
-                        .collect::<Vec<PlannedHost>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|worker| worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-            .collect()
+    let planned: Vec<PlannedHost> = esxnet_model::parallel::map_in_order(&desired_hosts, |(name, desired_host)| {
+        let host_has_error = global_error || hosts_with_errors.contains(name.as_str());
+        plan_host(name, desired_host, observed.hosts.get(*name), host_has_error, options)
     });
     let mut changes = Vec::new();
     let mut hosts = Vec::with_capacity(planned.len());

@@ -25,17 +25,21 @@ use crate::source::Source;
 /// Rules that need observed state run only for hosts present in `observed`; without a target
 /// esxnet cannot know what a host has, so it does not guess.
 pub fn check(fleet: &DesiredFleet, observed: Option<&ObservedFleet>) -> Vec<Diagnostic> {
-    let mut diagnostics = Vec::new();
-    for host in fleet.hosts.values() {
+    // Hosts are checked independently, in parallel, and their diagnostics joined in host order.
+    let hosts: Vec<&DesiredHost> = fleet.hosts.values().collect();
+    let per_host = crate::parallel::map_in_order(&hosts, |host| {
         let context = HostContext {
             host,
             observed: observed.and_then(|observed| observed.hosts.get(&host.name)),
         };
+        let mut diagnostics = Vec::new();
         stacks::check_host(&context, &mut diagnostics);
         addressing::check_host(&context, &mut diagnostics);
         switching::check_host(&context, &mut diagnostics);
         values::check_host(&context, &mut diagnostics);
-    }
+        diagnostics
+    });
+    let mut diagnostics: Vec<Diagnostic> = per_host.into_iter().flatten().collect();
     addressing::check_addresses_are_unique_across_the_fleet(fleet, observed, &mut diagnostics);
     diagnostics
 }
