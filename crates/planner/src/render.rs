@@ -467,60 +467,17 @@ fn sign_color(sign: Sign) -> &'static str {
 }
 
 /// The Terraform-like text plan: changes grouped by host, field diffs, notes and a summary line.
+///
+/// Hosts render independently, in parallel, and are joined in plan order.
 pub fn text(plan: &Plan, style: TextStyle) -> String {
-    let mut out = String::new();
-    let mut unchanged_hosts = 0usize;
     let index = plan.change_index();
-    for host in &plan.hosts {
-        let changes: Vec<&Change> = index
-            .host_changes(&host.host)
-            .iter()
-            .copied()
-            .filter(|change| change.action != Action::Noop)
-            .collect();
-        if let HostStatus::Refused { reason } = &host.status {
-            write_painted_line(
-                &mut out,
-                "",
-                style,
-                "1;31",
-                format_args!("{}: not planned: {reason}", host.host),
-            );
-            out.push('\n');
-            continue;
-        }
-        // A prune plan also says what it keeps and why, so that a reviewer sees nothing was missed.
-        let shows_protected = plan.options.prune && host.unmanaged.iter().any(|object| object.protected);
-        if changes.is_empty() && host.notes.is_empty() && host.unmanaged.iter().all(|object| object.protected) {
-            unchanged_hosts += 1;
-            if !shows_protected {
-                continue;
-            }
-        }
-        write_painted_line(&mut out, "", style, "1", format_args!("{}", host.host));
-        for change in changes {
-            write_painted_line(
-                &mut out,
-                "  ",
-                style,
-                action_color(change.action),
-                format_args!("{} {}", change.action.symbol(), ChangeTitle(change)),
-            );
-            for comment in change_comments(change) {
-                write_painted_line(&mut out, "      ", style, "2", format_args!("{comment}"));
-            }
-            for line in change_lines(change) {
-                write_painted_line(&mut out, "      ", style, sign_color(line.sign), format_args!("{line}"));
-            }
-        }
-        write_unmanaged(&mut out, host);
-        if shows_protected {
-            write_protected(&mut out, host);
-        }
-        for note in &host.notes {
-            let _ = writeln!(out, "  note: {}", escape_control(note));
-        }
-        out.push('\n');
+    let hosts: Vec<&HostPlan> = plan.hosts.iter().collect();
+    let blocks = esxnet_model::parallel::map_in_order(&hosts, |host| host_text(plan, &index, host, style));
+    let mut out = String::with_capacity(blocks.iter().map(|block| block.text.len()).sum::<usize>() + 256);
+    let mut unchanged_hosts = 0usize;
+    for block in &blocks {
+        out.push_str(&block.text);
+        unchanged_hosts += usize::from(block.unchanged);
     }
     let summary = &plan.summary;
     if !summary.has_changes() {
@@ -539,6 +496,68 @@ pub fn text(plan: &Plan, style: TextStyle) -> String {
         summary.hosts_refused
     );
     out
+}
+
+/// One host's part of the text plan.
+struct HostText {
+    text: String,
+    /// Nothing changes on the host (it counts as unchanged in the summary line).
+    unchanged: bool,
+}
+
+fn host_text(plan: &Plan, index: &crate::plan::ChangeIndex<'_>, host: &HostPlan, style: TextStyle) -> HostText {
+    let mut out = String::new();
+    let changes: Vec<&Change> = index
+        .host_changes(&host.host)
+        .iter()
+        .copied()
+        .filter(|change| change.action != Action::Noop)
+        .collect();
+    if let HostStatus::Refused { reason } = &host.status {
+        write_painted_line(
+            &mut out,
+            "",
+            style,
+            "1;31",
+            format_args!("{}: not planned: {reason}", host.host),
+        );
+        out.push('\n');
+        return HostText {
+            text: out,
+            unchanged: false,
+        };
+    }
+    // A prune plan also says what it keeps and why, so that a reviewer sees nothing was missed.
+    let shows_protected = plan.options.prune && host.unmanaged.iter().any(|object| object.protected);
+    let unchanged = changes.is_empty() && host.notes.is_empty() && host.unmanaged.iter().all(|object| object.protected);
+    if unchanged && !shows_protected {
+        return HostText { text: out, unchanged };
+    }
+    write_painted_line(&mut out, "", style, "1", format_args!("{}", host.host));
+    for change in changes {
+        write_painted_line(
+            &mut out,
+            "  ",
+            style,
+            action_color(change.action),
+            format_args!("{} {}", change.action.symbol(), ChangeTitle(change)),
+        );
+        for comment in change_comments(change) {
+            write_painted_line(&mut out, "      ", style, "2", format_args!("{comment}"));
+        }
+        for line in change_lines(change) {
+            write_painted_line(&mut out, "      ", style, sign_color(line.sign), format_args!("{line}"));
+        }
+    }
+    write_unmanaged(&mut out, host);
+    if shows_protected {
+        write_protected(&mut out, host);
+    }
+    for note in &host.notes {
+        let _ = writeln!(out, "  note: {}", escape_control(note));
+    }
+    out.push('\n');
+    HostText { text: out, unchanged }
 }
 
 /// What to say when nothing changes: refused hosts were not compared, so they cannot be called in sync.
@@ -884,7 +903,13 @@ fn markdown_of(plan: &Plan, kind: MarkdownKind) -> String {
     // Every planned host's lines, computed once; hosts with the same shape fold into one group.
     let mut groups: Vec<Vec<HostLines<'_>>> = Vec::new();
     let mut group_of_shape: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for host in plan.hosts.iter().filter(|host| host.status == HostStatus::Planned) {
+    // The lines and shapes are computed in parallel; the folding itself is in plan order.
+    let planned: Vec<&HostPlan> = plan
+        .hosts
+        .iter()
+        .filter(|host| host.status == HostStatus::Planned)
+        .collect();
+    let shaped = esxnet_model::parallel::map_in_order(&planned, |host| {
         let changes: Vec<(&Change, Vec<PlanLine>)> = index
             .host_changes(&host.host)
             .iter()
@@ -893,11 +918,15 @@ fn markdown_of(plan: &Plan, kind: MarkdownKind) -> String {
             .map(|change| (change, change_lines(change)))
             .collect();
         if changes.is_empty() && host.notes.is_empty() {
-            continue;
+            return None;
         }
         let lines = HostLines { host, changes };
+        let shape = lines.shape();
+        Some((lines, shape))
+    });
+    for (lines, shape) in shaped.into_iter().flatten() {
         let next = groups.len();
-        let group = *group_of_shape.entry(lines.shape()).or_insert(next);
+        let group = *group_of_shape.entry(shape).or_insert(next);
         if group == next {
             groups.push(Vec::new());
         }
