@@ -371,6 +371,13 @@ impl Validation {
 /// `esxnet validate`: loads and checks the manifests; with a target, against the hosts' observed
 /// state too (the rules that need it, such as IPv6 on a host with IPv6 disabled).
 pub fn validate(paths: &[PathBuf], target: Option<&str>) -> Result<Validation> {
+    validate_with(paths, target, false)
+}
+
+/// [`validate`], leaving the manifests and the desired state for the process's exit to reclaim
+/// when `reclaim_at_exit` (see [`PlanRequest::reclaim_at_exit`]): freeing a 10,000-host fleet was
+/// a sixth of `esxnet validate`'s time.
+pub fn validate_with(paths: &[PathBuf], target: Option<&str>, reclaim_at_exit: bool) -> Result<Validation> {
     let loaded = analysis::load(paths);
     let observed = match target {
         Some(target) if !esxnet_model::diagnostic::has_errors(&loaded.diagnostics) => {
@@ -381,12 +388,18 @@ pub fn validate(paths: &[PathBuf], target: Option<&str>) -> Result<Validation> {
         _ => None,
     };
     let analysis = analysis::analyze(&loaded, observed.as_ref());
-    Ok(Validation {
+    let validation = Validation {
         diagnostics: analysis.diagnostics,
         files: loaded.files.len(),
         documents: loaded.documents.len(),
         hosts: analysis.fleet.hosts.len(),
-    })
+    };
+    if reclaim_at_exit {
+        forget_at_exit(analysis.fleet);
+        forget_at_exit(loaded);
+        forget_at_exit(observed);
+    }
+    Ok(validation)
 }
 
 /// `esxnet observe`: the hosts of `target` as they are now; `hosts` empty means every host the

@@ -8,7 +8,7 @@ use crate::cli::ValidateArgs;
 use crate::Outcome;
 
 pub fn run(arguments: &ValidateArgs, output: &Output) -> Result<Outcome> {
-    let validation = ops::validate(&arguments.paths, arguments.target.as_deref())?;
+    let validation = ops::validate_with(&arguments.paths, arguments.target.as_deref(), true)?;
     output.diagnostics(&validation.diagnostics);
     let errors = validation.errors();
     let warnings = validation.diagnostics.len() - errors;
