@@ -6,6 +6,9 @@
 //! `tests/support/fleet.rs` (7 changes a host) against a simulated lab of fresh hosts. Targets from
 //! the issues: `plan --output json` at most 1 s and 500 MB; `validate` at most 0.5 s; text and
 //! Markdown plans at most 1 s.
+//!
+//! `ESXNET_BENCH_KEEP=1` keeps the fleet and its lab and prints where, for profiling one command
+//! (`perf record`, `ESXNET_TIMINGS=1`) on the same input.
 
 #[path = "../../../tests/support/fleet.rs"]
 mod fleet;
@@ -79,6 +82,9 @@ fn main() {
         },
     ];
     println!("cli benchmark: {hosts} hosts, {rounds} rounds, release build, output to a file");
+    if std::env::var_os("ESXNET_BENCH_KEEP").is_some() {
+        println!("kept: manifests {manifests}, target {target}");
+    }
     for case in &cases {
         let mut walls = Vec::new();
         let mut peaks = Vec::new();
@@ -97,6 +103,9 @@ fn main() {
             walls[walls.len() - 1],
             peaks[peaks.len() / 2]
         );
+    }
+    if std::env::var_os("ESXNET_BENCH_KEEP").is_some() {
+        let _kept = scratch.keep();
     }
 }
 
