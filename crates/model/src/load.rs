@@ -31,20 +31,45 @@ pub struct Loaded {
     pub files: Vec<PathBuf>,
 }
 
+/// A manifest file's text, as read: what a saved plan records of its manifests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestText {
+    /// The file, as diagnostics name it.
+    pub path: PathBuf,
+    /// Its text.
+    pub text: String,
+}
+
+/// Manifest files read from disk, not parsed yet ([`read_paths`]).
+#[derive(Debug, Clone, Default)]
+pub struct ManifestFiles {
+    /// Every file found, in file order, read or not.
+    pub files: Vec<PathBuf>,
+    /// The text of every file that could be read, in file order.
+    pub texts: Vec<ManifestText>,
+    /// The paths that could not be read or held no manifests.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
 /// Reads manifests from files and directories (recursively, `*.yaml` and `*.yml`, sorted).
 ///
 /// Never stops at the first problem: every unreadable file and every bad document is reported.
 /// Symbolic links are followed to each real file and directory once: a link back to a parent
 /// ends there, and a file reached twice (named twice, or through a link) is read once.
 pub fn load_paths(paths: &[PathBuf]) -> Loaded {
-    let mut loaded = Loaded::default();
+    load_texts(&read_paths(paths))
+}
+
+/// The reading half of [`load_paths`]: finds the files and reads their text.
+pub fn read_paths(paths: &[PathBuf]) -> ManifestFiles {
+    let mut read = ManifestFiles::default();
     let mut walk = Walk::default();
     for path in paths {
         let named_before = walk.seen(path);
         match collect_files(path, &mut walk) {
             Ok(files) => {
                 if files.is_empty() && !named_before {
-                    loaded.diagnostics.push(file_error(
+                    read.diagnostics.push(file_error(
                         path,
                         format!(
                             "no manifests (*.yaml, *.yml) found in {}; name a file or a directory that holds some",
@@ -52,25 +77,40 @@ pub fn load_paths(paths: &[PathBuf]) -> Loaded {
                         ),
                     ));
                 }
-                loaded.files.extend(files);
+                read.files.extend(files);
             }
-            Err(error) => loaded.diagnostics.push(file_error(
+            Err(error) => read.diagnostics.push(file_error(
                 path,
                 format!("cannot read {}: {error}; check the path", path.display()),
             )),
         }
     }
-    for file in loaded.files.clone() {
-        match std::fs::read_to_string(&file) {
-            Ok(text) => {
-                let (documents, diagnostics) = load_str(&file, &text);
-                loaded.documents.extend(documents);
-                loaded.diagnostics.extend(diagnostics);
-            }
-            Err(error) => loaded
+    for file in &read.files {
+        match std::fs::read_to_string(file) {
+            Ok(text) => read.texts.push(ManifestText {
+                path: source::display_path(file),
+                text,
+            }),
+            Err(error) => read
                 .diagnostics
-                .push(file_error(&file, format!("cannot read {}: {error}", file.display()))),
+                .push(file_error(file, format!("cannot read {}: {error}", file.display()))),
         }
+    }
+    read
+}
+
+/// The parsing half of [`load_paths`]: the documents of texts already read, each named by its
+/// path (a saved plan's manifests are loaded this way, from the texts it recorded).
+pub fn load_texts(read: &ManifestFiles) -> Loaded {
+    let mut loaded = Loaded {
+        documents: Vec::new(),
+        diagnostics: read.diagnostics.clone(),
+        files: read.files.clone(),
+    };
+    for manifest in &read.texts {
+        let (documents, diagnostics) = load_str(&manifest.path, &manifest.text);
+        loaded.documents.extend(documents);
+        loaded.diagnostics.extend(diagnostics);
     }
     loaded
 }

@@ -7,10 +7,11 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use esxnet::ops::{self, ApplyRequest};
 use esxnet::output::Output;
+use esxnet::saved_plan::PlanKey;
 use esxnet::target::Target;
 use esxnet_executor::{ApplyReport, Event, HostOutcome, StepOutcome};
 use esxnet_planner::render::{self, TextStyle};
-use esxnet_planner::Plan;
+use esxnet_planner::{Plan, PlanOptions};
 
 use crate::cli::{ApplyArgs, ApplyFormat};
 use crate::commands::plan::request_from_flags;
@@ -21,7 +22,16 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
     let target = Target::parse(&arguments.target.target)?;
     let parallelism = arguments.planning.parallelism as usize;
     let planned = match ops::saved_plan_path(&arguments.paths) {
-        Some(path) => ops::load_saved_plan(path, &arguments.target.target, parallelism)?,
+        Some(path) => ops::load_saved_plan(&ops::SavedPlanRequest {
+            path,
+            target: &arguments.target.target,
+            parallelism,
+            flags: PlanOptions {
+                prune: arguments.planning.prune,
+                allow_management_changes: arguments.planning.allow_management_changes,
+            },
+            key: PlanKey::from_env()?,
+        })?,
         None => {
             let request = request_from_flags(&arguments.paths, &arguments.target.target, &arguments.planning, true);
             let Some(planned) = planned_or_report(ops::plan(&request)?, output) else {
