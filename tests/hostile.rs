@@ -18,7 +18,7 @@
 //! - `applies` — the case's last command may change the lab (by default it must not).
 //!
 //! Whatever the case, the last command must not panic and must exit 0 or 1 (2 means only
-//! "changes" or "drift"); and unless the case says `applies`, when a lab `lab/` exists, its host
+//! "changes" or "drift"); and unless the case says `applies`, when a lab `lab/` existed before it, its host
 //! files must be byte for byte as before the last command and the simulator's call counters must
 //! show no call but observations: nothing hostile input asks for reaches the backend.
 //!
@@ -288,6 +288,7 @@ fn hostile_case(path: &Path, text: String) -> datatest_stable::Result<()> {
             continue;
         };
         let lab = scratch_path.join("lab");
+        let lab_before = lab.is_dir();
         let hosts_before = files_below(&lab.join("hosts"));
         if index == last {
             // The counters then hold the last command's writer session only, if it had one.
@@ -322,7 +323,8 @@ fn hostile_case(path: &Path, text: String) -> datatest_stable::Result<()> {
         if stderr.contains("panicked") {
             problems.push("panicked".to_owned());
         }
-        if !case.applies && lab.is_dir() {
+        // A lab the last command made (on first use) was not there to be changed.
+        if !case.applies && lab_before {
             if files_below(&lab.join("hosts")) != hosts_before {
                 problems.push("the lab's host files changed".to_owned());
             }

@@ -10,6 +10,7 @@ use esxnet::output::Output;
 use esxnet::saved_plan::PlanKey;
 use esxnet::target::Target;
 use esxnet_executor::{ApplyReport, Event, HostOutcome, StepOutcome};
+use esxnet_model::diagnostic::escape_control;
 use esxnet_planner::render::{self, TextStyle};
 use esxnet_planner::{Plan, PlanOptions};
 
@@ -142,7 +143,12 @@ fn report_text(report: &ApplyReport, journal: &Path) -> String {
         if host.outcome == HostOutcome::Ok {
             continue;
         }
-        let _ = writeln!(out, "{}: {}", host.host, host_outcome_label(host.outcome));
+        let _ = writeln!(
+            out,
+            "{}: {}",
+            escape_control(&host.host),
+            host_outcome_label(host.outcome)
+        );
         for step in &host.steps {
             match &step.outcome {
                 StepOutcome::Applied { .. } | StepOutcome::AlreadyInTarget => {}
@@ -151,9 +157,9 @@ fn report_text(report: &ApplyReport, journal: &Path) -> String {
                         out,
                         "  {} {} ({}): {}",
                         step.phase,
-                        step.address,
+                        escape_control(&step.address.to_string()),
                         outcome.label(),
-                        describe(outcome)
+                        escape_control(&describe(outcome))
                     );
                 }
             }
