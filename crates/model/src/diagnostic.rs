@@ -238,7 +238,7 @@ impl Diagnostic {
         if let Some(location) = &self.location {
             out.push_str(&format!("  --> {}\n", escape_control(&location.to_string())));
         }
-        if let Some(field) = &self.field {
+        if let Some(field) = self.field.as_deref().filter(|field| !field.is_empty()) {
             out.push_str(&format!("   = field: {}\n", escape_control(field)));
         }
         if let Some(host) = &self.host {

@@ -190,12 +190,17 @@ pub fn load_str(file: &Path, text: &str) -> (Vec<LoadedDocument>, Vec<Diagnostic
                         line: error.line,
                         column: error.column,
                     },
-                    "",
+                    error.field,
                 ),
             );
             return (documents, diagnostics);
         }
     };
+    // An empty file, or one of comments only, holds no documents: nothing to read, as kubectl
+    // takes it (serde_yaml would still yield one empty document from it).
+    if spans.iter().all(|span| span.empty) {
+        return (documents, diagnostics);
+    }
     // serde_yaml keeps yielding documents after some syntax errors it does not share with the span
     // parser (such as a tab before a flow indicator), so take at most one more than the span
     // parser found: enough to notice a mismatch, never an endless loop.
@@ -203,6 +208,18 @@ pub fn load_str(file: &Path, text: &str) -> (Vec<LoadedDocument>, Vec<Diagnostic
         .take(spans.len().saturating_add(1))
         .collect();
     if deserializers.len() != spans.len() {
+        // serde_yaml read the text otherwise than the span parser: its own error, where it has
+        // one, says what and where better than a sentence at the top of the file.
+        if let Some(error) = first_yaml_error(text, spans.len().saturating_add(1)) {
+            let (line, column) = error.location().map_or((1, 1), |place| (place.line(), place.column()));
+            let full = error.to_string();
+            let message = full.rfind(" at line ").map_or(full.as_str(), |index| &full[..index]);
+            diagnostics.push(
+                Diagnostic::error(RuleId::Esx000, format!("invalid YAML: {message}"))
+                    .at(Location { file, line, column }, ""),
+            );
+            return (documents, diagnostics);
+        }
         diagnostics.push(
             Diagnostic::error(
                 RuleId::Esx000,
@@ -230,6 +247,13 @@ pub fn load_str(file: &Path, text: &str) -> (Vec<LoadedDocument>, Vec<Diagnostic
         }
     }
     (documents, diagnostics)
+}
+
+/// The first error serde_yaml meets reading the first `limit` documents of a text, if any.
+fn first_yaml_error(text: &str, limit: usize) -> Option<serde_yaml::Error> {
+    serde_yaml::Deserializer::from_str(text)
+        .take(limit)
+        .find_map(|document| serde::de::IgnoredAny::deserialize(document).err())
 }
 
 fn read_document(source: &Source, deserializer: serde_yaml::Deserializer<'_>) -> Result<AnyDocument, Box<Diagnostic>> {
@@ -377,5 +401,54 @@ apiVersion: esxnet/v1\nkind: NetStack\nmetadata: {name: prov}\nspec:\n  hosts: {
         assert_eq!(diagnostics.len(), 3, "{diagnostics:#?}");
         assert!(diagnostics[0].message.contains("unknown kind `Nope`"));
         assert_eq!(diagnostics[1].field.as_deref(), Some("apiVersion"));
+    }
+
+    #[test]
+    fn a_key_given_twice_is_an_error_at_the_second_one() {
+        let text = "apiVersion: esxnet/v1\nkind: Host\nmetadata:\n  name: a\n  labels: {x: '1'}\n  name: b\n";
+        let (documents, diagnostics) = load(text);
+        assert!(documents.is_empty());
+        let [diagnostic] = diagnostics.as_slice() else {
+            panic!("{diagnostics:#?}")
+        };
+        assert!(diagnostic.message.contains("duplicate key `name`"), "{diagnostic:?}");
+        assert!(diagnostic.message.contains("line 4"), "{diagnostic:?}");
+        let location = diagnostic.location.as_ref().unwrap();
+        assert_eq!((location.line, location.column), (6, 3));
+        assert_eq!(diagnostic.field.as_deref(), Some("metadata.name"));
+        // The same key in two mappings is no duplicate.
+        let (documents, diagnostics) =
+            load("apiVersion: esxnet/v1\nkind: Host\nmetadata: {name: a, labels: {name: x}}\n");
+        assert_eq!((documents.len(), diagnostics.len()), (1, 0), "{diagnostics:#?}");
+    }
+
+    #[test]
+    fn an_alias_to_another_documents_anchor_is_an_error_at_the_alias() {
+        let text = "apiVersion: esxnet/v1\nkind: Host\nmetadata: &m {name: a}\n---\napiVersion: esxnet/v1\nkind: Host\nmetadata: *m\n";
+        let (_, diagnostics) = load(text);
+        let [diagnostic] = diagnostics.as_slice() else {
+            panic!("{diagnostics:#?}")
+        };
+        assert!(
+            diagnostic.message.contains("anchors do not reach across `---`"),
+            "{diagnostic:?}"
+        );
+        let location = diagnostic.location.as_ref().unwrap();
+        assert_eq!((location.line, location.column), (7, 11));
+        // Within one document an alias is read as YAML says.
+        let text = "apiVersion: esxnet/v1\nkind: Host\nmetadata: {name: &n a, labels: {x: *n}}\n";
+        let (documents, diagnostics) = load(text);
+        assert_eq!((documents.len(), diagnostics.len()), (1, 0), "{diagnostics:#?}");
+    }
+
+    #[test]
+    fn empty_and_comment_only_files_hold_no_documents_and_no_errors() {
+        for text in ["", "\n", "# nothing yet\n", "---\n", "# a\n---\n# b\n", "...\n"] {
+            let (documents, diagnostics) = load(text);
+            assert!(
+                documents.is_empty() && diagnostics.is_empty(),
+                "{text:?}: {diagnostics:#?}"
+            );
+        }
     }
 }
