@@ -140,10 +140,59 @@ enum Frame {
     },
 }
 
+/// How deep mappings and sequences may nest in a YAML file esxnet reads (manifests, snapshots).
+/// Manifests and snapshots nest fewer than ten levels; serde_yaml's parser takes minutes over a
+/// few hundred thousand levels of flow nesting, so deeper text is refused before it gets there.
+pub const MAX_YAML_DEPTH: usize = 64;
+
+/// Refuses YAML text that nests deeper than [`MAX_YAML_DEPTH`], at the place where it does (one
+/// pass of the event parser, which is linear and does not recurse). Syntax errors before that
+/// point are reported too.
+pub fn check_yaml_depth(text: &str) -> Result<(), SyntaxError> {
+    let mut parser = Parser::new_from_str(text);
+    let mut depth = 0usize;
+    loop {
+        let (event, marker) = parser.next_token().map_err(|error| syntax_error(&error))?;
+        match event {
+            Event::StreamEnd => return Ok(()),
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                depth += 1;
+                if depth > MAX_YAML_DEPTH {
+                    return Err(too_deep(&marker));
+                }
+            }
+            Event::MappingEnd | Event::SequenceEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+}
+
+fn too_deep(marker: &Marker) -> SyntaxError {
+    let (line, column) = position(marker);
+    SyntaxError {
+        message: format!(
+            "mappings and lists nest deeper than {MAX_YAML_DEPTH} levels here, which no esxnet file needs"
+        ),
+        line,
+        column,
+        field: String::new(),
+    }
+}
+
+fn syntax_error(error: &yaml_rust2::ScanError) -> SyntaxError {
+    let marker = error.marker();
+    SyntaxError {
+        message: error.info().to_owned(),
+        line: marker.line().max(1),
+        column: marker.col() + 1,
+        field: String::new(),
+    }
+}
+
 /// Builds the span index of every document in a file's text.
 ///
 /// Refuses, at the place of the second one, what serde would take silently or report without a
-/// useful place: a key given twice in one mapping, and an alias to an anchor of another document
+/// useful place (and nesting deeper than [`MAX_YAML_DEPTH`], where it starts): a key given twice in one mapping, and an alias to an anchor of another document
 /// (anchors do not reach across `---`). Aliases within a document are read; the fields of an
 /// aliased value are found at the alias.
 pub fn index_documents(text: &str) -> Result<Vec<SpanIndex>, SyntaxError> {
@@ -153,15 +202,7 @@ pub fn index_documents(text: &str) -> Result<Vec<SpanIndex>, SyntaxError> {
     let mut frames: Vec<Frame> = Vec::new();
     let mut anchors: std::collections::HashSet<usize> = std::collections::HashSet::new();
     loop {
-        let (event, marker) = parser.next_token().map_err(|error| {
-            let marker = error.marker();
-            SyntaxError {
-                message: error.info().to_owned(),
-                line: marker.line().max(1),
-                column: marker.col() + 1,
-                field: String::new(),
-            }
-        })?;
+        let (event, marker) = parser.next_token().map_err(|error| syntax_error(&error))?;
         match &event {
             Event::Scalar(_, _, anchor, _) | Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _)
                 if *anchor != 0 =>
@@ -211,6 +252,9 @@ pub fn index_documents(text: &str) -> Result<Vec<SpanIndex>, SyntaxError> {
             }
             Event::MappingStart(..) | Event::SequenceStart(..) => {
                 let Some(document) = current.as_mut() else { continue };
+                if frames.len() >= MAX_YAML_DEPTH {
+                    return Err(too_deep(&marker));
+                }
                 if frames.is_empty() {
                     document.start = position(&marker);
                 }
