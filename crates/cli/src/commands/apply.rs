@@ -100,6 +100,14 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
         ApplyFormat::Text => output.result(&report_text(&report, &journal_path)),
         ApplyFormat::Json => output.result(&(serde_json::to_string_pretty(&report)? + "\n")),
     }
+    // The run's record is incomplete: say so and fail, even if every change was applied.
+    if let Some(problem) = &report.journal_problem {
+        output.error(&format!(
+            "{}; the changes above were made, but the journal does not record all of them",
+            escape_control(problem)
+        ));
+        return Ok(Outcome::Failed);
+    }
     Ok(if report.succeeded() {
         Outcome::Success
     } else {
