@@ -84,7 +84,7 @@ fn a_400_kilobyte_nested_yaml_snapshot_is_refused_at_once() {
     let path = directory.path().join("deep.yaml");
     std::fs::write(&path, text).unwrap();
     let started = Instant::now();
-    let error = SnapshotBackend::open(&path).err().expect("refused").to_string();
+    let error = SnapshotBackend::open(&path).expect_err("refused").to_string();
     assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
     assert!(error.contains("deep.yaml") && error.contains("line 2"), "{error}");
 }
