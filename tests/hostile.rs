@@ -15,6 +15,9 @@
 //! - `edit FILE POINTER delete` — remove the value at a pointer;
 //! - `swap FILE POINTER POINTER` — exchange two values of a JSON file;
 //! - `symlink LINK TARGET` — make a symbolic link;
+//! - `append FILE TEXT` — append TEXT to a file (made if missing); `\n`, `\t` and `\s` (a space)
+//!   are escapes;
+//! - `repeat FILE TEXT COUNT` — append TEXT COUNT times (large inputs need not be checked in);
 //! - `applies` — the case's last command may change the lab (by default it must not).
 //!
 //! Whatever the case, the last command must not panic and must exit 0 or 1 (2 means only
@@ -57,6 +60,11 @@ enum Step {
     Symlink {
         link: String,
         target: String,
+    },
+    Append {
+        file: String,
+        text: String,
+        count: usize,
     },
 }
 
@@ -103,6 +111,16 @@ fn parse(path: &Path, text: &str) -> Result<Case, String> {
                 first: (*first).to_owned(),
                 second: (*second).to_owned(),
             },
+            ["append", file, text @ ..] if !text.is_empty() => Step::Append {
+                file: (*file).to_owned(),
+                text: unescape(&text.join(" ")),
+                count: 1,
+            },
+            ["repeat", file, text, count] => Step::Append {
+                file: (*file).to_owned(),
+                text: unescape(text),
+                count: count.parse().map_err(|_| format!("{}: `repeat` needs a count", at()))?,
+            },
             ["symlink", link, target] => Step::Symlink {
                 link: (*link).to_owned(),
                 target: (*target).to_owned(),
@@ -115,6 +133,10 @@ fn parse(path: &Path, text: &str) -> Result<Case, String> {
         return Err(format!("{}: no `esxnet …` command", path.display()));
     }
     Ok(case)
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("\\n", "\n").replace("\\t", "\t").replace("\\s", " ")
 }
 
 fn copy_folder(from: &Path, into: &Path, skip: &[&str]) {
@@ -259,6 +281,17 @@ fn run_step(step: &Step, case_folder: &Path, scratch: &Path) -> Result<(), Strin
         }
         Step::Symlink { link, target } => {
             std::os::unix::fs::symlink(target, in_scratch(link)).map_err(|error| format!("symlink {link}: {error}"))
+        }
+        Step::Append { file, text, count } => {
+            use std::io::Write;
+            let mut handle = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(in_scratch(file))
+                .map_err(|error| format!("{file}: {error}"))?;
+            handle
+                .write_all(text.repeat(*count).as_bytes())
+                .map_err(|error| format!("{file}: {error}"))
         }
         Step::Environment(..) | Step::Esxnet(_) => Ok(()),
     }
