@@ -12,5 +12,6 @@
 
 pub mod ops;
 pub mod output;
+pub mod saved_plan;
 pub mod target;
 pub mod timings;

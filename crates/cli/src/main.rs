@@ -77,7 +77,9 @@ fn usage_error(error: &clap::Error) -> ExitCode {
 fn error_text(error: &anyhow::Error) -> String {
     let mut messages: Vec<String> = Vec::new();
     for cause in error.chain() {
-        let cause = cause.to_string();
+        // Each message is one line; names from manifests and hosts in it are shown with their
+        // control characters escaped, so none can drive the terminal or forge a line.
+        let cause = esxnet_model::diagnostic::escape_control(&cause.to_string()).into_owned();
         if messages.iter().any(|message| message.contains(&cause)) {
             continue;
         }
@@ -123,6 +125,15 @@ mod tests {
         assert_eq!(
             error_text(&outer),
             "cannot observe the hosts\nCaused by:\n1: could not reach vc\n2: connection refused"
+        );
+    }
+
+    #[test]
+    fn control_characters_in_messages_are_shown_escaped() {
+        let error = anyhow::anyhow!("no host \"esx\u{1b}[2J\rok\nerror: forged\u{9b}\"");
+        assert_eq!(
+            error_text(&error),
+            "no host \"esx\\u{1b}[2J\\rok\\nerror: forged\\u{9b}\""
         );
     }
 

@@ -4,7 +4,7 @@
 //! ```text
 //! plan        load ─▶ open the target ─▶ observe ─▶ plan_observed (analyze + plan) ─▶ Planned
 //! drift       plan, read-only, no pruning, the lockout guard off ─▶ DriftReport::of
-//! apply       plan (writable) or read_saved_plan + check_saved_plan ─▶ apply ─▶ ApplyReport
+//! apply       plan (writable) or read_saved_plan + check_saved_plan (plans again) ─▶ apply ─▶ ApplyReport
 //! validate    load ─▶ (observe) ─▶ analyze ─▶ Validation
 //! observe     open the target ─▶ observe ─▶ ObservedFleet
 //! ```
@@ -25,6 +25,7 @@ use esxnet_planner::plan::{FieldChange, Unmanaged};
 use esxnet_planner::{Address, DriftKind, Plan, PlanOptions};
 use serde::Serialize;
 
+use crate::saved_plan::{self, MadeFrom, PlanKey};
 use crate::target::{Target, DEFAULT_PARALLELISM};
 use crate::timings::Timings;
 
@@ -70,6 +71,8 @@ pub struct Planned {
     pub backend: Box<dyn Backend>,
     /// The hosts as observed.
     pub observed: ObservedFleet,
+    /// What the plan was made from, for `plan --out` to save with it ([`save_plan`]).
+    pub made_from: Box<MadeFrom>,
 }
 
 /// How [`plan`] and [`drift`] ended, short of an error.
@@ -99,13 +102,17 @@ impl Planning {
 /// observes the declared hosts, analyzes and plans.
 pub fn plan(request: &PlanRequest<'_>) -> Result<Planning> {
     let timings = Timings::from_env();
-    let loaded = analysis::load(request.paths);
+    let files = esxnet_model::load::read_paths(request.paths);
+    let loaded = esxnet_model::load::load_texts(&files);
     timings.lap("load");
     if esxnet_model::diagnostic::has_errors(&loaded.diagnostics) {
         return Ok(Planning::UnreadableManifests(loaded.diagnostics));
     }
     let hosts = analysis::declared_hosts(&loaded);
-    let backend = Target::parse(request.target)?.open_for_manifests(&loaded, request.writable, request.parallelism)?;
+    let target = Target::parse(request.target)?;
+    let backend = target.open_for_manifests(&loaded, request.writable, request.parallelism)?;
+    // After opening: a lab made on first use has a canonical path now.
+    let made_from = Box::new(MadeFrom::new(saved_plan::recorded_target(&target), files.texts));
     timings.lap("open the target");
     let observed = crate::target::observe(backend.as_ref(), &hosts, request.parallelism)?;
     timings.lap("observe");
@@ -124,6 +131,7 @@ pub fn plan(request: &PlanRequest<'_>) -> Result<Planning> {
         plan,
         backend,
         observed,
+        made_from,
     }))
 }
 
@@ -246,41 +254,88 @@ pub fn saved_plan_path(paths: &[PathBuf]) -> Option<&Path> {
         .then_some(path.as_path())
 }
 
-/// Reads a plan saved by `esxnet plan --out`, refusing one in another plan format.
-pub fn read_saved_plan(path: &Path) -> Result<Plan> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let plan: Plan = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a plan saved by `esxnet plan --out`", path.display()))?;
-    if plan.format_version != esxnet_planner::plan::FORMAT_VERSION {
-        bail!(
-            "{} has plan format {}, this esxnet reads format {}: make the plan again",
-            path.display(),
-            plan.format_version,
-            esxnet_planner::plan::FORMAT_VERSION
-        );
-    }
-    Ok(plan)
+/// Saves a plan with what it was made from (`esxnet plan --out`), signed when there is a key
+/// (see [`crate::saved_plan`]).
+pub fn save_plan(plan: &Plan, made_from: &MadeFrom, key: Option<&PlanKey>, path: &Path) -> Result<()> {
+    saved_plan::write(plan, made_from, key, path)
 }
 
-/// The checks before a saved plan is applied: opens `target` for writing, observes the plan's
-/// hosts, refuses the plan when a host moved on since it was made (its fingerprint) and refuses
-/// a read-only target.
-pub fn check_saved_plan(plan: Plan, target: &str, parallelism: usize) -> Result<Planned> {
-    let hosts: Vec<String> = plan.hosts.iter().map(|host| host.host.clone()).collect();
-    let backend = Target::parse(target)?.open(&hosts, true, parallelism)?;
-    let observed = crate::target::observe(backend.as_ref(), &hosts, parallelism)?;
-    esxnet_executor::ensure_plan_is_fresh(&plan, &observed)?;
+/// Reads a plan saved by `esxnet plan --out`: refuses one in another plan format, one that
+/// records no manifests, one whose recorded manifests do not match their digests and, with a
+/// key, one that is unsigned or whose signature does not match.
+pub fn read_saved_plan(path: &Path, key: Option<&PlanKey>) -> Result<(Plan, MadeFrom)> {
+    saved_plan::read(path, key)
+}
+
+/// How a saved plan is applied.
+#[derive(Debug, Clone)]
+pub struct SavedPlanRequest<'a> {
+    /// The saved plan.
+    pub path: &'a Path,
+    /// The `--target` text: where the plan was made, or the plan is refused.
+    pub target: &'a str,
+    /// How many hosts are observed at once.
+    pub parallelism: usize,
+    /// The planning flags given with the saved plan: any that the plan was not made with is an
+    /// error, never ignored.
+    pub flags: PlanOptions,
+    /// The key the plan must be signed with (`ESXNET_PLAN_KEY`), if any.
+    pub key: Option<PlanKey>,
+}
+
+impl<'a> SavedPlanRequest<'a> {
+    /// Applying `path` through `target`, without flags or key.
+    pub fn new(path: &'a Path, target: &'a str) -> Self {
+        SavedPlanRequest {
+            path,
+            target,
+            parallelism: DEFAULT_PARALLELISM,
+            flags: PlanOptions::default(),
+            key: None,
+        }
+    }
+}
+
+/// The checks before a saved plan is applied, which make it again: refuses flags it was not
+/// made with and another target; opens the target for writing; plans the recorded manifests
+/// with the recorded options against the hosts as they are now; refuses the plan when an
+/// object it names moved on since it was made (stale), or when planning again does not give
+/// the saved plan ([`saved_plan::first_difference`]); refuses a read-only target. What is
+/// returned to apply is the plan made now, never the file's.
+pub fn check_saved_plan(saved: Plan, made_from: &MadeFrom, request: &SavedPlanRequest<'_>) -> Result<Planned> {
+    let path = request.path;
+    saved_plan::check_flags(&saved.options, &request.flags, path)?;
+    let target = Target::parse(request.target)?;
+    saved_plan::check_target(made_from, &target, path)?;
+    let manifests = esxnet_model::load::load_texts(&made_from.manifest_files());
+    let hosts = analysis::declared_hosts(&manifests);
+    let backend = target.open(&[], true, request.parallelism)?;
+    let observed = crate::target::observe(backend.as_ref(), &hosts, request.parallelism)?;
+    let replanned = plan_observed(&manifests, &observed, &saved.options);
+    // A stale plan is refused first, with the objects that moved on: the clearest message when
+    // the hosts changed, as they did when the re-derivation differs for that reason.
+    if saved.hosts.iter().all(|host| observed.hosts.contains_key(&host.host)) {
+        esxnet_executor::ensure_plan_is_fresh(&saved, &observed)?;
+    }
+    if let Some(difference) = saved_plan::first_difference(&saved, &replanned, &observed) {
+        bail!(
+            "{} is not the plan its manifests make now: {difference}; nothing was applied. The plan was changed after it was made, or the hosts changed: make it again with `esxnet plan --out`",
+            path.display()
+        );
+    }
     ensure_writable(backend.as_ref())?;
     Ok(Planned {
-        plan,
+        plan: replanned,
         backend,
         observed,
+        made_from: Box::new(made_from.clone()),
     })
 }
 
-/// [`read_saved_plan`] and [`check_saved_plan`]: a saved plan ready to apply.
-pub fn load_saved_plan(path: &Path, target: &str, parallelism: usize) -> Result<Planned> {
-    check_saved_plan(read_saved_plan(path)?, target, parallelism)
+/// [`read_saved_plan`] and [`check_saved_plan`]: a saved plan, made again and ready to apply.
+pub fn load_saved_plan(request: &SavedPlanRequest<'_>) -> Result<Planned> {
+    let (saved, made_from) = read_saved_plan(request.path, request.key.as_ref())?;
+    check_saved_plan(saved, &made_from, request)
 }
 
 /// Refuses a backend that cannot apply (a `snapshot:` file).
@@ -327,6 +382,7 @@ pub fn apply(planned: Planned, request: ApplyRequest) -> Result<ApplyReport> {
         plan,
         backend,
         observed,
+        made_from: _,
     } = planned;
     let mut options = ApplyOptions {
         parallelism: request.parallelism,

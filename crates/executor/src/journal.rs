@@ -127,12 +127,19 @@ impl Journal {
         })?;
         line.push('\n');
         let mut file = self.file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        file.write_all(line.as_bytes())
-            .and_then(|()| file.flush())
-            .map_err(|source| ExecutorError::JournalWrite {
-                path: self.path.clone(),
-                source,
-            })
+        let length_before = file.metadata().map(|metadata| metadata.len()).ok();
+        let written = file.write_all(line.as_bytes()).and_then(|()| file.flush());
+        if written.is_err() {
+            // A line cut short (a full disk) is taken back, so that it cannot sit in the middle
+            // of the file once later lines fit again; best effort, the error is what counts.
+            if let Some(length) = length_before {
+                let _ = file.set_len(length);
+            }
+        }
+        written.map_err(|source| ExecutorError::JournalWrite {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// Forces the journal to disk (fsync).

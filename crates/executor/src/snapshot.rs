@@ -40,6 +40,12 @@ impl SnapshotBackend {
                 problem: error.to_string(),
             })?
         } else {
+            // serde_json stops at 128 levels by itself; serde_yaml would take minutes first.
+            esxnet_model::source::check_yaml_depth(&text).map_err(|error| ExecutorError::SnapshotParse {
+                path: path.clone(),
+                format: "YAML",
+                problem: format!("{} at line {} column {}", error.message, error.line, error.column),
+            })?;
             serde_yaml::from_str::<ObservedFleet>(&text).map_err(|error| ExecutorError::SnapshotParse {
                 path: path.clone(),
                 format: "YAML",

@@ -159,3 +159,14 @@ fn a_journal_that_cannot_be_opened_says_which_file() {
     assert!(message.contains("journal.jsonl"), "{message}");
     assert!(read_journal(&path).is_err());
 }
+
+#[test]
+fn a_journal_that_cannot_be_written_is_reported_with_its_path_and_reason() {
+    let (plan, backend) = standard_setup();
+    // /dev/full opens for appending and refuses every write with "no space left on device".
+    let options = fast_options().with_journal(Journal::open("/dev/full").unwrap());
+    let report = apply(&plan, &backend, &options).unwrap();
+    let problem = report.journal_problem.expect("the failed writes are reported");
+    assert!(problem.contains("/dev/full"), "{problem}");
+    assert!(problem.to_lowercase().contains("no space left"), "{problem}");
+}

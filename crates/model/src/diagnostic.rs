@@ -223,29 +223,55 @@ impl Diagnostic {
             Severity::Error => ("error", "\x1b[1;31m"),
             Severity::Warning => ("warning", "\x1b[1;33m"),
         };
+        // Messages, fields and places quote names from manifests and hosts: their control
+        // characters (ESC, BEL, CR, a newline) are shown escaped, never sent to the terminal.
+        let message = escape_control(&self.message);
         let mut out = String::new();
         if color {
             out.push_str(&format!(
-                "{paint}{label}[{}]\x1b[0m\x1b[1m: {}\x1b[0m\n",
-                self.rule, self.message
+                "{paint}{label}[{}]\x1b[0m\x1b[1m: {message}\x1b[0m\n",
+                self.rule
             ));
         } else {
-            out.push_str(&format!("{label}[{}]: {}\n", self.rule, self.message));
+            out.push_str(&format!("{label}[{}]: {message}\n", self.rule));
         }
         if let Some(location) = &self.location {
-            out.push_str(&format!("  --> {location}\n"));
+            out.push_str(&format!("  --> {}\n", escape_control(&location.to_string())));
         }
-        if let Some(field) = &self.field {
-            out.push_str(&format!("   = field: {field}\n"));
+        if let Some(field) = self.field.as_deref().filter(|field| !field.is_empty()) {
+            out.push_str(&format!("   = field: {}\n", escape_control(field)));
         }
         if let Some(host) = &self.host {
-            out.push_str(&format!("   = host: {host}\n"));
+            out.push_str(&format!("   = host: {}\n", escape_control(host)));
         }
         for related in &self.related {
-            out.push_str(&format!("   = note: {} at {}\n", related.message, related.location));
+            out.push_str(&format!(
+                "   = note: {} at {}\n",
+                escape_control(&related.message),
+                escape_control(&related.location.to_string())
+            ));
         }
         out
     }
+}
+
+/// Text as a terminal or a CI log may show it: every control character (C0, DEL and C1: ESC,
+/// BEL, CR, a newline…) written as a Rust escape (`\u{1b}`, `\r`, `\n`), so that a name from a
+/// manifest or a host can neither drive the terminal nor start a line of its own. JSON output
+/// does not need this: its strings are escaped by JSON.
+pub fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for character in text.chars() {
+        if character.is_control() {
+            escaped.extend(character.escape_default());
+        } else {
+            escaped.push(character);
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
 }
 
 impl fmt::Display for Diagnostic {

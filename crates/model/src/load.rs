@@ -31,20 +31,45 @@ pub struct Loaded {
     pub files: Vec<PathBuf>,
 }
 
+/// A manifest file's text, as read: what a saved plan records of its manifests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestText {
+    /// The file, as diagnostics name it.
+    pub path: PathBuf,
+    /// Its text.
+    pub text: String,
+}
+
+/// Manifest files read from disk, not parsed yet ([`read_paths`]).
+#[derive(Debug, Clone, Default)]
+pub struct ManifestFiles {
+    /// Every file found, in file order, read or not.
+    pub files: Vec<PathBuf>,
+    /// The text of every file that could be read, in file order.
+    pub texts: Vec<ManifestText>,
+    /// The paths that could not be read or held no manifests.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
 /// Reads manifests from files and directories (recursively, `*.yaml` and `*.yml`, sorted).
 ///
 /// Never stops at the first problem: every unreadable file and every bad document is reported.
 /// Symbolic links are followed to each real file and directory once: a link back to a parent
 /// ends there, and a file reached twice (named twice, or through a link) is read once.
 pub fn load_paths(paths: &[PathBuf]) -> Loaded {
-    let mut loaded = Loaded::default();
+    load_texts(&read_paths(paths))
+}
+
+/// The reading half of [`load_paths`]: finds the files and reads their text.
+pub fn read_paths(paths: &[PathBuf]) -> ManifestFiles {
+    let mut read = ManifestFiles::default();
     let mut walk = Walk::default();
     for path in paths {
         let named_before = walk.seen(path);
         match collect_files(path, &mut walk) {
             Ok(files) => {
                 if files.is_empty() && !named_before {
-                    loaded.diagnostics.push(file_error(
+                    read.diagnostics.push(file_error(
                         path,
                         format!(
                             "no manifests (*.yaml, *.yml) found in {}; name a file or a directory that holds some",
@@ -52,25 +77,40 @@ pub fn load_paths(paths: &[PathBuf]) -> Loaded {
                         ),
                     ));
                 }
-                loaded.files.extend(files);
+                read.files.extend(files);
             }
-            Err(error) => loaded.diagnostics.push(file_error(
+            Err(error) => read.diagnostics.push(file_error(
                 path,
                 format!("cannot read {}: {error}; check the path", path.display()),
             )),
         }
     }
-    for file in loaded.files.clone() {
-        match std::fs::read_to_string(&file) {
-            Ok(text) => {
-                let (documents, diagnostics) = load_str(&file, &text);
-                loaded.documents.extend(documents);
-                loaded.diagnostics.extend(diagnostics);
-            }
-            Err(error) => loaded
+    for file in &read.files {
+        match std::fs::read_to_string(file) {
+            Ok(text) => read.texts.push(ManifestText {
+                path: source::display_path(file),
+                text,
+            }),
+            Err(error) => read
                 .diagnostics
-                .push(file_error(&file, format!("cannot read {}: {error}", file.display()))),
+                .push(file_error(file, format!("cannot read {}: {error}", file.display()))),
         }
+    }
+    read
+}
+
+/// The parsing half of [`load_paths`]: the documents of texts already read, each named by its
+/// path (a saved plan's manifests are loaded this way, from the texts it recorded).
+pub fn load_texts(read: &ManifestFiles) -> Loaded {
+    let mut loaded = Loaded {
+        documents: Vec::new(),
+        diagnostics: read.diagnostics.clone(),
+        files: read.files.clone(),
+    };
+    for manifest in &read.texts {
+        let (documents, diagnostics) = load_str(&manifest.path, &manifest.text);
+        loaded.documents.extend(documents);
+        loaded.diagnostics.extend(diagnostics);
     }
     loaded
 }
@@ -150,12 +190,17 @@ pub fn load_str(file: &Path, text: &str) -> (Vec<LoadedDocument>, Vec<Diagnostic
                         line: error.line,
                         column: error.column,
                     },
-                    "",
+                    error.field,
                 ),
             );
             return (documents, diagnostics);
         }
     };
+    // An empty file, or one of comments only, holds no documents: nothing to read, as kubectl
+    // takes it (serde_yaml would still yield one empty document from it).
+    if spans.iter().all(|span| span.empty) {
+        return (documents, diagnostics);
+    }
     // serde_yaml keeps yielding documents after some syntax errors it does not share with the span
     // parser (such as a tab before a flow indicator), so take at most one more than the span
     // parser found: enough to notice a mismatch, never an endless loop.
@@ -163,6 +208,18 @@ pub fn load_str(file: &Path, text: &str) -> (Vec<LoadedDocument>, Vec<Diagnostic
         .take(spans.len().saturating_add(1))
         .collect();
     if deserializers.len() != spans.len() {
+        // serde_yaml read the text otherwise than the span parser: its own error, where it has
+        // one, says what and where better than a sentence at the top of the file.
+        if let Some(error) = first_yaml_error(text, spans.len().saturating_add(1)) {
+            let (line, column) = error.location().map_or((1, 1), |place| (place.line(), place.column()));
+            let full = error.to_string();
+            let message = full.rfind(" at line ").map_or(full.as_str(), |index| &full[..index]);
+            diagnostics.push(
+                Diagnostic::error(RuleId::Esx000, format!("invalid YAML: {message}"))
+                    .at(Location { file, line, column }, ""),
+            );
+            return (documents, diagnostics);
+        }
         diagnostics.push(
             Diagnostic::error(
                 RuleId::Esx000,
@@ -190,6 +247,13 @@ pub fn load_str(file: &Path, text: &str) -> (Vec<LoadedDocument>, Vec<Diagnostic
         }
     }
     (documents, diagnostics)
+}
+
+/// The first error serde_yaml meets reading the first `limit` documents of a text, if any.
+fn first_yaml_error(text: &str, limit: usize) -> Option<serde_yaml::Error> {
+    serde_yaml::Deserializer::from_str(text)
+        .take(limit)
+        .find_map(|document| serde::de::IgnoredAny::deserialize(document).err())
 }
 
 fn read_document(source: &Source, deserializer: serde_yaml::Deserializer<'_>) -> Result<AnyDocument, Box<Diagnostic>> {
@@ -337,5 +401,54 @@ apiVersion: esxnet/v1\nkind: NetStack\nmetadata: {name: prov}\nspec:\n  hosts: {
         assert_eq!(diagnostics.len(), 3, "{diagnostics:#?}");
         assert!(diagnostics[0].message.contains("unknown kind `Nope`"));
         assert_eq!(diagnostics[1].field.as_deref(), Some("apiVersion"));
+    }
+
+    #[test]
+    fn a_key_given_twice_is_an_error_at_the_second_one() {
+        let text = "apiVersion: esxnet/v1\nkind: Host\nmetadata:\n  name: a\n  labels: {x: '1'}\n  name: b\n";
+        let (documents, diagnostics) = load(text);
+        assert!(documents.is_empty());
+        let [diagnostic] = diagnostics.as_slice() else {
+            panic!("{diagnostics:#?}")
+        };
+        assert!(diagnostic.message.contains("duplicate key `name`"), "{diagnostic:?}");
+        assert!(diagnostic.message.contains("line 4"), "{diagnostic:?}");
+        let location = diagnostic.location.as_ref().unwrap();
+        assert_eq!((location.line, location.column), (6, 3));
+        assert_eq!(diagnostic.field.as_deref(), Some("metadata.name"));
+        // The same key in two mappings is no duplicate.
+        let (documents, diagnostics) =
+            load("apiVersion: esxnet/v1\nkind: Host\nmetadata: {name: a, labels: {name: x}}\n");
+        assert_eq!((documents.len(), diagnostics.len()), (1, 0), "{diagnostics:#?}");
+    }
+
+    #[test]
+    fn an_alias_to_another_documents_anchor_is_an_error_at_the_alias() {
+        let text = "apiVersion: esxnet/v1\nkind: Host\nmetadata: &m {name: a}\n---\napiVersion: esxnet/v1\nkind: Host\nmetadata: *m\n";
+        let (_, diagnostics) = load(text);
+        let [diagnostic] = diagnostics.as_slice() else {
+            panic!("{diagnostics:#?}")
+        };
+        assert!(
+            diagnostic.message.contains("anchors do not reach across `---`"),
+            "{diagnostic:?}"
+        );
+        let location = diagnostic.location.as_ref().unwrap();
+        assert_eq!((location.line, location.column), (7, 11));
+        // Within one document an alias is read as YAML says.
+        let text = "apiVersion: esxnet/v1\nkind: Host\nmetadata: {name: &n a, labels: {x: *n}}\n";
+        let (documents, diagnostics) = load(text);
+        assert_eq!((documents.len(), diagnostics.len()), (1, 0), "{diagnostics:#?}");
+    }
+
+    #[test]
+    fn empty_and_comment_only_files_hold_no_documents_and_no_errors() {
+        for text in ["", "\n", "# nothing yet\n", "---\n", "# a\n---\n# b\n", "...\n"] {
+            let (documents, diagnostics) = load(text);
+            assert!(
+                documents.is_empty() && diagnostics.is_empty(),
+                "{text:?}: {diagnostics:#?}"
+            );
+        }
     }
 }

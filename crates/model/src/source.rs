@@ -123,28 +123,103 @@ pub struct SyntaxError {
     pub line: usize,
     /// Column, from 1.
     pub column: usize,
+    /// The field path where the error is, when it is known (empty otherwise).
+    pub field: String,
 }
 
 enum Frame {
-    Mapping { path: String, pending_key: Option<String> },
-    Sequence { path: String, next_index: usize },
+    Mapping {
+        path: String,
+        pending_key: Option<String>,
+        /// The line of every key given so far, to refuse a key given twice.
+        key_lines: std::collections::HashMap<String, usize>,
+    },
+    Sequence {
+        path: String,
+        next_index: usize,
+    },
+}
+
+/// How deep mappings and sequences may nest in a YAML file esxnet reads (manifests, snapshots).
+/// Manifests and snapshots nest fewer than ten levels; serde_yaml's parser takes minutes over a
+/// few hundred thousand levels of flow nesting, so deeper text is refused before it gets there.
+pub const MAX_YAML_DEPTH: usize = 64;
+
+/// Refuses YAML text that nests deeper than [`MAX_YAML_DEPTH`], at the place where it does (one
+/// pass of the event parser, which is linear and does not recurse). Syntax errors before that
+/// point are reported too.
+pub fn check_yaml_depth(text: &str) -> Result<(), SyntaxError> {
+    let mut parser = Parser::new_from_str(text);
+    let mut depth = 0usize;
+    loop {
+        let (event, marker) = parser.next_token().map_err(|error| syntax_error(&error))?;
+        match event {
+            Event::StreamEnd => return Ok(()),
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                depth += 1;
+                if depth > MAX_YAML_DEPTH {
+                    return Err(too_deep(&marker));
+                }
+            }
+            Event::MappingEnd | Event::SequenceEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+}
+
+fn too_deep(marker: &Marker) -> SyntaxError {
+    let (line, column) = position(marker);
+    SyntaxError {
+        message: format!(
+            "mappings and lists nest deeper than {MAX_YAML_DEPTH} levels here, which no esxnet file needs"
+        ),
+        line,
+        column,
+        field: String::new(),
+    }
+}
+
+fn syntax_error(error: &yaml_rust2::ScanError) -> SyntaxError {
+    let marker = error.marker();
+    SyntaxError {
+        message: error.info().to_owned(),
+        line: marker.line().max(1),
+        column: marker.col() + 1,
+        field: String::new(),
+    }
 }
 
 /// Builds the span index of every document in a file's text.
+///
+/// Refuses, at the place of the second one, what serde would take silently or report without a
+/// useful place (and nesting deeper than [`MAX_YAML_DEPTH`], where it starts): a key given twice in one mapping, and an alias to an anchor of another document
+/// (anchors do not reach across `---`). Aliases within a document are read; the fields of an
+/// aliased value are found at the alias.
 pub fn index_documents(text: &str) -> Result<Vec<SpanIndex>, SyntaxError> {
     let mut parser = Parser::new_from_str(text);
     let mut documents = Vec::new();
     let mut current: Option<SpanIndex> = None;
     let mut frames: Vec<Frame> = Vec::new();
+    let mut anchors: std::collections::HashSet<usize> = std::collections::HashSet::new();
     loop {
-        let (event, marker) = parser.next_token().map_err(|error| {
-            let marker = error.marker();
-            SyntaxError {
-                message: error.info().to_owned(),
-                line: marker.line().max(1),
-                column: marker.col() + 1,
+        let (event, marker) = parser.next_token().map_err(|error| syntax_error(&error))?;
+        match &event {
+            Event::Scalar(_, _, anchor, _) | Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _)
+                if *anchor != 0 =>
+            {
+                anchors.insert(*anchor);
             }
-        })?;
+            Event::Alias(anchor) if !anchors.contains(anchor) => {
+                let (line, column) = position(&marker);
+                return Err(SyntaxError {
+                    message: "this alias names an anchor of another document: anchors do not reach across `---`; write the value out here".to_owned(),
+                    line,
+                    column,
+                    field: String::new(),
+                });
+            }
+            _ => {}
+        }
         match event {
             Event::StreamEnd => break,
             Event::StreamStart | Event::Nothing => {}
@@ -155,6 +230,7 @@ pub fn index_documents(text: &str) -> Result<Vec<SpanIndex>, SyntaxError> {
                     ..SpanIndex::default()
                 });
                 frames.clear();
+                anchors.clear();
             }
             Event::DocumentEnd => {
                 if let Some(document) = current.take() {
@@ -163,7 +239,7 @@ pub fn index_documents(text: &str) -> Result<Vec<SpanIndex>, SyntaxError> {
             }
             Event::Scalar(value, ..) => {
                 let Some(document) = current.as_mut() else { continue };
-                if let Some(path) = value_path(&mut frames, document, &marker, Some(&value)) {
+                if let Some(path) = value_path(&mut frames, document, &marker, Some(&value))? {
                     document.empty &= value.is_empty() || value == "~" || value == "null";
                     document.scalars.insert(path, value);
                 }
@@ -171,20 +247,24 @@ pub fn index_documents(text: &str) -> Result<Vec<SpanIndex>, SyntaxError> {
             Event::Alias(_) => {
                 if let Some(document) = current.as_mut() {
                     document.empty = false;
-                    value_path(&mut frames, document, &marker, None);
+                    value_path(&mut frames, document, &marker, None)?;
                 }
             }
             Event::MappingStart(..) | Event::SequenceStart(..) => {
                 let Some(document) = current.as_mut() else { continue };
+                if frames.len() >= MAX_YAML_DEPTH {
+                    return Err(too_deep(&marker));
+                }
                 if frames.is_empty() {
                     document.start = position(&marker);
                 }
                 document.empty = false;
-                let path = value_path(&mut frames, document, &marker, None).unwrap_or_else(|| "?".to_owned());
+                let path = value_path(&mut frames, document, &marker, None)?.unwrap_or_else(|| "?".to_owned());
                 if matches!(event, Event::MappingStart(..)) {
                     frames.push(Frame::Mapping {
                         path,
                         pending_key: None,
+                        key_lines: std::collections::HashMap::new(),
                     });
                 } else {
                     frames.push(Frame::Sequence { path, next_index: 0 });
@@ -199,24 +279,46 @@ pub fn index_documents(text: &str) -> Result<Vec<SpanIndex>, SyntaxError> {
 }
 
 /// Records a value (or, in a mapping waiting for a key, a key) and returns the value's field path.
-/// Returns `None` for a mapping key, whose value comes next.
-fn value_path(frames: &mut [Frame], document: &mut SpanIndex, marker: &Marker, scalar: Option<&str>) -> Option<String> {
+/// Returns `None` for a mapping key, whose value comes next; an error for a key given twice.
+fn value_path(
+    frames: &mut [Frame],
+    document: &mut SpanIndex,
+    marker: &Marker,
+    scalar: Option<&str>,
+) -> Result<Option<String>, SyntaxError> {
     match frames.last_mut() {
-        None => Some(String::new()),
+        None => Ok(Some(String::new())),
         Some(Frame::Sequence { path, next_index }) => {
             let item = push_index(path, *next_index);
             *next_index += 1;
             document.fields.entry(item.clone()).or_insert(position(marker));
-            Some(item)
+            Ok(Some(item))
         }
-        Some(Frame::Mapping { path, pending_key }) => match pending_key.take() {
-            Some(key) => Some(key),
+        Some(Frame::Mapping {
+            path,
+            pending_key,
+            key_lines,
+        }) => match pending_key.take() {
+            Some(key) => Ok(Some(key)),
             None => {
                 // A key. Complex (non-scalar) keys get a placeholder path.
                 let key = push_key(path, scalar.unwrap_or("?"));
-                document.fields.entry(key.clone()).or_insert(position(marker));
+                let (line, column) = position(marker);
+                if let Some(scalar) = scalar {
+                    if let Some(first_line) = key_lines.insert(scalar.to_owned(), line) {
+                        return Err(SyntaxError {
+                            message: format!(
+                                "duplicate key `{scalar}`: it is given on line {first_line} already; keep one"
+                            ),
+                            line,
+                            column,
+                            field: key,
+                        });
+                    }
+                }
+                document.fields.entry(key.clone()).or_insert((line, column));
                 *pending_key = Some(key);
-                None
+                Ok(None)
             }
         },
     }

@@ -177,7 +177,9 @@ fn sort_changes_by_steps(changes: &mut [Change], steps: &[Step]) {
     changes.sort_by(|one, other| (first_step(one), &one.address).cmp(&(first_step(other), &other.address)));
 }
 
-fn summarize(changes: &[Change], hosts: &[HostPlan]) -> Summary {
+/// Counts changes and hosts: the [`Summary`] a plan of them holds (a saved plan's summary is
+/// checked against its changes with it).
+pub fn summarize(changes: &[Change], hosts: &[HostPlan]) -> Summary {
     let mut summary = Summary::default();
     for change in changes {
         match change.action {

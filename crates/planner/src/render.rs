@@ -239,23 +239,9 @@ fn typed(kind: ObjectKind, state_path: &str, value: &serde_json::Value) -> Strin
 }
 
 /// A name as printed: control characters (a newline in an observed name) escaped, so that a name
-/// can never start a line of its own.
+/// can never start a line of its own (see [`esxnet_model::diagnostic::escape_control`]).
 pub fn escape_control(name: &str) -> std::borrow::Cow<'_, str> {
-    if name.chars().any(char::is_control) {
-        std::borrow::Cow::Owned(
-            name.chars()
-                .map(|character| {
-                    if character.is_control() {
-                        character.escape_default().to_string()
-                    } else {
-                        character.to_string()
-                    }
-                })
-                .collect(),
-        )
-    } else {
-        std::borrow::Cow::Borrowed(name)
-    }
+    esxnet_model::diagnostic::escape_control(name)
 }
 
 /// Whether an adapter state (as JSON) is on a distributed port group.

@@ -7,10 +7,12 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use esxnet::ops::{self, ApplyRequest};
 use esxnet::output::Output;
+use esxnet::saved_plan::PlanKey;
 use esxnet::target::Target;
 use esxnet_executor::{ApplyReport, Event, HostOutcome, StepOutcome};
+use esxnet_model::diagnostic::escape_control;
 use esxnet_planner::render::{self, TextStyle};
-use esxnet_planner::Plan;
+use esxnet_planner::{Plan, PlanOptions};
 
 use crate::cli::{ApplyArgs, ApplyFormat};
 use crate::commands::plan::request_from_flags;
@@ -21,7 +23,16 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
     let target = Target::parse(&arguments.target.target)?;
     let parallelism = arguments.planning.parallelism as usize;
     let planned = match ops::saved_plan_path(&arguments.paths) {
-        Some(path) => ops::load_saved_plan(path, &arguments.target.target, parallelism)?,
+        Some(path) => ops::load_saved_plan(&ops::SavedPlanRequest {
+            path,
+            target: &arguments.target.target,
+            parallelism,
+            flags: PlanOptions {
+                prune: arguments.planning.prune,
+                allow_management_changes: arguments.planning.allow_management_changes,
+            },
+            key: PlanKey::from_env()?,
+        })?,
         None => {
             let request = request_from_flags(&arguments.paths, &arguments.target.target, &arguments.planning, true);
             let Some(planned) = planned_or_report(ops::plan(&request)?, output) else {
@@ -89,6 +100,14 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
         ApplyFormat::Text => output.result(&report_text(&report, &journal_path)),
         ApplyFormat::Json => output.result(&(serde_json::to_string_pretty(&report)? + "\n")),
     }
+    // The run's record is incomplete: say so and fail, even if every change was applied.
+    if let Some(problem) = &report.journal_problem {
+        output.error(&format!(
+            "{}; the changes above were made, but the journal does not record all of them",
+            escape_control(problem)
+        ));
+        return Ok(Outcome::Failed);
+    }
     Ok(if report.succeeded() {
         Outcome::Success
     } else {
@@ -132,7 +151,12 @@ fn report_text(report: &ApplyReport, journal: &Path) -> String {
         if host.outcome == HostOutcome::Ok {
             continue;
         }
-        let _ = writeln!(out, "{}: {}", host.host, host_outcome_label(host.outcome));
+        let _ = writeln!(
+            out,
+            "{}: {}",
+            escape_control(&host.host),
+            host_outcome_label(host.outcome)
+        );
         for step in &host.steps {
             match &step.outcome {
                 StepOutcome::Applied { .. } | StepOutcome::AlreadyInTarget => {}
@@ -141,9 +165,9 @@ fn report_text(report: &ApplyReport, journal: &Path) -> String {
                         out,
                         "  {} {} ({}): {}",
                         step.phase,
-                        step.address,
+                        escape_control(&step.address.to_string()),
                         outcome.label(),
-                        describe(outcome)
+                        escape_control(&describe(outcome))
                     );
                 }
             }

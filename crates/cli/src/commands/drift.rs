@@ -25,8 +25,10 @@ pub fn run(arguments: &DriftArgs, output: &Output) -> Result<Outcome> {
         plan,
         backend: _backend,
         observed,
+        made_from,
     } = planned;
     ops::forget_at_exit(observed);
+    ops::forget_at_exit(made_from);
     let plan = &plan;
     let report = DriftReport::of(plan);
     output.diagnostics(&plan.diagnostics);

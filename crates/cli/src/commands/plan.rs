@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 use esxnet::ops::{self, PlanRequest};
 use esxnet::output::Output;
+use esxnet::saved_plan::{MadeFrom, PlanKey};
 use esxnet_planner::render::{self, TextStyle};
 use esxnet_planner::{Plan, PlanOptions};
 
@@ -33,17 +34,22 @@ pub fn request_from_flags<'a>(
 
 /// Plans for a command that only reads the plan: the observed state is left for the exit to
 /// reclaim, the backend is closed. `None` when the manifests could not be read (reported).
-fn plan_only(request: &PlanRequest<'_>, output: &Output) -> Result<Option<Plan>> {
+fn plan_only(request: &PlanRequest<'_>, output: &Output) -> Result<Option<(Plan, Box<MadeFrom>)>> {
     let Some(planned) = planned_or_report(ops::plan(request)?, output) else {
         return Ok(None);
     };
     ops::forget_at_exit(planned.observed);
-    Ok(Some(planned.plan))
+    Ok(Some((planned.plan, planned.made_from)))
 }
 
 pub fn run(arguments: &PlanArgs, output: &Output) -> Result<Outcome> {
+    // The key is read first: a mistake in it must not cost a whole plan.
+    let key = match &arguments.out {
+        Some(_) => PlanKey::from_env()?,
+        None => None,
+    };
     let request = request_from_flags(&arguments.paths, &arguments.target.target, &arguments.planning, false);
-    let Some(plan) = plan_only(&request, output)? else {
+    let Some((plan, made_from)) = plan_only(&request, output)? else {
         return Ok(Outcome::Failed);
     };
     if arguments.output != PlanFormat::Markdown {
@@ -64,11 +70,10 @@ pub fn run(arguments: &PlanArgs, output: &Output) -> Result<Outcome> {
     }
     timings.lap("render and write");
     if let Some(path) = &arguments.out {
-        std::fs::File::create(path)
-            .and_then(|file| render::write_json(&plan, file))
-            .with_context(|| format!("cannot write the plan to {}", path.display()))?;
+        ops::save_plan(&plan, &made_from, key.as_ref(), path)?;
         output.status(&format!(
-            "saved the plan to {}; apply it with `esxnet apply {}`",
+            "saved the plan{} to {}; apply it with `esxnet apply {}`",
+            if key.is_some() { ", signed," } else { "" },
             path.display(),
             path.display()
         ));
@@ -81,12 +86,13 @@ pub fn run(arguments: &PlanArgs, output: &Output) -> Result<Outcome> {
         Outcome::Success
     };
     ops::forget_at_exit(plan);
+    ops::forget_at_exit(made_from);
     Ok(outcome)
 }
 
 pub fn graph(arguments: &GraphArgs, output: &Output) -> Result<Outcome> {
     let request = request_from_flags(&arguments.paths, &arguments.target.target, &arguments.planning, false);
-    let Some(plan) = plan_only(&request, output)? else {
+    let Some((plan, _)) = plan_only(&request, output)? else {
         return Ok(Outcome::Failed);
     };
     output.diagnostics(&plan.diagnostics);

@@ -6,10 +6,11 @@ use crate::cli::SchemaArgs;
 use crate::Outcome;
 use esxnet::output::Output;
 
-/// Every schema file: the model's and the plan's.
+/// Every schema file: the model's, the plan's and the saved plan's.
 pub fn all_schemas() -> Vec<(String, String)> {
     let mut files = esxnet_model::schema::model_schemas();
     files.push(esxnet_planner::plan_schema());
+    files.push(esxnet::saved_plan::schema());
     files
 }
 

@@ -1,0 +1,3 @@
+# A link to nothing in a manifest directory.
+symlink m/gone.yaml nowhere.yaml
+esxnet validate m

@@ -1,0 +1,2 @@
+# Control characters in a name are shown escaped in the text plan.
+esxnet plan adapter.yaml --target sim:lab

@@ -1,0 +1,2 @@
+# Anchors and aliases: said where, in words.
+esxnet validate manifests.yaml

@@ -1,0 +1,2 @@
+# Aliases of aliases (a billion laughs) end quickly.
+esxnet validate manifests.yaml

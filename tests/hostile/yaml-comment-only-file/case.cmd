@@ -1,0 +1,2 @@
+# A file of comments only is empty too.
+esxnet validate manifests.yaml

@@ -1,0 +1,2 @@
+# A document nested 10,000 levels deep is refused quickly, naming the place.
+esxnet validate manifests.yaml

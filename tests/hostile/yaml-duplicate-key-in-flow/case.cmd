@@ -1,0 +1,2 @@
+# A key given twice in a flow mapping.
+esxnet validate manifests.yaml

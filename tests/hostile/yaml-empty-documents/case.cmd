@@ -1,0 +1,2 @@
+# Empty documents between separators are nothing.
+esxnet validate manifests.yaml

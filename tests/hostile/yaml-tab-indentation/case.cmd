@@ -1,0 +1,2 @@
+# A tab where YAML wants spaces.
+esxnet validate manifests.yaml

@@ -1,0 +1,2 @@
+# An unknown field names its line and path.
+esxnet validate manifests.yaml
