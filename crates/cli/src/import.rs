@@ -142,8 +142,17 @@ pub fn manifests_for(
     for ((family, group, _identity), host_objects) in objects {
         let group_members = &members[&group];
         let label = group.as_ref().map(|value| (options.group_by.as_str(), value.as_str()));
-        for rendered in fold(host_objects, label, group_members, &mut notes) {
-            documents.entry(family).or_default().push(rendered);
+        let (shared, extra) = match family {
+            Family::StandardSwitch => split_port_groups(host_objects),
+            _ => (host_objects, Vec::new()),
+        };
+        for objects in [shared, extra] {
+            if objects.is_empty() {
+                continue;
+            }
+            for rendered in fold(objects, label, group_members, &mut notes) {
+                documents.entry(family).or_default().push(rendered);
+            }
         }
     }
 
@@ -170,7 +179,7 @@ pub fn manifests_for(
     let object_documents = documents.values().map(Vec::len).sum();
     let mut files = Vec::new();
     let group_description = format!(
-        "Hosts are labelled `{}` with the DNS domain of their names (the cluster vCenter and `esxnet sim serve` put them in); hosts the manifests declared already keep their labels.",
+        "Hosts are labelled `{}` with the DNS domain of their names (the clusters `esxnet sim serve` makes of them); hosts the manifests declared already keep their labels.",
         options.group_by
     );
     if !hosts.is_empty() {
@@ -263,6 +272,12 @@ struct HostObject {
     spec: Spec,
     /// Why the object is written as it is (protected objects).
     comments: Vec<String>,
+    /// For a switch: why port groups are kept as they are, by port group (the adapters on them
+    /// esxnet never deletes); said above the document that lists them.
+    port_group_notes: BTreeMap<String, String>,
+    /// For a switch: this object holds only the port groups some hosts of the group have beyond
+    /// the ones they all share (see [`split_port_groups`]).
+    extra_port_groups: bool,
 }
 
 /// A document's spec with its selector left default.
@@ -367,6 +382,64 @@ struct Rendered {
     yaml: String,
 }
 
+/// Splits one switch of one group into what every host that has it shares, and the port groups
+/// only some of them have: those go into documents of their own that declare the switch again
+/// with the same fields (port groups of one switch may come from several documents), so that one
+/// host with an extra port group does not take the whole switch out of its group's document.
+fn split_port_groups(objects: Vec<HostObject>) -> (Vec<HostObject>, Vec<HostObject>) {
+    if objects.len() < 2 {
+        return (objects, Vec::new());
+    }
+    let port_group_key = |object: &HostObject, port_group: &PortGroupSpec| {
+        format!(
+            "{}\n{:?}",
+            serde_json::to_string(port_group).unwrap_or_default(),
+            object.port_group_notes.get(&port_group.name)
+        )
+    };
+    let mut hosts_with: BTreeMap<String, usize> = BTreeMap::new();
+    for object in &objects {
+        if let Spec::Switch(_, spec) = &object.spec {
+            for port_group in &spec.port_groups {
+                *hosts_with.entry(port_group_key(object, port_group)).or_default() += 1;
+            }
+        }
+    }
+    let total = objects.len();
+    let mut shared = Vec::new();
+    let mut extra = Vec::new();
+    for mut object in objects {
+        let Spec::Switch(name, spec) = &object.spec else {
+            shared.push(object);
+            continue;
+        };
+        let (common, own): (Vec<PortGroupSpec>, Vec<PortGroupSpec>) = spec
+            .port_groups
+            .iter()
+            .cloned()
+            .partition(|port_group| hosts_with.get(&port_group_key(&object, port_group)) == Some(&total));
+        if !own.is_empty() {
+            let mut own_spec = spec.clone();
+            own_spec.port_groups = own;
+            extra.push(HostObject {
+                family: object.family,
+                identity: object.identity.clone(),
+                host: object.host.clone(),
+                base_name: object.base_name.clone(),
+                spec: Spec::Switch(name.clone(), own_spec),
+                comments: Vec::new(),
+                port_group_notes: object.port_group_notes.clone(),
+                extra_port_groups: true,
+            });
+        }
+        if let Spec::Switch(_, spec) = &mut object.spec {
+            spec.port_groups = common;
+        }
+        shared.push(object);
+    }
+    (shared, extra)
+}
+
 /// Folds one object of one group: hosts with the same spec share a document. The largest set of
 /// hosts (ties: the one with the first host) is the group's document, selected by the group label
 /// when it is every host of the group, by name otherwise; every other set is an exception.
@@ -378,7 +451,23 @@ fn fold(
 ) -> Vec<Rendered> {
     let mut sets: Vec<(String, Vec<HostObject>)> = Vec::new();
     let mut index_of: BTreeMap<String, usize> = BTreeMap::new();
-    for object in objects {
+    for mut object in objects {
+        if let Spec::Switch(_, spec) = &object.spec {
+            let protected: Vec<String> = spec
+                .port_groups
+                .iter()
+                .filter_map(|port_group| {
+                    let reasons = object.port_group_notes.get(&port_group.name)?;
+                    Some(format!("\"{}\" ({reasons})", port_group.name))
+                })
+                .collect();
+            if !protected.is_empty() {
+                object.comments.push(format!(
+                    "Port groups of adapters esxnet never deletes, kept as they are: {}.",
+                    protected.join("; ")
+                ));
+            }
+        }
         let key = format!("{}\n{}", object.spec.fold_key(), object.comments.join("\n"));
         match index_of.get(&key) {
             Some(&index) => sets[index].1.push(object),
@@ -409,6 +498,7 @@ fn fold(
             base_name,
             mut spec,
             mut comments,
+            extra_port_groups,
             ..
         } = first;
         for other in objects {
@@ -439,7 +529,26 @@ fn fold(
             slug(short_name(&hosts[0]))
         };
         let name = format!("{base_name}-{suffix}");
-        if index == majority {
+        if extra_port_groups {
+            let port_groups: Vec<String> = match &spec {
+                Spec::Switch(_, switch) => switch
+                    .port_groups
+                    .iter()
+                    .map(|port_group| format!("\"{}\"", port_group.name))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let why = format!(
+                "{} differ{} from the other hosts of {group_text} in {what}: port groups {} the others do not have like this",
+                list_hosts(&hosts),
+                if hosts.len() == 1 { "s" } else { "" },
+                port_groups.join(", ")
+            );
+            comments.push(format!(
+                "{why}. Written as a declaration of its own that repeats the switch's fields, so that the two agree."
+            ));
+            notes.push(why);
+        } else if index == majority {
             if !whole_group && label.is_some() {
                 comments.push(format!(
                     "Not every host of {group_text} has {what} like this: {} of {} do.",
@@ -621,6 +730,8 @@ fn host_objects(host: &ObservedHost, declared: Option<&DesiredHost>) -> Vec<Host
             base_name: stack.stack.as_str().to_owned(),
             spec: Spec::Stack(spec),
             comments,
+            port_group_notes: BTreeMap::new(),
+            extra_port_groups: false,
         });
     }
     for adapter in &host.adapters {
@@ -682,7 +793,7 @@ fn switch_object(
             switch.name
         ));
     }
-    let protected: Vec<String> = host
+    let port_group_notes: BTreeMap<String, String> = host
         .adapters
         .iter()
         .filter(|adapter| {
@@ -691,15 +802,9 @@ fn switch_object(
         })
         .filter_map(|adapter| {
             let reasons = esxnet_planner::diff::deletion_protection(adapter);
-            (!reasons.is_empty()).then(|| format!("\"{}\" ({})", adapter.connection.port_group(), reasons.join(", ")))
+            (!reasons.is_empty()).then(|| (adapter.connection.port_group().to_owned(), reasons.join(", ")))
         })
         .collect();
-    if !protected.is_empty() {
-        comments.push(format!(
-            "Port groups of adapters esxnet never deletes, kept as they are: {}.",
-            protected.join("; ")
-        ));
-    }
     Some(HostObject {
         family: Family::StandardSwitch,
         identity: switch.name.clone(),
@@ -707,6 +812,8 @@ fn switch_object(
         base_name: switch.name.clone(),
         spec: Spec::Switch(switch.name.clone(), spec),
         comments,
+        port_group_notes,
+        extra_port_groups: false,
     })
 }
 
@@ -916,17 +1023,23 @@ fn adapter_object(host: &ObservedHost, adapter: &ObservedAdapter) -> HostObject 
         base_name,
         spec: Spec::Adapter(spec),
         comments,
+        port_group_notes: BTreeMap::new(),
+        extra_port_groups: false,
     }
 }
 
 fn file(options: &ImportOptions, name: &str, description: &[&str], documents: Vec<Rendered>) -> ManifestFile {
     let mut text = format!("# yaml-language-server: $schema={}\n#\n", options.schema);
-    text.push_str("# Written by `esxnet import` from what the hosts have.\n");
-    for line in description {
+    let header = format!(
+        "Written by `esxnet import` from what the hosts have. {}",
+        description.join(" ")
+    );
+    for line in wrap(&header, 98) {
         text.push_str("# ");
-        text.push_str(line);
+        text.push_str(&line);
         text.push('\n');
     }
+    text.push('\n');
     let count = documents.len();
     for (index, document) in documents.into_iter().enumerate() {
         if index > 0 {
