@@ -1102,7 +1102,7 @@ mod generated {
             let full = scratch.path().join("full");
             write(&full, &imported.files);
             plans_empty(&full, &fleet)?;
-            let loaded = esxnet_model::analysis::load(&[full.clone()]);
+            let loaded = esxnet_model::analysis::load(std::slice::from_ref(&full));
             let every_change = PlanOptions { allow_management_changes: true, ..PlanOptions::default() };
             let first_host = fleet.hosts.keys().next().expect("a host").clone();
             for (what, perturbed) in perturbations(&fleet, &first_host) {
@@ -1120,7 +1120,7 @@ mod generated {
             let partial = scratch.path().join("partial");
             let kept: Vec<_> = imported.files.iter().filter(|file| file.name != dropped_file.name).cloned().collect();
             write(&partial, &kept);
-            let loaded = esxnet_model::analysis::load(&[partial.clone()]);
+            let loaded = esxnet_model::analysis::load(std::slice::from_ref(&partial));
             let existing = esxnet_model::analysis::analyze(&loaded, Some(&fleet)).fleet;
             let into = ImportOptions { file_prefix: "imported-".into(), ..ImportOptions::default() };
             let completed = manifests_for(&fleet, Some(&existing), &into);

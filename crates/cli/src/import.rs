@@ -702,7 +702,7 @@ fn host_objects(host: &ObservedHost, declared: Option<&DesiredHost>) -> Vec<Host
                 .filter(|_| !stack.ipv6_gateway_from_router_advertisement),
             // Learned through DHCP: ESXi keeps it learned (see esxi::replace_dns).
             dns: Some(settings.dns)
-                .filter(|dns| !stack.dns_from_dhcp && !(dns.servers.is_empty() && dns.search_domains.is_empty())),
+                .filter(|dns| !stack.dns_from_dhcp && (!dns.servers.is_empty() || !dns.search_domains.is_empty())),
             routes: Some(settings.routes).filter(|routes| !routes.is_empty()),
             max_connections: Some(settings.max_connections).filter(|limit| *limit != DEFAULT_MAX_CONNECTIONS),
             congestion_control: Some(settings.congestion_control)
@@ -1127,7 +1127,7 @@ pub fn import(request: &ImportRequest<'_>) -> Result<ImportReport> {
                     directory.display()
                 );
             }
-            let loaded = esxnet_model::analysis::load(&[directory.clone()]);
+            let loaded = esxnet_model::analysis::load(std::slice::from_ref(directory));
             if esxnet_model::diagnostic::has_errors(&loaded.diagnostics) {
                 bail!(
                     "the manifests in {} cannot be read: run `esxnet validate {}` and fix them first",
