@@ -137,6 +137,24 @@ pub fn manifests_for(
         }
     }
 
+    // An adapter's document is named after its port group; two port groups that name the same
+    // (a standard and a distributed "vMotion") would make one host's adapters collide (ESX016),
+    // so those are named after their whole identity.
+    let mut identities_by_name: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for object in objects.values().flatten() {
+        if object.family == Family::VmkernelAdapter {
+            identities_by_name
+                .entry(object.base_name.clone())
+                .or_default()
+                .insert(object.identity.clone());
+        }
+    }
+    for object in objects.values_mut().flatten() {
+        if object.family == Family::VmkernelAdapter && identities_by_name[&object.base_name].len() > 1 {
+            object.base_name = slug(&object.identity);
+        }
+    }
+
     let mut documents: BTreeMap<Family, Vec<Rendered>> = BTreeMap::new();
     let mut notes = Vec::new();
     for ((family, group, _identity), host_objects) in objects {
@@ -1244,4 +1262,104 @@ fn write_atomically(path: &Path, text: &str) -> Result<PathBuf> {
         .persist(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use esxnet_executor::backend::Ipv4Settings;
+    use esxnet_model::common::{EsxiVersion, StackKind};
+    use esxnet_model::observed::{DistributedPortGroup, DistributedSwitchMembership, PortConnection};
+    use esxnet_planner::{Action, PlanOptions};
+    use esxnet_sim::{NewAdapter, SimHost};
+
+    use super::*;
+
+    fn static_ipv4(third: u8) -> Ipv4Settings {
+        Ipv4Settings {
+            dhcp: false,
+            address: Some(Ipv4Addr::new(10, 77, third, 10)),
+            prefix_length: Some(24),
+            gateway_override: None,
+        }
+    }
+
+    #[test]
+    fn adapters_on_port_groups_of_one_name_get_documents_of_their_own() {
+        let mut host = SimHost::new_installed("esx-1.lab.example", 1, EsxiVersion::new(8, 0, 3)).unwrap();
+        host.add_port_group("vMotion", "vSwitch0", 130).unwrap();
+        host.join_distributed_switch(DistributedSwitchMembership {
+            name: "dvs".into(),
+            uuid: "50 00".into(),
+            mtu: 1500,
+            port_groups: vec![DistributedPortGroup {
+                name: "vMotion".into(),
+                key: "dvportgroup-1".into(),
+                vlan: 131,
+            }],
+        })
+        .unwrap();
+        for (third, connection) in [
+            (
+                1,
+                PortConnection::Standard {
+                    switch: "vSwitch0".into(),
+                    port_group: "vMotion".into(),
+                },
+            ),
+            (
+                2,
+                PortConnection::Distributed {
+                    switch: "dvs".into(),
+                    port_group: "vMotion".into(),
+                },
+            ),
+        ] {
+            host.add_virtual_nic(&NewAdapter {
+                connection,
+                stack: StackKind::Default,
+                mtu: 1500,
+                ipv4: static_ipv4(third),
+                ipv6: None,
+            })
+            .unwrap();
+        }
+        let mut fleet = ObservedFleet::default();
+        fleet.hosts.insert("esx-1.lab.example".into(), host.into_observed());
+        let imported = manifests_for(&fleet, None, &ImportOptions::default());
+        let scratch = tempfile::tempdir().unwrap();
+        for file in &imported.files {
+            std::fs::write(scratch.path().join(&file.name), &file.text).unwrap();
+        }
+        let adapters = &imported
+            .files
+            .iter()
+            .find(|file| file.name.starts_with("30-"))
+            .unwrap()
+            .text;
+        assert!(
+            adapters.contains("name: standard-vswitch0-vmotion-lab-example"),
+            "{adapters}"
+        );
+        assert!(
+            adapters.contains("name: distributed-dvs-vmotion-lab-example"),
+            "{adapters}"
+        );
+        let loaded = esxnet_model::analysis::load(&[scratch.path().to_owned()]);
+        let plan = crate::ops::plan_observed(&loaded, &fleet, &PlanOptions::default());
+        assert!(!plan.has_errors(), "{:#?}", plan.diagnostics);
+        assert!(plan.changes.iter().all(|change| change.action == Action::Noop));
+    }
+
+    #[test]
+    fn names_and_comments_read_well() {
+        assert_eq!(slug("Management Network"), "management-network");
+        assert_eq!(slug("lab.example"), "lab-example");
+        assert_eq!(slug("--"), "object");
+        assert_eq!(wrap("one two three", 7), ["one two", "three"]);
+        assert_eq!(dns_domain("esx-1.lab.example"), Some("lab.example"));
+        assert_eq!(dns_domain("esx-1"), None);
+        assert_eq!(dns_domain("esx-1."), None);
+    }
 }
