@@ -511,6 +511,20 @@ fn bad_input_is_a_clear_error() {
         "{}",
         missing_into.stderr
     );
+    std::fs::create_dir_all(scratch.path().join("mine")).unwrap();
+    std::fs::write(
+        scratch.path().join("mine/hosts.yaml"),
+        "apiVersion: esxnet/v1\nkind: Host\nmetadata: {name: esx-1}\n",
+    )
+    .unwrap();
+    let over_mine = esxnet(scratch.path(), &["import", "--target", "sim:lab", "--out", "mine"]);
+    assert_eq!(over_mine.code, 1, "{}", over_mine.all());
+    assert!(over_mine.stderr.contains("use --into mine"), "{}", over_mine.stderr);
+    assert_eq!(
+        std::fs::read_dir(scratch.path().join("mine")).unwrap().count(),
+        1,
+        "nothing written beside it"
+    );
     std::fs::create_dir_all(scratch.path().join("broken")).unwrap();
     std::fs::write(scratch.path().join("broken/a.yaml"), "kind: [").unwrap();
     let broken = esxnet(scratch.path(), &["import", "--target", "sim:lab", "--into", "broken"]);

@@ -657,7 +657,7 @@ fn differing_port_groups(majority: &serde_json::Value, exception: &serde_json::V
 fn list_hosts(hosts: &[String]) -> String {
     const SHOWN: usize = 5;
     if hosts.len() > SHOWN {
-        format!("{} and {} more hosts", hosts[..SHOWN].join(", "), hosts.len() - SHOWN)
+        format!("{} and {} more", hosts[..SHOWN].join(", "), hosts.len() - SHOWN)
     } else {
         hosts.join(", ")
     }
@@ -1137,7 +1137,10 @@ pub struct ImportReport {
 pub fn import(request: &ImportRequest<'_>) -> Result<ImportReport> {
     let timings = crate::timings::Timings::from_env();
     let (directory, existing) = match &request.destination {
-        Destination::Out(directory) => (directory.clone(), None),
+        Destination::Out(directory) => {
+            refuse_other_manifests(directory)?;
+            (directory.clone(), None)
+        }
         Destination::Into(directory) => {
             if !directory.is_dir() {
                 bail!(
@@ -1193,6 +1196,43 @@ pub fn import(request: &ImportRequest<'_>) -> Result<ImportReport> {
         written,
         hosts: observed.hosts.len(),
     })
+}
+
+/// `--out` replaces the files it writes; manifests of other names in the directory would declare
+/// the same objects twice, so a directory that has some is refused.
+fn refuse_other_manifests(directory: &Path) -> Result<()> {
+    if !directory.exists() {
+        return Ok(());
+    }
+    let ours: BTreeSet<&str> = [
+        "00-hosts.yaml",
+        Family::StandardSwitch.file_name(),
+        Family::NetStack.file_name(),
+        Family::VmkernelAdapter.file_name(),
+    ]
+    .into();
+    let loaded = esxnet_model::analysis::load(&[directory.to_owned()]);
+    let others: Vec<String> = loaded
+        .files
+        .iter()
+        .filter(|file| {
+            file.parent() != Some(directory)
+                || !file
+                    .file_name()
+                    .and_then(|name| name.to_str())
+                    .is_some_and(|name| ours.contains(name))
+        })
+        .map(|file| file.display().to_string())
+        .collect();
+    if !others.is_empty() {
+        bail!(
+            "{} holds manifests already ({}): use --into {} to add only what they do not declare, or --out an empty directory",
+            directory.display(),
+            list_hosts(&others),
+            directory.display()
+        );
+    }
+    Ok(())
 }
 
 /// The desired state of the manifests `--into` completes; they must hold no errors.
