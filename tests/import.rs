@@ -354,6 +354,11 @@ fn a_heterogeneous_lab_round_trips_through_sim() {
         files(&scratch.path().join("imported")),
         files(&scratch.path().join("again"))
     );
+    // And over its own output: the files are replaced by the same bytes.
+    let before = files(&scratch.path().join("imported"));
+    let over = run(scratch.path(), &["import", "--target", "sim:lab", "--out", "imported"]);
+    assert_eq!(over.code, 0, "{}", over.all());
+    assert_eq!(files(&scratch.path().join("imported")), before);
 }
 
 #[test]
