@@ -4,7 +4,9 @@
 //! observed fleet ─▶ per host: one spec per object (the manifest's own wire types)
 //!                ─▶ per group and object: hosts with identical specs share one document
 //!                   (per-host addresses go into the per-host maps), the largest set of hosts
-//!                   is the group's document, every other set an exception of its own
+//!                   is the group's document, every other set an exception of its own;
+//!                   a switch's port groups only some hosts have are declared apart, so that
+//!                   the part every host shares keeps the group's label selector
 //!                ─▶ files: hosts, standard switches, stacks, adapters
 //! ```
 //!
