@@ -746,7 +746,9 @@ fn a_misspelt_flag_of_any_command_exits_1_naming_the_flag_it_meant() {
     let scratch = tempfile::tempdir().unwrap();
     let paths = command_paths(scratch.path());
     assert!(
-        paths.len() >= 9 && paths.contains(&vec!["sim".to_owned(), "init".to_owned()]),
+        paths.len() >= 10
+            && paths.contains(&vec!["sim".to_owned(), "init".to_owned()])
+            && paths.contains(&vec!["import".to_owned()]),
         "the command tree was read from the help: {paths:?}"
     );
     for path in paths {

@@ -26,6 +26,8 @@ pub enum Command {
     Drift(DriftArgs),
     /// Print what the hosts have now.
     Observe(ObserveArgs),
+    /// Write manifests for what the hosts have now, folded across hosts that agree.
+    Import(ImportArgs),
     /// Print the plan's dependency graph as DOT.
     Graph(GraphArgs),
     /// Write the JSON Schemas of manifests, snapshots and plans.
@@ -167,6 +169,44 @@ pub struct ObserveArgs {
     /// How many hosts to observe at once.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub parallelism: u32,
+}
+
+/// `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Only these hosts (comma-separated); all by default.
+    #[arg(long, value_delimiter = ',')]
+    pub hosts: Vec<String>,
+    /// Write the manifests into this directory (made if missing; files of the same name are replaced).
+    #[arg(long, required_unless_present = "into", conflicts_with = "into")]
+    pub out: Option<PathBuf>,
+    /// Complete the manifests in this directory: write only what they do not declare yet, in new files.
+    #[arg(long)]
+    pub into: Option<PathBuf>,
+    /// The label that groups hosts; its value is the DNS domain of a host's name.
+    #[arg(long, value_name = "LABEL", default_value = esxnet::import::DEFAULT_GROUP_LABEL, value_parser = label_key)]
+    pub group_by: String,
+    /// How many hosts to observe at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub parallelism: u32,
+}
+
+/// A label key: letters, digits, `-`, `_`, `.` and `/`, starting with a letter or digit.
+fn label_key(text: &str) -> Result<String, String> {
+    let valid = text.chars().next().is_some_and(|first| first.is_ascii_alphanumeric())
+        && text.len() <= 63
+        && text
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || "-_./".contains(character));
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "\"{text}\" is not a label key: use letters, digits, '-', '_', '.' or '/', starting with a letter or digit, such as cluster"
+        ))
+    }
 }
 
 /// `graph`.

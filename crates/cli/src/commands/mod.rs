@@ -3,6 +3,7 @@
 
 mod apply;
 mod drift;
+mod import;
 mod observe;
 mod plan;
 mod schema;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli, output: &Output) -> Result<Outcome> {
         Command::Apply(arguments) => apply::run(&arguments, output),
         Command::Drift(arguments) => drift::run(&arguments, output),
         Command::Observe(arguments) => observe::run(&arguments, output),
+        Command::Import(arguments) => import::run(&arguments, output),
         Command::Graph(arguments) => plan::graph(&arguments, output),
         Command::Schema(arguments) => schema::run(&arguments, output),
         Command::Sim(command) => sim::run(command, output),
