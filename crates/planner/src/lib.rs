@@ -14,6 +14,7 @@ pub mod render;
 pub mod state;
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 
 use esxnet_model::desired::{DesiredFleet, DesiredHost};
 use esxnet_model::diagnostic::{self, Diagnostic, RuleId};
@@ -29,11 +30,27 @@ pub use plan::{
 ///
 /// Migrations in flight are left out: they come and go without changing the network.
 pub fn fingerprint(host: &ObservedHost) -> String {
-    let mut stable = host.clone();
-    stable.active_migrations.clear();
-    let bytes = serde_json::to_vec(&stable).unwrap_or_default();
-    let digest = Sha256::digest(&bytes);
-    digest.iter().take(16).map(|byte| format!("{byte:02x}")).collect()
+    // The host's JSON streams into the hash; a copy is made only to leave out migrations in
+    // flight, which a host rarely has.
+    let mut hasher = Sha256::new();
+    let written = if host.active_migrations.is_empty() {
+        serde_json::to_writer(&mut hasher, host)
+    } else {
+        let mut stable = host.clone();
+        stable.active_migrations.clear();
+        serde_json::to_writer(&mut hasher, &stable)
+    };
+    if written.is_err() {
+        // Serializing plain data to a hasher cannot fail; should it, the empty input's digest
+        // still names the host's state as unknown the same way every time, as before.
+        hasher = Sha256::new();
+    }
+    let digest = hasher.finalize();
+    let mut hex = String::with_capacity(32);
+    for byte in digest.iter().take(16) {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
 }
 
 /// Plans every declared host.
@@ -202,4 +219,45 @@ pub fn plan_schema() -> (String, String) {
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');
     ("plan.schema.json".to_owned(), text)
+}
+
+#[cfg(test)]
+mod tests {
+    use esxnet_model::common::StackKind;
+    use esxnet_model::observed::{ActiveMigration, MigrationKind, ObservedHost};
+
+    use super::fingerprint;
+
+    fn host() -> ObservedHost {
+        serde_json::from_str(r#"{"name": "esx-01", "version": "8.0.3"}"#).expect("a host")
+    }
+
+    #[test]
+    fn a_fingerprint_names_the_state_and_ignores_migrations_in_flight() {
+        let plain = host();
+        let mut migrating = host();
+        migrating.active_migrations.push(ActiveMigration {
+            id: "task-42".to_owned(),
+            kind: MigrationKind::Live,
+            stack: StackKind::Vmotion,
+            adapter: "vmk1".to_owned(),
+        });
+        let mut other = host();
+        other.ipv6_enabled = !other.ipv6_enabled;
+
+        let print = fingerprint(&plain);
+        assert_eq!(print.len(), 32, "{print}");
+        assert!(print.bytes().all(|byte| byte.is_ascii_hexdigit()), "{print}");
+        assert_eq!(
+            fingerprint(&migrating),
+            print,
+            "a migration in flight is not a change of state"
+        );
+        assert_ne!(fingerprint(&other), print, "another state has another fingerprint");
+        assert_eq!(
+            fingerprint(&host()),
+            print,
+            "the same state always has the same fingerprint"
+        );
+    }
 }
