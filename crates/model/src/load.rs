@@ -180,7 +180,8 @@ pub fn load_str(file: &Path, text: &str) -> (Vec<LoadedDocument>, Vec<Diagnostic
     let file = source::display_path(file);
     let mut documents = Vec::new();
     let mut diagnostics = Vec::new();
-    let spans = match source::index_documents(text) {
+    let (spans, deserializers) = parse_twice(text);
+    let spans = match spans {
         Ok(spans) => spans,
         Err(error) => {
             diagnostics.push(
@@ -201,12 +202,6 @@ pub fn load_str(file: &Path, text: &str) -> (Vec<LoadedDocument>, Vec<Diagnostic
     if spans.iter().all(|span| span.empty) {
         return (documents, diagnostics);
     }
-    // serde_yaml keeps yielding documents after some syntax errors it does not share with the span
-    // parser (such as a tab before a flow indicator), so take at most one more than the span
-    // parser found: enough to notice a mismatch, never an endless loop.
-    let deserializers: Vec<serde_yaml::Deserializer<'_>> = serde_yaml::Deserializer::from_str(text)
-        .take(spans.len().saturating_add(1))
-        .collect();
     if deserializers.len() != spans.len() {
         // serde_yaml read the text otherwise than the span parser: its own error, where it has
         // one, says what and where better than a sentence at the top of the file.
@@ -254,6 +249,45 @@ fn first_yaml_error(text: &str, limit: usize) -> Option<serde_yaml::Error> {
     serde_yaml::Deserializer::from_str(text)
         .take(limit)
         .find_map(|document| serde::de::IgnoredAny::deserialize(document).err())
+}
+
+/// Files at least this large are read by both parsers at once, on two threads.
+const PARALLEL_PARSE_BYTES: usize = 64 * 1024;
+
+/// The span parser's documents and serde_yaml's, read at the same time for a large file (each
+/// was about half of the load of a 10,000-host manifest).
+///
+/// serde_yaml keeps yielding documents after some syntax errors it does not share with the span
+/// parser (such as a tab before a flow indicator), so it is asked for at most one more document
+/// than the text can hold: enough to notice a mismatch, never an endless loop. A document other
+/// than the first starts with a `---` line or follows a `...` line, so the text holds at most one
+/// more document than it has such lines.
+fn parse_twice(
+    text: &str,
+) -> (
+    Result<Vec<SpanIndex>, source::SyntaxError>,
+    Vec<serde_yaml::Deserializer<'_>>,
+) {
+    let markers = text
+        .lines()
+        .map(|line| line.trim_start_matches('\u{feff}'))
+        .filter(|line| line.starts_with("---") || line.starts_with("..."))
+        .count();
+    let most_documents = markers.saturating_add(1);
+    let deserializers = || -> Vec<serde_yaml::Deserializer<'_>> {
+        serde_yaml::Deserializer::from_str(text)
+            .take(most_documents.saturating_add(1))
+            .collect()
+    };
+    if text.len() < PARALLEL_PARSE_BYTES {
+        return (source::index_documents(text), deserializers());
+    }
+    std::thread::scope(|scope| {
+        let spans = scope.spawn(|| source::index_documents(text));
+        let deserializers = deserializers();
+        let spans = spans.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (spans, deserializers)
+    })
 }
 
 fn read_document(source: &Source, deserializer: serde_yaml::Deserializer<'_>) -> Result<AnyDocument, Box<Diagnostic>> {
@@ -349,6 +383,33 @@ mod tests {
 
     fn load(text: &str) -> (Vec<LoadedDocument>, Vec<Diagnostic>) {
         load_str(Path::new("test.yaml"), text)
+    }
+
+    /// A file large enough for both parsers to run at once reads like a small one: every document,
+    /// and a problem in a late document at its own line.
+    #[test]
+    fn a_large_file_read_by_two_parsers_at_once_gives_every_document_and_the_right_line() {
+        let mut text = String::new();
+        for number in 0..2_000 {
+            text.push_str(&format!(
+                "apiVersion: esxnet/v1\nkind: Host\nmetadata: {{name: esx-{number:04}}}\n---\n"
+            ));
+        }
+        assert!(
+            text.len() >= PARALLEL_PARSE_BYTES,
+            "the test must take the parallel path"
+        );
+        let (documents, diagnostics) = load(&text);
+        assert_eq!(documents.len(), 2_000);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+
+        let lines_before = text.lines().count();
+        text.push_str("apiVersion: esxnet/v1\nkind: Host\nmetadata: {name: late, colour: blue}\n");
+        let (documents, diagnostics) = load(&text);
+        assert_eq!(documents.len(), 2_000);
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        let location = diagnostics[0].location.as_ref().expect("a place");
+        assert_eq!(location.line, lines_before + 3, "{:?}", diagnostics[0]);
     }
 
     #[test]
