@@ -266,7 +266,8 @@ pub struct SimInitArgs {
     /// ESXi version of every host.
     #[arg(long, default_value = "8.0.3")]
     pub version: String,
-    /// Latency added to every API call, in milliseconds.
+    /// How long every API call lasts, in milliseconds: the simulator answers when this much time has
+    /// passed since the call arrived, its own work included, as a server does.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
     /// Share of API calls (0–1) that fail with a transient fault.

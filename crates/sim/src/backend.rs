@@ -181,23 +181,34 @@ impl SimBackend {
         self.counters.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Waits the call's latency (holding no lock) and fails it if a transient fault was drawn.
-    fn finish_draw(verdict: CallVerdict, host: &str, method: &str) -> Result<(), SimError> {
-        if !verdict.latency.is_zero() {
-            std::thread::sleep(verdict.latency);
-        }
-        match verdict.transient_fault {
+    /// Runs the call's `work` unless a transient fault was drawn, and returns when the call's
+    /// latency has passed since it started (holding no lock), the work included: a call lasts
+    /// what the lab says, as a server's answer time includes its own work. The lab's file IO is
+    /// the simulator's cost, not esxnet's, and must not lengthen every simulated call.
+    fn finish_draw<T>(
+        verdict: CallVerdict,
+        host: &str,
+        method: &str,
+        work: impl FnOnce() -> Result<T, SimError>,
+    ) -> Result<T, SimError> {
+        let started = std::time::Instant::now();
+        let outcome = match verdict.transient_fault {
             Some(fault) => Err(SimError::Transient {
                 fault,
                 host: host.to_owned(),
                 method: method.to_owned(),
             }),
-            None => Ok(()),
+            None => work(),
+        };
+        let remaining = verdict.latency.saturating_sub(started.elapsed());
+        if !remaining.is_zero() {
+            std::thread::sleep(remaining);
         }
+        outcome
     }
 
-    /// Counts one call to a host, waits its latency and fails it if a transient fault was drawn.
-    fn enter_call(&self, host: &str, method: &str) -> Result<(), SimError> {
+    /// One call to a host: counted, then as [`SimBackend::finish_draw`].
+    fn call<T>(&self, host: &str, method: &str, work: impl FnOnce() -> Result<T, SimError>) -> Result<T, SimError> {
         let verdict = self.draw(host);
         Self::count(
             &mut self.lock_counters(),
@@ -205,7 +216,7 @@ impl SimBackend {
             method,
             verdict.transient_fault.is_some(),
         );
-        Self::finish_draw(verdict, host, method)
+        Self::finish_draw(verdict, host, method, work)
     }
 }
 
@@ -229,8 +240,7 @@ impl Backend for SimBackend {
     }
 
     fn observe(&self, host: &str) -> Result<ObservedHost, BackendError> {
-        self.enter_call(host, OBSERVE_METHOD)?;
-        Ok(self.lab.observe(host)?)
+        Ok(self.call(host, OBSERVE_METHOD, || self.lab.observe(host))?)
     }
 
     fn observe_many(&self, hosts: &[String]) -> Result<ObservedFleet, BackendError> {
@@ -246,8 +256,9 @@ impl Backend for SimBackend {
                 }
             }
         }
-        Self::finish_draw(verdict, "(batch)", "RetrievePropertiesEx")?;
-        Ok(self.lab.observe_many(hosts)?)
+        Ok(Self::finish_draw(verdict, "(batch)", "RetrievePropertiesEx", || {
+            self.lab.observe_many(hosts)
+        })?)
     }
 
     fn execute(&self, host: &str, operation: &Operation) -> Result<OperationOutcome, BackendError> {
@@ -257,8 +268,9 @@ impl Backend for SimBackend {
             }
             .into());
         }
-        self.enter_call(host, operation.method_name())?;
-        Ok(self.lab.modify_host(host, |simulated| simulated.apply(operation))?)
+        Ok(self.call(host, operation.method_name(), || {
+            self.lab.modify_host(host, |simulated| simulated.apply(operation))
+        })?)
     }
 
     fn is_writable(&self) -> bool {

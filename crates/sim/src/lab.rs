@@ -151,7 +151,7 @@ pub struct InitOptions {
     pub hosts: HostNames,
     /// The ESXi release every host runs.
     pub version: EsxiVersion,
-    /// Simulated latency per API call, in milliseconds.
+    /// How long each simulated API call lasts, in milliseconds, the simulator's own work included.
     pub latency_ms: u64,
     /// Probability (0–1) of a transient fault per API call.
     pub transient_fault_rate: f64,
