@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use serde::Serialize;
 use similar::ChangeTag;
 
 use crate::plan::{Action, Change, DriftKind, FieldChange, HostPlan, HostStatus, Plan};
@@ -695,11 +696,93 @@ pub fn drift_text(plan: &Plan) -> String {
 
 /// Writes the plan as pretty JSON, as [`json`] renders it, without holding the text in memory (a
 /// 10,000-host plan is tens of megabytes).
+///
+/// The bytes are serde_json's pretty printing of the plan (as [`json`]), but the changes and hosts,
+/// nearly all of a large plan, are printed in parallel, a window of items at a time, and written
+/// in order.
 pub fn write_json(plan: &Plan, writer: impl std::io::Write) -> std::io::Result<()> {
+    use std::io::Write as _;
+    // Naming every field here makes a new field of `Plan` a compile error until it is written.
+    let Plan {
+        format_version,
+        options,
+        changes,
+        hosts,
+        diagnostics,
+        summary,
+    } = plan;
     let mut writer = std::io::BufWriter::with_capacity(1 << 16, writer);
-    serde_json::to_writer_pretty(&mut writer, plan)?;
-    std::io::Write::write_all(&mut writer, b"\n")?;
-    std::io::Write::flush(&mut writer)
+    writer.write_all(b"{\n  \"format_version\": ")?;
+    write_pretty_member(&mut writer, format_version)?;
+    writer.write_all(b",\n  \"options\": ")?;
+    write_pretty_member(&mut writer, options)?;
+    writer.write_all(b",\n  \"changes\": ")?;
+    write_pretty_array(&mut writer, changes)?;
+    writer.write_all(b",\n  \"hosts\": ")?;
+    write_pretty_array(&mut writer, hosts)?;
+    writer.write_all(b",\n  \"diagnostics\": ")?;
+    write_pretty_array(&mut writer, diagnostics)?;
+    writer.write_all(b",\n  \"summary\": ")?;
+    write_pretty_member(&mut writer, summary)?;
+    writer.write_all(b"\n}\n")?;
+    writer.flush()
+}
+
+/// Items printed by one thread at a time in [`write_pretty_array`].
+const JSON_CHUNK_ITEMS: usize = 32;
+
+/// Chunks printed at once, then written: bounds the text held in memory to a few thousand items.
+const JSON_WINDOW_CHUNKS: usize = 64;
+
+/// `value` pretty-printed as a member of the top-level object: every line after the first
+/// indented by two spaces. (A JSON string never holds a raw newline, so every newline is between
+/// tokens.)
+fn write_pretty_member(writer: &mut impl std::io::Write, value: &impl Serialize) -> std::io::Result<()> {
+    let text = serde_json::to_vec_pretty(value)?;
+    writer.write_all(&indent_lines(&text, b"  "))
+}
+
+/// `items` as a pretty array in a member of the top-level object, chunks printed in parallel.
+fn write_pretty_array<T: Serialize + Sync>(writer: &mut impl std::io::Write, items: &[T]) -> std::io::Result<()> {
+    if items.is_empty() {
+        return writer.write_all(b"[]");
+    }
+    let print_chunk = |chunk: &&[T]| -> serde_json::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        for (position, item) in chunk.iter().enumerate() {
+            if position > 0 {
+                out.extend_from_slice(b",\n");
+            }
+            out.extend_from_slice(b"    ");
+            out.extend_from_slice(&indent_lines(&serde_json::to_vec_pretty(item)?, b"    "));
+        }
+        Ok(out)
+    };
+    writer.write_all(b"[\n")?;
+    let mut first = true;
+    for window in items.chunks(JSON_CHUNK_ITEMS * JSON_WINDOW_CHUNKS) {
+        let chunks: Vec<&[T]> = window.chunks(JSON_CHUNK_ITEMS).collect();
+        for chunk in esxnet_model::parallel::map_in_order(&chunks, print_chunk) {
+            if !first {
+                writer.write_all(b",\n")?;
+            }
+            first = false;
+            writer.write_all(&chunk?)?;
+        }
+    }
+    writer.write_all(b"\n  ]")
+}
+
+/// `text` with `indent` after every newline.
+fn indent_lines(text: &[u8], indent: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + text.len() / 8);
+    for &byte in text {
+        out.push(byte);
+        if byte == b'\n' {
+            out.extend_from_slice(indent);
+        }
+    }
+    out
 }
 
 /// The plan as pretty JSON (`format_version`, `changes`, `hosts`, `diagnostics`, `summary`).
@@ -1303,6 +1386,29 @@ mod tests {
             changes,
             hosts,
             diagnostics: Vec::new(),
+        }
+    }
+
+    /// The parallel JSON writer prints exactly what serde_json prints, for empty, small and
+    /// windowed lists.
+    #[test]
+    fn the_json_written_in_parallel_is_serde_jsons_pretty_printing() {
+        for count in [0, 1, 31, 33, 2_047, 2_049, 5_000] {
+            let changes: Vec<Change> = (0..count)
+                .map(|index| delete("esx-01", &format!("pg-{index}")))
+                .collect();
+            let mut written = plan(changes, vec![host("esx-01", &["a note"]), host("esx-02", &[])]);
+            written.diagnostics.push(esxnet_model::Diagnostic::error(
+                esxnet_model::diagnostic::RuleId::Esx000,
+                "a \"quoted\"\nmessage",
+            ));
+            let mut bytes = Vec::new();
+            write_json(&written, &mut bytes).expect("written");
+            assert_eq!(
+                String::from_utf8(bytes).expect("UTF-8"),
+                json(&written),
+                "{count} changes"
+            );
         }
     }
 
