@@ -411,7 +411,7 @@ async fn route(simulator: Arc<Simulator>, request: Request<Incoming>) -> Respons
                 let session = crate::soap::session_from_cookies(cookies.iter().map(String::as_str));
                 let latency = Duration::from_millis(simulator.latency_ms());
                 let reply = tokio::task::spawn_blocking(move || {
-                    lasting(latency, || crate::soap::handle(&simulator, &body, session))
+                    esxnet_sim::backend::lasting(latency, || crate::soap::handle(&simulator, &body, session))
                 })
                 .await;
                 match reply {
@@ -476,7 +476,9 @@ async fn route(simulator: Arc<Simulator>, request: Request<Incoming>) -> Respons
     // The latency is slept on the blocking thread too: a thread sleep lasts what it says, where
     // the async timer rounds up to its next tick and made every simulated call a millisecond or
     // two slower than the lab asks for (the `sim:` target sleeps the same way).
-    let reply = tokio::task::spawn_blocking(move || lasting(latency, || simulator.handle(&vim_request))).await;
+    let reply =
+        tokio::task::spawn_blocking(move || esxnet_sim::backend::lasting(latency, || simulator.handle(&vim_request)))
+            .await;
     match reply {
         Ok(reply) => response(reply.status, reply.body, reply.session.as_deref()),
         Err(_) => {
@@ -484,17 +486,4 @@ async fn route(simulator: Arc<Simulator>, request: Request<Incoming>) -> Respons
             response(500, fault.to_wire(), None)
         }
     }
-}
-
-/// Runs `work` and returns when `latency` has passed since it started, the work included: a
-/// call lasts what the lab says, as a server's answer time includes its own work (the lab's file
-/// IO is the simulator's cost, not the client's, and must not lengthen every call).
-fn lasting<T>(latency: Duration, work: impl FnOnce() -> T) -> T {
-    let started = std::time::Instant::now();
-    let outcome = work();
-    let remaining = latency.saturating_sub(started.elapsed());
-    if !remaining.is_zero() {
-        std::thread::sleep(remaining);
-    }
-    outcome
 }

@@ -181,30 +181,22 @@ impl SimBackend {
         self.counters.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs the call's `work` unless a transient fault was drawn, and returns when the call's
-    /// latency has passed since it started (holding no lock), the work included: a call lasts
-    /// what the lab says, as a server's answer time includes its own work. The lab's file IO is
-    /// the simulator's cost, not esxnet's, and must not lengthen every simulated call.
+    /// Runs the call's `work` unless a transient fault was drawn, as one call lasting the call's
+    /// latency ([`lasting`]), holding no lock.
     fn finish_draw<T>(
         verdict: CallVerdict,
         host: &str,
         method: &str,
         work: impl FnOnce() -> Result<T, SimError>,
     ) -> Result<T, SimError> {
-        let started = std::time::Instant::now();
-        let outcome = match verdict.transient_fault {
+        lasting(verdict.latency, || match verdict.transient_fault {
             Some(fault) => Err(SimError::Transient {
                 fault,
                 host: host.to_owned(),
                 method: method.to_owned(),
             }),
             None => work(),
-        };
-        let remaining = verdict.latency.saturating_sub(started.elapsed());
-        if !remaining.is_zero() {
-            std::thread::sleep(remaining);
-        }
-        outcome
+        })
     }
 
     /// One call to a host: counted, then as [`SimBackend::finish_draw`].
@@ -218,6 +210,20 @@ impl SimBackend {
         );
         Self::finish_draw(verdict, host, method, work)
     }
+}
+
+/// Runs `work` and returns when `latency` has passed since it started, the work included: a
+/// simulated call lasts what the lab says, as a server's answer time includes its own work. The
+/// lab's file IO is the simulator's cost, not the client's, and must not lengthen every call.
+/// `sim serve` answers its calls the same way.
+pub fn lasting<T>(latency: Duration, work: impl FnOnce() -> T) -> T {
+    let started = std::time::Instant::now();
+    let outcome = work();
+    let remaining = latency.saturating_sub(started.elapsed());
+    if !remaining.is_zero() {
+        std::thread::sleep(remaining);
+    }
+    outcome
 }
 
 impl Drop for SimBackend {
