@@ -38,6 +38,16 @@ fn target(authority: &str, user: &str, query: &str) -> VsphereTarget {
     VsphereTarget::parse(&format!("vsphere://{user}@{authority}{query}")).unwrap()
 }
 
+/// vcsim has one host and the tests run on parallel threads: a test that changes the host and one
+/// that observes it twice and compares must not interleave (CI once saw the other test's switch
+/// appear between the two observations). Every test that reads or changes the host holds this.
+static THE_HOST: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn hold_the_host() -> std::sync::MutexGuard<'static, ()> {
+    // A test that failed while holding the lock leaves it poisoned; the host is still usable.
+    THE_HOST.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn connect() -> Option<VsphereBackend> {
     let (authority, user, password) = vcsim()?;
     let target = target(&authority, &user, "?insecure=true&transport=soap");
@@ -52,6 +62,7 @@ fn only_host(backend: &VsphereBackend) -> String {
 
 #[test]
 fn observe_lists_the_host_with_vmk0_and_vswitch0() {
+    let _host = hold_the_host();
     let Some(backend) = connect() else { return };
     assert_eq!(backend.transport_name(), "soap");
     let host = only_host(&backend);
@@ -77,6 +88,7 @@ fn observe_lists_the_host_with_vmk0_and_vswitch0() {
 
 #[test]
 fn switches_and_port_groups_are_created_and_removed() {
+    let _host = hold_the_host();
     let Some(backend) = connect() else { return };
     let host = only_host(&backend);
     let switch = format!("esxnet{}", std::process::id() % 100_000);
@@ -133,6 +145,7 @@ fn switches_and_port_groups_are_created_and_removed() {
 
 #[test]
 fn a_method_vcsim_lacks_is_not_implemented() {
+    let _host = hold_the_host();
     let Some(backend) = connect() else { return };
     let host = only_host(&backend);
     let error = backend
