@@ -32,7 +32,7 @@ fn fixture() -> &'static Fixture {
         drop(Lab::init(dir.path(), &options).expect("lab init"));
         let server = serve(ServeOptions::new(dir.path(), USER, PASSWORD)).expect("server starts");
         let certificate = reqwest::Certificate::from_pem(server.certificate_pem().as_bytes()).expect("certificate");
-        let client = reqwest::Client::builder()
+        let client = esxnet_vsphere::http_client_builder()
             .tls_certs_only([certificate])
             .build()
             .expect("http client");

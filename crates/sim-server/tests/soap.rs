@@ -23,7 +23,7 @@ fn start(dir: &Path) -> ServerHandle {
 /// session it sends.
 fn client(server: &ServerHandle) -> reqwest::Client {
     let certificate = reqwest::Certificate::from_pem(server.certificate_pem().as_bytes()).expect("certificate");
-    reqwest::Client::builder()
+    esxnet_vsphere::http_client_builder()
         .tls_certs_only([certificate])
         .build()
         .expect("http client")

@@ -260,12 +260,11 @@ fn unmanaged_switch_and_port_group_settings_survive_updates_over_both_paths() {
 
 async fn network_system(server: &ServerHandle) -> (Arc<Client>, HostNetworkSystem) {
     let certificate = reqwest::Certificate::from_pem(server.certificate_pem().as_bytes()).expect("certificate");
-    let http = reqwest::Client::builder()
+    let http = esxnet_vsphere::http_client_builder()
         .tls_certs_only([certificate])
         .build()
         .expect("http client");
-    let client = ClientBuilder::new(&server.server_address())
-        .http_client(http)
+    let client = ClientBuilder::new(&server.server_address(), http)
         .basic_authn(USER, PASSWORD)
         .build()
         .await

@@ -38,15 +38,14 @@ fn start(dir: &Path) -> ServerHandle {
 /// An HTTP client that trusts exactly the server's self-signed certificate.
 fn http_client(server: &ServerHandle) -> reqwest::Client {
     let certificate = reqwest::Certificate::from_pem(server.certificate_pem().as_bytes()).expect("certificate");
-    reqwest::Client::builder()
+    esxnet_vsphere::http_client_builder()
         .tls_certs_only([certificate])
         .build()
         .expect("http client")
 }
 
 async fn connect(server: &ServerHandle, user: &str, password: &str) -> Result<Arc<Client>, Error> {
-    ClientBuilder::new(&server.server_address())
-        .http_client(http_client(server))
+    ClientBuilder::new(&server.server_address(), http_client(server))
         .basic_authn(user, password)
         .build()
         .await

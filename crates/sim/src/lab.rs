@@ -8,10 +8,11 @@
 //!   hosts/NAME.json   one simulated host: format version, observed state, simulator-only state
 //! ```
 //!
-//! Every write goes to a temporary file in the same directory, is flushed to disk and then
-//! renamed over the old file, and the directory is synced: a reader sees the old or the new file,
-//! never half of one, and a writer killed mid-write leaves at most a stray temporary file, which
-//! loading ignores. Readers therefore take no lock.
+//! Every write goes to a temporary file in the same directory, which then takes the old file's
+//! place in one step (exchanged with it on Linux, renamed over it elsewhere): a reader sees the old
+//! or the new file, never half of one, and a writer killed mid-write leaves at most a stray
+//! temporary file, which loading ignores. Readers therefore take no lock. There is no fsync (see
+//! `write_atomically`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{File, OpenOptions, TryLockError};
@@ -514,6 +515,15 @@ fn validate_host_name(name: &str) -> Result<(), SimError> {
 /// directory takes the directory's lock in the kernel, and twenty threads contending for it spent
 /// more CPU spinning there than on everything else an apply does. Waiting on a mutex here costs
 /// nothing by comparison (a write is tens of microseconds).
+///
+/// On Linux an existing file is replaced by exchanging it with the temporary file
+/// (`renameat2(RENAME_EXCHANGE)`), and the temporary name, now holding the old content, is removed.
+/// Readers see the same atomic switch as with a rename, but ext4 does not treat an exchange as
+/// "replace by rename": a rename over an existing file makes ext4 allocate and write the new file's
+/// blocks at once (its `auto_da_alloc` safeguard), and with the old file's blocks discarded that was
+/// most of the CPU `sim serve` spent in a vSphere benchmark, on the two cores esxnet also ran on.
+/// Exchanged, a host file rewritten every few milliseconds stays in the page cache (here 30-50 µs a
+/// write instead of 110 µs, and no device IO).
 pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), SimError> {
     static DIRECTORY_WRITES: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = DIRECTORY_WRITES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -525,6 +535,18 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), SimEr
     temporary
         .write_all(contents)
         .map_err(|source| SimError::io("write", temporary.path().to_owned(), source))?;
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{renameat_with, RenameFlags, CWD};
+        use rustix::io::Errno;
+        match renameat_with(CWD, temporary.path(), CWD, path, RenameFlags::EXCHANGE) {
+            // The temporary name now holds the old content; dropping it removes that file.
+            Ok(()) => return Ok(()),
+            // No file to exchange with (a new host), or a file system without exchange: rename.
+            Err(Errno::NOENT | Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {}
+            Err(errno) => return Err(SimError::io("replace", path, std::io::Error::from(errno))),
+        }
+    }
     temporary
         .persist(path)
         .map_err(|error| SimError::io("replace", path, error.error))?;
@@ -1005,5 +1027,48 @@ impl Lab {
     /// Completes every migration in flight on a host; answers how many there were.
     pub fn complete_migrations(&self, name: &str) -> Result<usize, SimError> {
         self.modify_host(name, |host| Ok(host.complete_migrations()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names in a directory, sorted.
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_write_creates_then_replaces_the_file_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("host.json");
+        write_atomically(&path, b"first").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        // Replacing takes the exchange path on Linux: the old content must be gone with its name.
+        for round in 0..3 {
+            let contents = format!("replacement {round}");
+            write_atomically(&path, contents.as_bytes()).unwrap();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), contents);
+            assert_eq!(listing(dir.path()), ["host.json"]);
+        }
+    }
+
+    #[test]
+    fn a_reader_that_opened_the_old_file_keeps_reading_the_old_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("host.json");
+        write_atomically(&path, b"old").unwrap();
+        let mut reader = File::open(&path).unwrap();
+        write_atomically(&path, b"new").unwrap();
+        let mut seen = String::new();
+        reader.read_to_string(&mut seen).unwrap();
+        assert_eq!(seen, "old", "the file a reader opened is never rewritten in place");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
     }
 }

@@ -137,6 +137,18 @@ struct Observation {
     distributed_port_groups: Vec<DistributedPortGroupInfo>,
 }
 
+/// A `reqwest` client builder whose TLS runs on rustls with the ring provider, which this
+/// installs as the process's default the first time (reqwest is built without a provider of its
+/// own; see the workspace's Cargo.toml). Every HTTP client of esxnet and its tests starts here.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        // Another provider installed first (by an embedding program) is as good: keep it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::builder()
+}
+
 /// The executor's [`Backend`] over a vSphere server (vCenter, ESXi, vcsim or `sim serve`).
 ///
 /// One session per backend: login at [`VsphereBackend::connect`], logout at [`VsphereBackend::close`]
@@ -197,7 +209,7 @@ impl VsphereBackend {
             })?;
         // esxnet builds the HTTP client itself so TLS verification, timeouts and the cookie store
         // (SOAP keeps its session in a cookie) are decided here, not by vim_rs's defaults.
-        let http_client = reqwest::Client::builder()
+        let http_client = http_client_builder()
             .cookie_store(true)
             .tcp_nodelay(true)
             .danger_accept_invalid_certs(target.insecure)
@@ -215,8 +227,7 @@ impl VsphereBackend {
             Transport::Auto => TransportMode::Auto,
         };
         let server = target.authority();
-        let builder = ClientBuilder::new(&server)
-            .http_client(http_client)
+        let builder = ClientBuilder::new(&server, http_client)
             .transport(mode)
             .app_details("esxnet", env!("CARGO_PKG_VERSION"))
             .basic_authn(&target.user, password.expose());
