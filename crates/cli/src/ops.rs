@@ -26,7 +26,8 @@ use esxnet_planner::{Address, DriftKind, Plan, PlanOptions};
 use serde::Serialize;
 
 use crate::saved_plan::{self, MadeFrom, PlanKey};
-use crate::target::{Target, DEFAULT_PARALLELISM};
+use crate::shard::Shard;
+use crate::target::{Routing, Target, UnreachableTarget, DEFAULT_PARALLELISM};
 use crate::timings::Timings;
 
 /// What [`plan`] plans: the manifests, where the hosts are, and how.
@@ -34,8 +35,11 @@ use crate::timings::Timings;
 pub struct PlanRequest<'a> {
     /// Manifest files and directories.
     pub paths: &'a [PathBuf],
-    /// The `--target` text (`sim:DIR`, `snapshot:FILE`, `vsphere://…`).
-    pub target: &'a str,
+    /// The `--target` text (`sim:DIR`, `snapshot:FILE`, `vsphere://…`); `None` for the servers of
+    /// the manifests' `Target` documents, or the default lab when they declare none.
+    pub target: Option<&'a str>,
+    /// Only this part of the hosts is planned (all are observed and checked).
+    pub shard: Option<Shard>,
     /// Planning options (`--prune`, `--allow-management-changes`).
     pub options: PlanOptions,
     /// How many hosts are observed at once.
@@ -53,7 +57,8 @@ impl<'a> PlanRequest<'a> {
     pub fn new(paths: &'a [PathBuf], target: &'a str) -> Self {
         PlanRequest {
             paths,
-            target,
+            target: Some(target),
+            shard: None,
             options: PlanOptions::default(),
             parallelism: DEFAULT_PARALLELISM,
             writable: false,
@@ -73,6 +78,10 @@ pub struct Planned {
     pub observed: ObservedFleet,
     /// What the plan was made from, for `plan --out` to save with it ([`save_plan`]).
     pub made_from: Box<MadeFrom>,
+    /// Where the hosts are: one target, or the manifests' `Target` documents.
+    pub routing: Box<Routing>,
+    /// Targets that could not be opened or read: their hosts are in no plan and failed.
+    pub unreachable: Vec<UnreachableTarget>,
 }
 
 /// How [`plan`] and [`drift`] ended, short of an error.
@@ -109,15 +118,35 @@ pub fn plan(request: &PlanRequest<'_>) -> Result<Planning> {
         return Ok(Planning::UnreadableManifests(loaded.diagnostics));
     }
     let hosts = analysis::declared_hosts(&loaded);
-    let target = Target::parse(request.target)?;
-    let backend = target.open_for_manifests(&loaded, request.writable, request.parallelism)?;
+    let routing = Routing::of(&loaded, request.target)?;
+    // Every declared host is observed, also in a shard: fleet-wide rules and pools must see the
+    // whole fleet for a shard's plan to be its part of the unsharded plan.
+    let opened = routing.open_and_observe(&loaded, &hosts, request.writable, request.parallelism)?;
     // After opening: a lab made on first use has a canonical path now.
-    let made_from = Box::new(MadeFrom::new(saved_plan::recorded_target(&target), files.texts));
-    timings.lap("open the target");
-    let observed = crate::target::observe(backend.as_ref(), &hosts, request.parallelism)?;
-    timings.lap("observe");
-    let analysis = analysis::analyze(&loaded, Some(&observed));
+    let recorded = match &routing {
+        Routing::Single(target) => saved_plan::recorded_target(target),
+        Routing::PerHost(targets) => targets
+            .iter()
+            .map(|routed| format!("{}={}", routed.name(), routed.server()))
+            .collect::<Vec<_>>()
+            .join(","),
+    };
+    let made_from = Box::new(MadeFrom::new(recorded, files.texts));
+    timings.lap("open the target and observe");
+    let observed = opened.observed;
+    let mut analysis = analysis::analyze(&loaded, Some(&observed));
     timings.lap("analyze");
+    // Hosts of unreachable targets and of other shards are checked with the fleet, not planned.
+    let unreachable_hosts: std::collections::BTreeSet<&str> = opened
+        .unreachable
+        .iter()
+        .flat_map(|target| target.hosts.iter().map(String::as_str))
+        .collect();
+    if request.shard.is_some() || !unreachable_hosts.is_empty() {
+        analysis.fleet.hosts.retain(|host, _| {
+            !unreachable_hosts.contains(host.as_str()) && request.shard.is_none_or(|shard| shard.contains(host))
+        });
+    }
     let plan = esxnet_planner::plan(&analysis.fleet, &observed, analysis.diagnostics, &request.options);
     timings.lap("plan");
     if request.reclaim_at_exit {
@@ -125,13 +154,15 @@ pub fn plan(request: &PlanRequest<'_>) -> Result<Planning> {
         forget_at_exit(loaded);
     }
     if request.writable {
-        ensure_writable(backend.as_ref())?;
+        ensure_writable(opened.backend.as_ref())?;
     }
     Ok(Planning::Planned(Planned {
         plan,
-        backend,
+        backend: opened.backend,
         observed,
         made_from,
+        routing: Box::new(routing),
+        unreachable: opened.unreachable,
     }))
 }
 
@@ -155,8 +186,10 @@ pub fn forget_at_exit<T>(value: T) {
 pub struct DriftRequest<'a> {
     /// Manifest files and directories.
     pub paths: &'a [PathBuf],
-    /// The `--target` text.
-    pub target: &'a str,
+    /// The `--target` text, as [`PlanRequest::target`].
+    pub target: Option<&'a str>,
+    /// Only this part of the hosts is compared (all are observed and checked).
+    pub shard: Option<Shard>,
     /// How many hosts are observed at once.
     pub parallelism: usize,
     /// See [`PlanRequest::reclaim_at_exit`].
@@ -170,6 +203,7 @@ pub fn drift(request: &DriftRequest<'_>) -> Result<Planning> {
     plan(&PlanRequest {
         paths: request.paths,
         target: request.target,
+        shard: request.shard,
         options: PlanOptions {
             prune: false,
             allow_management_changes: true,
@@ -329,6 +363,8 @@ pub fn check_saved_plan(saved: Plan, made_from: &MadeFrom, request: &SavedPlanRe
         backend,
         observed,
         made_from: Box::new(made_from.clone()),
+        routing: Box::new(Routing::Single(target)),
+        unreachable: Vec::new(),
     })
 }
 
@@ -383,6 +419,8 @@ pub fn apply(planned: Planned, request: ApplyRequest) -> Result<ApplyReport> {
         backend,
         observed,
         made_from: _,
+        routing: _,
+        unreachable: _,
     } = planned;
     let mut options = ApplyOptions {
         parallelism: request.parallelism,
