@@ -487,9 +487,9 @@ fn check_shards(files: &[(ResultKind, ResultFile)]) -> Result<()> {
         .map(|index| format!("{index}/{count}"))
         .collect();
     if !missing.is_empty() {
+        let (shards, are) = if missing.len() == 1 { ("shard", "is") } else { ("shards", "are") };
         bail!(
-            "shard{} {} missing: its job failed before writing its result, or its file was not given; nothing is known of its hosts",
-            if missing.len() == 1 { " is" } else { "s are" },
+            "{shards} {} {are} missing: a job failed before writing its result, or a file was not given; nothing is known of those hosts",
             missing.join(", ")
         );
     }
