@@ -6,6 +6,7 @@ use esxnet::output::Output;
 use esxnet::report::{self, Annotated, TargetEntry};
 use esxnet::saved_plan::{MadeFrom, PlanKey};
 use esxnet::shard::Shard;
+use esxnet_model::diagnostic::escape_control;
 use esxnet_planner::render::{self, TextStyle};
 use esxnet_planner::{Plan, PlanOptions};
 
@@ -63,15 +64,19 @@ fn plan_only(request: &PlanRequest<'_>, output: &Output) -> Result<Option<ReadPl
 /// Says which targets could not be reached: their hosts fail the command.
 pub fn report_unreachable(unreachable: &[esxnet::target::UnreachableTarget], output: &Output) {
     for target in unreachable {
-        output.error(&format!(
-            "target {} ({}) could not be reached, so its {} host{} ({}) were not planned: {}",
+        let (hosts, were) = if target.hosts.len() == 1 {
+            ("host", "was")
+        } else {
+            ("hosts", "were")
+        };
+        // One line: the server's answer may hold newlines.
+        output.error(&escape_control(&format!(
+            "target {} ({}) could not be reached, so its {hosts} ({}) {were} not planned or changed: {}",
             target.name,
             target.server,
-            target.hosts.len(),
-            if target.hosts.len() == 1 { "" } else { "s" },
             target.hosts.join(", "),
             target.error
-        ));
+        )));
     }
 }
 
