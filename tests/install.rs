@@ -37,6 +37,11 @@ fn completions_name_every_command_and_the_new_flags() {
         }
         assert!(run.stdout.contains("--shard"), "{shell} completes --shard");
     }
+    let directory = tempfile::tempdir().expect("scratch directory");
+    let written = esxnet(directory.path(), &["completions", "zsh", "--out", "completions"]);
+    assert_eq!(written.code, 0, "{}", written.all());
+    let zsh = esxnet(&repository(), &["completions", "zsh"]);
+    assert_eq!(std::fs::read_to_string(directory.path().join("completions/_esxnet")).unwrap(), zsh.stdout);
     let fish = esxnet(&repository(), &["completions", "fish"]);
     assert!(fish.stdout.contains("__fish_esxnet_using_subcommand report"), "{}", fish.stdout);
     let unknown = esxnet(&repository(), &["completions", "tcsh"]);

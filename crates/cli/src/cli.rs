@@ -50,6 +50,10 @@ pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+    /// Write the script into this directory, under the shell's usual file name (esxnet.bash,
+    /// _esxnet, esxnet.fish, …), instead of printing it.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `man`.

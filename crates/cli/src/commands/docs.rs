@@ -10,6 +10,13 @@ use crate::Outcome;
 
 pub fn completions(arguments: &CompletionsArgs, output: &Output) -> Result<Outcome> {
     let mut command = Cli::command();
+    if let Some(directory) = &arguments.out {
+        std::fs::create_dir_all(directory).with_context(|| format!("cannot create {}", directory.display()))?;
+        let path = clap_complete::generate_to(arguments.shell, &mut command, "esxnet", directory)
+            .with_context(|| format!("cannot write the completions into {}", directory.display()))?;
+        output.status(&format!("wrote {}", path.display()));
+        return Ok(Outcome::Success);
+    }
     let mut script = Vec::new();
     clap_complete::generate(arguments.shell, &mut command, "esxnet", &mut script);
     output.result(&String::from_utf8_lossy(&script));
