@@ -56,16 +56,38 @@ fn plan_comment_apply_and_drift_scripts_run_against_the_lab() {
     let manifests = manifests.to_str().unwrap();
 
     let plan = run_script(scratch, "plan-comment.sh", &[manifests, "comment.md"], &[]);
-    assert_eq!(plan.code, 0, "changes are not a failure of the plan job: {}", plan.all());
+    assert_eq!(
+        plan.code,
+        0,
+        "changes are not a failure of the plan job: {}",
+        plan.all()
+    );
     let comment = read(&scratch.join("comment.md"));
-    let expected = esxnet(scratch, &["plan", manifests, "--target", "sim:lab", "--output", "markdown"]);
-    assert_eq!(comment, format!("<!-- esxnet-plan -->\n{}", expected.stdout), "marker, then the plan");
-    assert!(comment.contains("### esxnet plan") && comment.contains(HOST), "{comment}");
+    let expected = esxnet(
+        scratch,
+        &["plan", manifests, "--target", "sim:lab", "--output", "markdown"],
+    );
+    assert_eq!(
+        comment,
+        format!("<!-- esxnet-plan -->\n{}", expected.stdout),
+        "marker, then the plan"
+    );
+    assert!(
+        comment.contains("### esxnet plan") && comment.contains(HOST),
+        "{comment}"
+    );
 
     let apply = run_script(scratch, "apply.sh", &[manifests, "report.json", "summary.md"], &[]);
     assert_eq!(apply.code, 0, "{}", apply.all());
     let report: serde_json::Value = serde_json::from_str(&read(&scratch.join("report.json"))).unwrap();
-    assert!(report["hosts"].as_array().unwrap().iter().all(|host| host["outcome"] == "ok"), "{report:#}");
+    assert!(
+        report["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|host| host["outcome"] == "ok"),
+        "{report:#}"
+    );
     assert!(read(&scratch.join("summary.md")).contains("Every host converged"));
 
     let drift = run_script(scratch, "drift.sh", &[manifests, "issue.md"], &[]);
@@ -76,10 +98,17 @@ fn plan_comment_apply_and_drift_scripts_run_against_the_lab() {
     assert_eq!(drift.code, 2, "drift after a change by hand: {}", drift.all());
     let issue = read(&scratch.join("issue.md"));
     assert!(issue.starts_with("<!-- esxnet-drift -->\n### esxnet drift"), "{issue}");
-    assert!(issue.contains(HOST) && issue.contains("999"), "the issue shows what changed: {issue}");
+    assert!(
+        issue.contains(HOST) && issue.contains("999"),
+        "the issue shows what changed: {issue}"
+    );
 
     // The plan job fails on manifests with errors, and its comment says so.
-    std::fs::write(scratch.join("broken.yaml"), "apiVersion: esxnet/v1\nkind: Host\nmetadata: {name: x}\nspec: {unknown: 1}\n").unwrap();
+    std::fs::write(
+        scratch.join("broken.yaml"),
+        "apiVersion: esxnet/v1\nkind: Host\nmetadata: {name: x}\nspec: {unknown: 1}\n",
+    )
+    .unwrap();
     let broken = run_script(scratch, "plan-comment.sh", &["broken.yaml", "comment.md"], &[]);
     assert_eq!(broken.code, 1, "{}", broken.all());
     assert!(read(&scratch.join("comment.md")).contains("esxnet plan failed"));
@@ -110,9 +139,16 @@ fn sharded_drift_of_a_matrix_and_of_an_indexed_job_merges_into_one_report() {
 
     let merged = run_script(scratch, "merge.sh", &["results", "drift.md"], &[]);
     assert_eq!(merged.code, 2, "the merge reports the drift: {}", merged.all());
-    let unsharded = esxnet(scratch, &["drift", manifests, "--target", "sim:lab", "--output", "markdown"]);
+    let unsharded = esxnet(
+        scratch,
+        &["drift", manifests, "--target", "sim:lab", "--output", "markdown"],
+    );
     assert_eq!(unsharded.code, 2);
-    assert_eq!(read(&scratch.join("drift.md")), unsharded.stdout, "one report, as an unsharded drift's");
+    assert_eq!(
+        read(&scratch.join("drift.md")),
+        unsharded.stdout,
+        "one report, as an unsharded drift's"
+    );
 
     // A shard whose job never wrote its result fails the merge.
     std::fs::remove_file(scratch.join("results/drift-2-of-2.json")).unwrap();
@@ -125,16 +161,27 @@ fn sharded_drift_of_a_matrix_and_of_an_indexed_job_merges_into_one_report() {
 fn stand_in(bin: &Path, name: &str, body: &str) {
     std::fs::create_dir_all(bin).unwrap();
     let path = bin.join(name);
-    std::fs::write(&path, format!("#!/usr/bin/env bash\nset -eu\nprintf '%s\\n' \"$*\" >>\"$STAND_IN_LOG\"\n{body}")).unwrap();
+    std::fs::write(
+        &path,
+        format!("#!/usr/bin/env bash\nset -eu\nprintf '%s\\n' \"$*\" >>\"$STAND_IN_LOG\"\n{body}"),
+    )
+    .unwrap();
     let status = Command::new("chmod").arg("+x").arg(&path).status().unwrap();
     assert!(status.success());
 }
 
 fn with_stand_ins(scratch: &Path) -> Vec<(String, String)> {
-    let path = format!("{}:{}", scratch.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        scratch.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     vec![
         ("PATH".to_owned(), path),
-        ("STAND_IN_LOG".to_owned(), scratch.join("calls.log").display().to_string()),
+        (
+            "STAND_IN_LOG".to_owned(),
+            scratch.join("calls.log").display().to_string(),
+        ),
         ("GITHUB_REPOSITORY".to_owned(), "example/estate".to_owned()),
     ]
 }
@@ -159,7 +206,10 @@ esac
     std::fs::write(scratch.join("comment.md"), "<!-- esxnet-plan -->\n### esxnet plan\n").unwrap();
     std::fs::write(scratch.join("issue.md"), "<!-- esxnet-drift -->\n### esxnet drift\n").unwrap();
     let environment = with_stand_ins(scratch);
-    let environment: Vec<(&str, &str)> = environment.iter().map(|(key, value)| (key.as_str(), value.as_str())).collect();
+    let environment: Vec<(&str, &str)> = environment
+        .iter()
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+        .collect();
     for _ in 0..2 {
         let run = run_script(scratch, "github-comment.sh", &["7", "comment.md"], &environment);
         assert_eq!(run.code, 0, "{}", run.all());
@@ -182,7 +232,10 @@ esac
         "{calls}"
     );
     // The comment is found by its marker, the first line of the comment.
-    assert!(calls.contains(r#"select(.body | startswith("<!-- esxnet-plan -->"))"#), "{calls}");
+    assert!(
+        calls.contains(r#"select(.body | startswith("<!-- esxnet-plan -->"))"#),
+        "{calls}"
+    );
 }
 
 #[test]
@@ -211,7 +264,10 @@ esac
         ]
         .map(|(key, value)| (key.to_owned(), value.to_owned())),
     );
-    let environment: Vec<(&str, &str)> = environment.iter().map(|(key, value)| (key.as_str(), value.as_str())).collect();
+    let environment: Vec<(&str, &str)> = environment
+        .iter()
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+        .collect();
     for _ in 0..2 {
         let run = run_script(scratch, "gitlab-note.sh", &["comment.md"], &environment);
         assert_eq!(run.code, 0, "{}", run.all());
@@ -219,7 +275,16 @@ esac
     let calls = read(&scratch.join("calls.log"));
     let writes: Vec<&str> = calls.lines().filter(|line| line.contains("--request")).collect();
     assert_eq!(writes.len(), 2, "{calls}");
-    assert!(writes[0].contains("--request POST") && writes[0].ends_with("/projects/3/merge_requests/8/notes"), "{calls}");
-    assert!(writes[1].contains("--request PUT") && writes[1].ends_with("/projects/3/merge_requests/8/notes/99"), "{calls}");
-    assert!(writes[0].contains(r#""body":"<!-- esxnet-plan -->\n### esxnet plan\n""#), "{calls}");
+    assert!(
+        writes[0].contains("--request POST") && writes[0].ends_with("/projects/3/merge_requests/8/notes"),
+        "{calls}"
+    );
+    assert!(
+        writes[1].contains("--request PUT") && writes[1].ends_with("/projects/3/merge_requests/8/notes/99"),
+        "{calls}"
+    );
+    assert!(
+        writes[0].contains(r#""body":"<!-- esxnet-plan -->\n### esxnet plan\n""#),
+        "{calls}"
+    );
 }

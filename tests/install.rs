@@ -20,8 +20,20 @@ fn commands() -> Vec<String> {
         .filter(|name| *name != "help")
         .map(str::to_owned)
         .collect();
-    for expected in ["validate", "plan", "apply", "drift", "report", "completions", "man", "sim"] {
-        assert!(commands.iter().any(|name| name == expected), "{expected} in {commands:?}");
+    for expected in [
+        "validate",
+        "plan",
+        "apply",
+        "drift",
+        "report",
+        "completions",
+        "man",
+        "sim",
+    ] {
+        assert!(
+            commands.iter().any(|name| name == expected),
+            "{expected} in {commands:?}"
+        );
     }
     commands
 }
@@ -41,9 +53,16 @@ fn completions_name_every_command_and_the_new_flags() {
     let written = esxnet(directory.path(), &["completions", "zsh", "--out", "completions"]);
     assert_eq!(written.code, 0, "{}", written.all());
     let zsh = esxnet(&repository(), &["completions", "zsh"]);
-    assert_eq!(std::fs::read_to_string(directory.path().join("completions/_esxnet")).unwrap(), zsh.stdout);
+    assert_eq!(
+        std::fs::read_to_string(directory.path().join("completions/_esxnet")).unwrap(),
+        zsh.stdout
+    );
     let fish = esxnet(&repository(), &["completions", "fish"]);
-    assert!(fish.stdout.contains("__fish_esxnet_using_subcommand report"), "{}", fish.stdout);
+    assert!(
+        fish.stdout.contains("__fish_esxnet_using_subcommand report"),
+        "{}",
+        fish.stdout
+    );
     let unknown = esxnet(&repository(), &["completions", "tcsh"]);
     assert_eq!(unknown.code, 1, "an unknown shell is a usage error: {}", unknown.all());
 }
@@ -53,15 +72,25 @@ fn the_man_page_names_every_command_and_one_page_is_written_for_each() {
     let commands = commands();
     let page = esxnet(&repository(), &["man"]);
     assert_eq!(page.code, 0, "{}", page.all());
-    assert!(page.stdout.starts_with(".ie") || page.stdout.contains(".TH esxnet 1"), "roff: {}", page.stdout);
+    assert!(
+        page.stdout.starts_with(".ie") || page.stdout.contains(".TH esxnet 1"),
+        "roff: {}",
+        page.stdout
+    );
     for command in &commands {
         // roff escapes the dash: esxnet\-plan(1).
-        assert!(page.stdout.contains(&format!("esxnet\\-{command}(1)")), "esxnet.1 names {command}");
+        assert!(
+            page.stdout.contains(&format!("esxnet\\-{command}(1)")),
+            "esxnet.1 names {command}"
+        );
     }
     let directory = tempfile::tempdir().expect("scratch directory");
     let run = esxnet(directory.path(), &["man", "--out", "pages"]);
     assert_eq!(run.code, 0, "{}", run.all());
-    for command in commands.iter().chain(["report-merge".to_owned(), "sim-serve".to_owned()].iter()) {
+    for command in commands
+        .iter()
+        .chain(["report-merge".to_owned(), "sim-serve".to_owned()].iter())
+    {
         let file = directory.path().join(format!("pages/esxnet-{command}.1"));
         let text = std::fs::read_to_string(&file).unwrap_or_else(|error| panic!("{}: {error}", file.display()));
         assert!(text.contains(".TH"), "{} is a man page", file.display());
@@ -86,7 +115,10 @@ fn the_version_names_the_commit_when_git_knows_it() {
     match head {
         Ok(output) if output.status.success() => {
             let commit = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-            assert!(version.ends_with(&format!("(commit {commit})")), "{version} names {commit}");
+            assert!(
+                version.ends_with(&format!("(commit {commit})")),
+                "{version} names {commit}"
+            );
         }
         // A source tarball without git: the package version alone.
         _ => assert_eq!(version, format!("esxnet {}", env!("CARGO_PKG_VERSION"))),

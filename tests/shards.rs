@@ -66,19 +66,31 @@ fn shards_partition_the_fleet_and_merge_into_the_unsharded_plan() {
         assert_eq!(shard["shard"], serde_json::json!({"index": index, "count": SHARDS}));
         let hosts = planned_hosts(&shard);
         // A quarter of a thousand, give or take what a hash gives: no shard is empty or most.
-        assert!((150..=350).contains(&hosts.len()), "shard {index} has {} hosts", hosts.len());
+        assert!(
+            (150..=350).contains(&hosts.len()),
+            "shard {index} has {} hosts",
+            hosts.len()
+        );
         for host in hosts {
             assert_eq!(Shard::of_host(&host, SHARDS), index, "{host} planned in shard {index}");
             assert!(seen.insert(host.clone()), "{host} is in two shards");
         }
     }
-    assert_eq!(seen, names.iter().cloned().collect::<BTreeSet<_>>(), "every host is in a shard");
+    assert_eq!(
+        seen,
+        names.iter().cloned().collect::<BTreeSet<_>>(),
+        "every host is in a shard"
+    );
 
     let file_arguments: Vec<&str> = files.iter().map(|file| file.to_str().unwrap()).collect();
     let mut merge = vec!["report", "merge", "--output", "json"];
     merge.extend(&file_arguments);
     let merged = esxnet(scratch, &merge);
-    assert_eq!(merged.code, whole.code, "the merged exit code is the unsharded one: {}", merged.stderr);
+    assert_eq!(
+        merged.code, whole.code,
+        "the merged exit code is the unsharded one: {}",
+        merged.stderr
+    );
     assert_eq!(json(&merged), whole_json, "the merged plan is the unsharded plan");
 
     let whole_markdown = plan(scratch, &["--output", "markdown"]);
@@ -86,7 +98,10 @@ fn shards_partition_the_fleet_and_merge_into_the_unsharded_plan() {
     merge.extend(&file_arguments);
     let merged_markdown = esxnet(scratch, &merge);
     assert_eq!(merged_markdown.code, 2);
-    assert_eq!(merged_markdown.stdout, whole_markdown.stdout, "one comment, as the unsharded plan's");
+    assert_eq!(
+        merged_markdown.stdout, whole_markdown.stdout,
+        "one comment, as the unsharded plan's"
+    );
 
     // A shard whose job died is not silently left out, nor is a shard given twice.
     let mut missing = vec!["report", "merge"];

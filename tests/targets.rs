@@ -63,7 +63,11 @@ fn run(directory: &Path, arguments: &[&str]) -> Run {
 
 fn port_groups_of(lab: &Path, host: &str) -> Vec<String> {
     let observed = Lab::open(lab).expect("the lab opens").observe(host).expect("the host");
-    observed.port_groups.iter().map(|port_group| port_group.name.clone()).collect()
+    observed
+        .port_groups
+        .iter()
+        .map(|port_group| port_group.name.clone())
+        .collect()
 }
 
 #[test]
@@ -79,7 +83,11 @@ fn two_servers_converge_together_and_a_server_down_fails_only_its_hosts() {
     std::fs::write(scratch.join("site-b.password"), "bravo-secret\n").unwrap();
     let (address_a, address_b) = (server_a.address.clone(), server_b.address.clone());
     let write = |port_groups: &str| {
-        std::fs::write(scratch.join("manifests.yaml"), manifests(&address_a, &address_b, port_groups)).unwrap()
+        std::fs::write(
+            scratch.join("manifests.yaml"),
+            manifests(&address_a, &address_b, port_groups),
+        )
+        .unwrap()
     };
     write("{name: Storage, vlan: 40}");
 
@@ -89,7 +97,10 @@ fn two_servers_converge_together_and_a_server_down_fails_only_its_hosts() {
     let site_b = plan.stdout.find("== Target site-b").expect("a group for site-b");
     assert!(site_a < site_b, "{}", plan.stdout);
     for host in SITE_A {
-        let at = plan.stdout.find(host).unwrap_or_else(|| panic!("{host} planned: {}", plan.stdout));
+        let at = plan
+            .stdout
+            .find(host)
+            .unwrap_or_else(|| panic!("{host} planned: {}", plan.stdout));
         assert!(site_a < at && at < site_b, "{host} under site-a: {}", plan.stdout);
     }
     assert!(plan.stdout[site_b..].contains(SITE_B[0]), "{}", plan.stdout);
@@ -103,8 +114,16 @@ fn two_servers_converge_together_and_a_server_down_fails_only_its_hosts() {
     // Site B's server goes away; a new port group is declared for every host.
     drop(server_b);
     write("{name: Storage, vlan: 40}, {name: Backup, vlan: 50}");
-    let apply = run(scratch, &["apply", "manifests.yaml", "--auto-approve", "--output", "json"]);
-    assert_eq!(apply.code, 1, "a host that was not reached fails the run: {}", apply.all());
+    let apply = run(
+        scratch,
+        &["apply", "manifests.yaml", "--auto-approve", "--output", "json"],
+    );
+    assert_eq!(
+        apply.code,
+        1,
+        "a host that was not reached fails the run: {}",
+        apply.all()
+    );
     assert!(
         apply.stderr.contains("target site-b") && apply.stderr.contains(SITE_B[0]),
         "{}",
@@ -151,7 +170,11 @@ fn a_target_without_its_password_fails_its_hosts_and_names_the_variable() {
     let plan = run(scratch, &["plan", "manifests.yaml", "--detailed-exitcode"]);
     assert_eq!(plan.code, 1, "{}", plan.all());
     assert!(plan.stderr.contains("target site-b"), "{}", plan.stderr);
-    assert!(plan.stdout.contains(SITE_A[0]), "site A is still planned: {}", plan.stdout);
+    assert!(
+        plan.stdout.contains(SITE_A[0]),
+        "site A is still planned: {}",
+        plan.stdout
+    );
 
     let unset = Run::from(
         command(scratch, &["plan", "manifests.yaml"])

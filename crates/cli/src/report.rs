@@ -126,7 +126,10 @@ pub fn grouped_by_target(
     let mut out = String::new();
     for (position, target) in targets.iter().enumerate() {
         let (name, server) = if markdown {
-            (render::escape_markdown(&target.name), render::escape_markdown(&target.server))
+            (
+                render::escape_markdown(&target.name),
+                render::escape_markdown(&target.server),
+            )
         } else {
             (
                 render::escape_control(&target.name).into_owned(),
@@ -337,12 +340,16 @@ fn read_result(path: &Path) -> Result<(ResultKind, ResultFile)> {
         )
     })?;
     let Some(object) = value.as_object_mut() else {
-        bail!("{} is not a result of esxnet: its JSON is not an object", path.display());
+        bail!(
+            "{} is not a result of esxnet: its JSON is not an object",
+            path.display()
+        );
     };
     let shard: Option<Shard> = match object.remove("shard") {
         None => None,
         Some(shard) => Some(
-            serde_json::from_value(shard).with_context(|| format!("{}: `shard` is not {{index, count}}", path.display()))?,
+            serde_json::from_value(shard)
+                .with_context(|| format!("{}: `shard` is not {{index, count}}", path.display()))?,
         ),
     };
     if let Some(shard) = shard {
@@ -354,8 +361,8 @@ fn read_result(path: &Path) -> Result<(ResultKind, ResultFile)> {
             .with_context(|| format!("{}: `targets` is not a list of targets", path.display()))?,
     };
     let read_plan = |value: serde_json::Value| -> Result<Plan> {
-        let plan: Plan = serde_json::from_value(value)
-            .with_context(|| format!("{} is not a plan esxnet wrote", path.display()))?;
+        let plan: Plan =
+            serde_json::from_value(value).with_context(|| format!("{} is not a plan esxnet wrote", path.display()))?;
         if plan.format_version != esxnet_planner::plan::FORMAT_VERSION {
             bail!(
                 "{} is a plan of format {}, this esxnet reads format {}: make it with this release",
@@ -452,12 +459,19 @@ fn merge(files: Vec<(ResultKind, ResultFile)>) -> Result<Merged> {
 /// Shards of one split: every shard of 1..=N exactly once. Files without a shard are whole runs
 /// (of different targets, say) and merge as they are, but not with shards.
 fn check_shards(files: &[(ResultKind, ResultFile)]) -> Result<()> {
-    let sharded: Vec<&ResultFile> = files.iter().map(|(_, file)| file).filter(|file| file.shard.is_some()).collect();
+    let sharded: Vec<&ResultFile> = files
+        .iter()
+        .map(|(_, file)| file)
+        .filter(|file| file.shard.is_some())
+        .collect();
     if sharded.is_empty() {
         return Ok(());
     }
     if sharded.len() != files.len() {
-        let whole = files.iter().find(|(_, file)| file.shard.is_none()).map(|(_, file)| &file.path);
+        let whole = files
+            .iter()
+            .find(|(_, file)| file.shard.is_none())
+            .map(|(_, file)| &file.path);
         bail!(
             "{} is not a shard but the other files are: merge the shards of one run",
             whole.map(|path| path.display().to_string()).unwrap_or_default()
@@ -487,7 +501,11 @@ fn check_shards(files: &[(ResultKind, ResultFile)]) -> Result<()> {
         .map(|index| format!("{index}/{count}"))
         .collect();
     if !missing.is_empty() {
-        let (shards, are) = if missing.len() == 1 { ("shard", "is") } else { ("shards", "are") };
+        let (shards, are) = if missing.len() == 1 {
+            ("shard", "is")
+        } else {
+            ("shards", "are")
+        };
         bail!(
             "{shards} {} {are} missing: a job failed before writing its result, or a file was not given; nothing is known of those hosts",
             missing.join(", ")
@@ -534,7 +552,10 @@ pub fn merge_plans(plans: Vec<Plan>) -> Result<Plan> {
     for plan in plans {
         for host in &plan.hosts {
             if !seen_hosts.insert(host.host.clone()) {
-                bail!("host {} is in two of the results: merge the shards of one split", host.host);
+                bail!(
+                    "host {} is in two of the results: merge the shards of one split",
+                    host.host
+                );
             }
         }
         hosts.extend(plan.hosts);

@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use esxnet_executor::{Backend, BackendError, Fault, Operation, OperationOutcome, SnapshotBackend};
-use esxnet_model::desired::DesiredTarget;
-use esxnet_model::manifest::{AnyDocument, PasswordFrom};
 use esxnet_model::analysis;
 use esxnet_model::common::EsxiVersion;
+use esxnet_model::desired::DesiredTarget;
 use esxnet_model::load::Loaded;
+use esxnet_model::manifest::{AnyDocument, PasswordFrom};
 use esxnet_model::observed::{ObservedFleet, ObservedHost, PortConnection};
 use esxnet_sim::{Lab, LabDistributedPortGroup, LabDistributedSwitch, SimBackend};
 use esxnet_vsphere::target::{Password, VsphereTarget};
@@ -281,8 +281,9 @@ fn password_from_manifest(password_from: &PasswordFrom) -> Result<Password> {
         return Ok(Password::new(value.to_string_lossy().into_owned()));
     }
     if let Some(file) = &password_from.file {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read the password from {file}: mount the secret there or change `passwordFrom`"))?;
+        let text = std::fs::read_to_string(file).with_context(|| {
+            format!("cannot read the password from {file}: mount the secret there or change `passwordFrom`")
+        })?;
         let password = text.strip_suffix('\n').unwrap_or(&text);
         let password = password.strip_suffix('\r').unwrap_or(password);
         if password.is_empty() {
@@ -589,7 +590,11 @@ impl Backend for RoutedBackend {
         self.backend_of(host)?.execute(host, operation)
     }
 
-    fn execute_with_state(&self, current: &ObservedHost, operation: &Operation) -> Result<OperationOutcome, BackendError> {
+    fn execute_with_state(
+        &self,
+        current: &ObservedHost,
+        operation: &Operation,
+    ) -> Result<OperationOutcome, BackendError> {
         self.backend_of(&current.name)?.execute_with_state(current, operation)
     }
 

@@ -148,7 +148,10 @@ fn lower_targets(documents: &[LoadedDocument], lowered: &mut Lowered) {
             );
         }
         let server = &document.spec.server;
-        if !["vsphere://", "sim:", "snapshot:"].iter().any(|scheme| server.starts_with(scheme)) {
+        if !["vsphere://", "sim:", "snapshot:"]
+            .iter()
+            .any(|scheme| server.starts_with(scheme))
+        {
             lowered.diagnostics.push(
                 Diagnostic::error(
                     RuleId::Esx000,

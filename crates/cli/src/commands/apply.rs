@@ -70,9 +70,7 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
     }
     if !plan.summary.has_changes() {
         match arguments.output {
-            ApplyFormat::Text if unreachable.is_empty() => {
-                output.result("No changes. The hosts match the manifests.")
-            }
+            ApplyFormat::Text if unreachable.is_empty() => output.result("No changes. The hosts match the manifests."),
             ApplyFormat::Text => output.result("No changes on the hosts that could be reached."),
             ApplyFormat::Json => {
                 let mut report = ops::apply(planned, ApplyRequest::default())?;

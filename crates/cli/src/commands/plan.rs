@@ -149,10 +149,7 @@ pub fn run(arguments: &PlanArgs, output: &Output) -> Result<Outcome> {
             path.display()
         ));
     }
-    let unreachable = targets
-        .iter()
-        .flatten()
-        .any(|target| target.error.is_some());
+    let unreachable = targets.iter().flatten().any(|target| target.error.is_some());
     let outcome = if plan.has_errors() || unreachable {
         Outcome::Failed
     } else if arguments.detailed_exitcode && plan.summary.has_changes() {
