@@ -115,13 +115,29 @@ fn plan_comment_apply_and_drift_scripts_run_against_the_lab() {
 }
 
 #[test]
-fn sharded_drift_of_a_matrix_and_of_an_indexed_job_merges_into_one_report() {
+fn sharded_apply_and_drift_of_a_matrix_and_of_an_indexed_job_merge_into_one_report() {
     let scratch = tempfile::tempdir().expect("scratch directory");
     let scratch = scratch.path();
     let manifests = examples();
     let manifests = manifests.to_str().unwrap();
-    let apply = esxnet(scratch, &["apply", manifests, "--target", "sim:lab", "--auto-approve"]);
-    assert_eq!(apply.code, 0, "{}", apply.all());
+    // A sharded apply, one shard after the other (they share the lab's writer lock), merged.
+    for index in ["1", "2"] {
+        let apply = run_script(scratch, "shard.sh", &["apply", manifests, "applied", index, "2"], &[]);
+        assert_eq!(apply.code, 0, "{}", apply.all());
+    }
+    let applied = run_script(scratch, "merge.sh", &["applied", "apply.md"], &[]);
+    assert_eq!(applied.code, 0, "{}", applied.all());
+    assert!(read(&scratch.join("apply.md")).contains("Every host converged"));
+    let replan = esxnet(
+        scratch,
+        &["plan", manifests, "--target", "sim:lab", "--detailed-exitcode"],
+    );
+    assert_eq!(
+        replan.code,
+        0,
+        "the two shards converged the whole fleet: {}",
+        replan.all()
+    );
     change_behind_esxnets_back(scratch);
 
     // Shard 1 as a CI matrix gives it; shard 2 as a Kubernetes Indexed Job does (from 0).

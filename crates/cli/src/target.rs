@@ -457,7 +457,18 @@ impl Routing {
             Routing::PerHost(targets) => targets,
         };
         let wanted: BTreeSet<&str> = hosts.iter().map(String::as_str).collect();
-        let first_use_lab = FirstUseLab::from_manifests(loaded);
+        // Only a `sim:` lab that does not exist yet needs the lab the manifests call for.
+        let makes_a_lab = targets
+            .iter()
+            .any(|routed| matches!(&routed.target, Target::Sim(dir) if !Lab::exists(dir)));
+        let first_use_lab = if makes_a_lab {
+            FirstUseLab::from_manifests(loaded)
+        } else {
+            FirstUseLab {
+                hosts: Vec::new(),
+                distributed_switches: Vec::new(),
+            }
+        };
         let results: Vec<Result<(Box<dyn Backend>, ObservedFleet)>> = std::thread::scope(|scope| {
             let handles: Vec<_> = targets
                 .iter()

@@ -155,7 +155,8 @@ fn lower_targets(documents: &[LoadedDocument], lowered: &mut Lowered) {
             lowered.diagnostics.push(
                 Diagnostic::error(
                     RuleId::Esx000,
-                    format!("\"{server}\" is not a server esxnet reaches: write vsphere://USER@SERVER, sim:DIR or snapshot:FILE"),
+                    // The value is not repeated: a URL written wrongly may hold a password.
+                    "`spec.server` is not a server esxnet reaches: write vsphere://USER@SERVER, sim:DIR or snapshot:FILE",
                 )
                 .at(loaded.source.locate("spec.server"), "spec.server"),
             );

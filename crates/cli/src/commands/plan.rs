@@ -170,12 +170,13 @@ pub fn graph(arguments: &GraphArgs, output: &Output) -> Result<Outcome> {
         false,
         None,
     );
-    let Some(ReadPlan { plan, .. }) = plan_only(&request, output)? else {
+    let Some(ReadPlan { plan, targets, .. }) = plan_only(&request, output)? else {
         return Ok(Outcome::Failed);
     };
     output.diagnostics(&plan.diagnostics);
     output.result(&render::dot(&plan));
-    Ok(if plan.has_errors() {
+    let unreachable = targets.iter().flatten().any(|target| target.error.is_some());
+    Ok(if plan.has_errors() || unreachable {
         Outcome::Failed
     } else {
         Outcome::Success
