@@ -187,3 +187,56 @@ fn a_target_without_its_password_fails_its_hosts_and_names_the_variable() {
     assert!(unset.stderr.contains("SITE_A_PASSWORD"), "{}", unset.stderr);
     assert!(!unset.all().contains("alpha-secret"), "{}", unset.all());
 }
+
+#[test]
+fn labs_as_targets_are_made_with_their_own_hosts_and_drift_is_shown_per_target() {
+    let scratch = tempfile::tempdir().expect("scratch directory");
+    let scratch = scratch.path();
+    let mut text = String::from(
+        "apiVersion: esxnet/v1
+kind: Target
+metadata: {name: lab-a}
+spec: {server: 'sim:lab-a', hosts: {matchLabels: {site: a}}}
+---
+apiVersion: esxnet/v1
+kind: Target
+metadata: {name: lab-b}
+spec: {server: 'sim:lab-b', hosts: {matchLabels: {site: b}}}
+---
+apiVersion: esxnet/v1
+kind: StandardSwitch
+metadata: {name: vSwitch1}
+spec: {hosts: {matchLabels: {}}, uplinks: [vmnic2], portGroups: [{name: Storage, vlan: 40}]}
+",
+    );
+    for (site, hosts) in [("a", &SITE_A[..]), ("b", &SITE_B[..])] {
+        for host in hosts {
+            text.push_str(&format!(
+                "---\napiVersion: esxnet/v1\nkind: Host\nmetadata: {{name: {host}, labels: {{site: {site}}}}}\n"
+            ));
+        }
+    }
+    std::fs::write(scratch.join("manifests.yaml"), text).unwrap();
+
+    let apply = run(scratch, &["apply", "manifests.yaml", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    assert!(
+        apply.stdout.contains("Target lab-a (sim:"),
+        "a line per target: {}",
+        apply.stdout
+    );
+    // Each lab made on first use holds its own Target's hosts and no other.
+    let hosts = |lab: &str| Lab::open(scratch.join(lab)).unwrap().host_names().unwrap();
+    assert_eq!(hosts("lab-a"), SITE_A.map(str::to_owned).to_vec());
+    assert_eq!(hosts("lab-b"), SITE_B.map(str::to_owned).to_vec());
+
+    let lab = Lab::open_writer(scratch.join("lab-b")).unwrap();
+    lab.modify_host(SITE_B[0], |host| host.update_port_group("Storage", "vSwitch1", 41))
+        .unwrap();
+    drop(lab);
+    let drift = run(scratch, &["drift", "manifests.yaml"]);
+    assert_eq!(drift.code, 2, "{}", drift.all());
+    let site_b = drift.stdout.find("== Target lab-b").expect("a group for lab-b");
+    assert!(drift.stdout[site_b..].contains(SITE_B[0]), "{}", drift.stdout);
+    assert!(!drift.stdout[..site_b].contains(SITE_B[0]), "{}", drift.stdout);
+}
