@@ -240,3 +240,87 @@ spec: {hosts: {matchLabels: {}}, uplinks: [vmnic2], portGroups: [{name: Storage,
     assert!(drift.stdout[site_b..].contains(SITE_B[0]), "{}", drift.stdout);
     assert!(!drift.stdout[..site_b].contains(SITE_B[0]), "{}", drift.stdout);
 }
+
+#[test]
+fn a_new_pool_address_waits_while_a_target_sharing_the_pool_cannot_be_reached() {
+    let scratch = tempfile::tempdir().expect("scratch directory");
+    let scratch = scratch.path();
+    let text = format!(
+        "apiVersion: esxnet/v1
+kind: Target
+metadata: {{name: lab-a}}
+spec: {{server: 'sim:lab-a', hosts: {{matchLabels: {{site: a}}}}}}
+---
+apiVersion: esxnet/v1
+kind: Target
+metadata: {{name: lab-b}}
+spec: {{server: 'sim:lab-b', hosts: {{matchLabels: {{site: b}}}}}}
+---
+apiVersion: esxnet/v1
+kind: StandardSwitch
+metadata: {{name: vSwitch1}}
+spec: {{hosts: {{matchLabels: {{}}}}, uplinks: [vmnic2], portGroups: [{{name: Storage, vlan: 40}}]}}
+---
+apiVersion: esxnet/v1
+kind: VmkernelAdapter
+metadata: {{name: storage}}
+spec:
+  hosts: {{matchLabels: {{}}}}
+  portGroup: {{standardSwitch: vSwitch1, name: Storage}}
+  ipv4: {{mode: static, prefixLength: 24, pool: 10.50.0.1-10.50.0.10, gatewayOverride: 10.50.0.254}}
+---
+apiVersion: esxnet/v1
+kind: Host
+metadata: {{name: {a}, labels: {{site: a}}}}
+---
+apiVersion: esxnet/v1
+kind: Host
+metadata: {{name: {b}, labels: {{site: b}}}}
+",
+        a = SITE_A[0],
+        b = SITE_B[0]
+    );
+    std::fs::write(scratch.join("manifests.yaml"), text).unwrap();
+    let apply = run(scratch, &["apply", "manifests.yaml", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+
+    // Lab B goes away: a file stands where it was, so it can be neither opened nor made.
+    std::fs::rename(scratch.join("lab-b"), scratch.join("lab-b.away")).unwrap();
+    std::fs::write(scratch.join("lab-b"), "").unwrap();
+    let steady = run(scratch, &["plan", "manifests.yaml"]);
+    assert_eq!(steady.code, 1, "lab B's host fails: {}", steady.all());
+    assert!(
+        !steady.stderr.contains("ESX013"),
+        "an address A's host holds stays: {}",
+        steady.stderr
+    );
+    assert!(steady.stdout.contains("0 to create"), "{}", steady.stdout);
+
+    // A's adapter is deleted by hand: a new address from the pool B's host draws from too.
+    let lab = Lab::open_writer(scratch.join("lab-a")).unwrap();
+    let observed = lab.observe(SITE_A[0]).unwrap();
+    let device = observed
+        .adapters
+        .iter()
+        .find(|adapter| adapter.ipv4.address == Some("10.50.0.1".parse().unwrap()))
+        .map(|adapter| adapter.device.clone())
+        .expect("A's host holds the pool's first address");
+    lab.modify_host(SITE_A[0], |host| host.remove_virtual_nic(&device))
+        .unwrap();
+    drop(lab);
+    let waiting = run(scratch, &["apply", "manifests.yaml", "--auto-approve"]);
+    assert_eq!(waiting.code, 1, "{}", waiting.all());
+    assert!(
+        waiting.stderr.contains("error[ESX013]") && waiting.stderr.contains("could not be reached"),
+        "{}",
+        waiting.stderr
+    );
+    let observed = Lab::open(scratch.join("lab-a")).unwrap().observe(SITE_A[0]).unwrap();
+    assert!(
+        observed.adapters.iter().all(|adapter| adapter
+            .ipv4
+            .address
+            .is_none_or(|address| !address.to_string().starts_with("10.50."))),
+        "nothing was applied: {observed:#?}"
+    );
+}

@@ -142,6 +142,11 @@ pub fn plan(request: &PlanRequest<'_>) -> Result<Planning> {
         .iter()
         .flat_map(|target| target.hosts.iter().map(String::as_str))
         .collect();
+    if !unreachable_hosts.is_empty() {
+        let uncertain = addresses_uncertain_without(&analysis.fleet, &observed, &unreachable_hosts);
+        analysis.diagnostics.extend(uncertain);
+        esxnet_model::diagnostic::sort(&mut analysis.diagnostics);
+    }
     if request.shard.is_some() || !unreachable_hosts.is_empty() {
         analysis.fleet.hosts.retain(|host, _| {
             !unreachable_hosts.contains(host.as_str()) && request.shard.is_none_or(|shard| shard.contains(host))
@@ -164,6 +169,69 @@ pub fn plan(request: &PlanRequest<'_>) -> Result<Planning> {
         routing: Box::new(routing),
         unreachable: opened.unreachable,
     }))
+}
+
+/// ESX013 for each adapter that would take a new address from a pool that also serves hosts of an
+/// unreachable target: what those hosts hold is unknown, so the new address could be one of
+/// theirs. An address the adapter's host already holds is kept and safe; everything else waits
+/// until the target answers.
+fn addresses_uncertain_without(
+    fleet: &esxnet_model::desired::DesiredFleet,
+    observed: &ObservedFleet,
+    unreachable_hosts: &std::collections::BTreeSet<&str>,
+) -> Vec<Diagnostic> {
+    use esxnet_model::desired::DesiredIpv4;
+    let pool_of = |ipv4: &DesiredIpv4| match ipv4 {
+        DesiredIpv4::Static { pool, .. } => *pool,
+        DesiredIpv4::Dhcp { .. } => None,
+    };
+    let shared: std::collections::HashSet<esxnet_model::pool::Ipv4Pool> = fleet
+        .hosts
+        .values()
+        .filter(|host| unreachable_hosts.contains(host.name.as_str()))
+        .flat_map(|host| host.adapters.values())
+        .filter_map(|adapter| pool_of(&adapter.ipv4))
+        .collect();
+    let mut diagnostics = Vec::new();
+    if shared.is_empty() {
+        return diagnostics;
+    }
+    for host in fleet.hosts.values() {
+        if unreachable_hosts.contains(host.name.as_str()) {
+            continue;
+        }
+        for adapter in host.adapters.values() {
+            let DesiredIpv4::Static {
+                address: Some(address),
+                pool: Some(pool),
+                ..
+            } = &adapter.ipv4
+            else {
+                continue;
+            };
+            let held = observed.hosts.get(&host.name).is_some_and(|observed_host| {
+                observed_host
+                    .adapters
+                    .iter()
+                    .any(|held| held.ipv4.address == Some(*address))
+            });
+            if held || !shared.contains(pool) {
+                continue;
+            }
+            diagnostics.push(
+                Diagnostic::error(
+                    esxnet_model::diagnostic::RuleId::Esx013,
+                    format!(
+                        "adapter \"{}\" would take {address} from pool {pool}, which also serves hosts of a target that could not be reached: the addresses they hold are unknown, so this one may be taken; plan again when every target answers",
+                        adapter.name
+                    ),
+                )
+                .at(adapter.source.locate("spec.ipv4.pool"), "spec.ipv4.pool")
+                .on_host(&host.name),
+            );
+        }
+    }
+    diagnostics
 }
 
 /// The pure end of [`plan`]: manifests already loaded and hosts already observed (by a caller
