@@ -48,6 +48,10 @@ fn completions_name_every_command_and_the_new_flags() {
             assert!(run.stdout.contains(command.as_str()), "{shell} completes {command}");
         }
         assert!(run.stdout.contains("--shard"), "{shell} completes --shard");
+        // The subcommands' own subcommands too.
+        for nested in ["init", "serve", "merge"] {
+            assert!(run.stdout.contains(nested), "{shell} completes {nested}");
+        }
     }
     let directory = tempfile::tempdir().expect("scratch directory");
     let written = esxnet(directory.path(), &["completions", "zsh", "--out", "completions"]);
