@@ -378,12 +378,14 @@ impl Routing {
         if !declares_targets {
             return Ok(Routing::Single(Target::parse(DEFAULT_TARGET)?));
         }
-        let fleet = analysis::analyze(loaded, None).fleet;
+        // Lowering alone assigns hosts to targets; the rules run later, with the hosts observed.
+        let fleet = esxnet_model::lower::lower(&loaded.documents, None).fleet;
         let mut targets: Vec<RoutedTarget> = Vec::new();
         for document in &loaded.documents {
             let AnyDocument::Target(target) = &document.document else {
                 continue;
             };
+            // A name given twice is ESX016; the first declaration routes.
             if targets.iter().any(|known| known.name() == target.metadata.name) {
                 continue;
             }
@@ -404,18 +406,12 @@ impl Routing {
                 })
                 .map(|host| host.name.clone())
                 .collect();
-            let declared = fleet
-                .hosts
-                .values()
-                .find_map(|host| host.target.clone().filter(|routed| routed.name == target.metadata.name))
-                .unwrap_or_else(|| {
-                    Arc::new(DesiredTarget {
-                        name: target.metadata.name.clone(),
-                        server: target.spec.server.clone(),
-                        password_from: target.spec.password_from.clone(),
-                        source: document.source.clone(),
-                    })
-                });
+            let declared = Arc::new(DesiredTarget {
+                name: target.metadata.name.clone(),
+                server: target.spec.server.clone(),
+                password_from: target.spec.password_from.clone(),
+                source: document.source.clone(),
+            });
             targets.push(RoutedTarget {
                 declared,
                 target: parsed,
