@@ -115,6 +115,28 @@ fn shards_partition_the_fleet_and_merge_into_the_unsharded_plan() {
     let run = esxnet(scratch, &repeated);
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(run.stderr.contains("both shard 1/4"), "{}", run.stderr);
+    // Shard 1's result relabelled as shard 2: its hosts give it away.
+    let relabelled = std::fs::read_to_string(&files[0])
+        .unwrap()
+        .replacen("\"index\": 1,", "\"index\": 2,", 1);
+    std::fs::write(scratch.join("relabelled.json"), relabelled).unwrap();
+    let run = esxnet(
+        scratch,
+        &[
+            "report",
+            "merge",
+            file_arguments[0],
+            "relabelled.json",
+            file_arguments[2],
+            file_arguments[3],
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("says it is shard 2/4 but holds host"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -422,6 +422,20 @@ fn merge(files: Vec<(ResultKind, ResultFile)>) -> Result<Merged> {
         }
     }
     check_shards(&files)?;
+    for (_, file) in &files {
+        let Some(shard) = file.shard else { continue };
+        let hosts: Vec<&str> = match &file.content {
+            Content::Plan(plan) => plan.hosts.iter().map(|host| host.host.as_str()).collect(),
+            Content::Apply(report) => report.hosts.iter().map(|host| host.host.as_str()).collect(),
+        };
+        if let Some(stranger) = hosts.iter().find(|host| !shard.contains(host)) {
+            bail!(
+                "{} says it is shard {shard} but holds host {stranger}, which is in shard {}: the file was edited or mislabelled",
+                file.path.display(),
+                Shard::of_host(stranger, shard.count)
+            );
+        }
+    }
     let targets = merge_targets(&files);
     let count = files.len();
     let mut merged = Merged {
@@ -450,7 +464,7 @@ fn merge(files: Vec<(ResultKind, ResultFile)>) -> Result<Merged> {
                     Content::Plan(_) => None,
                 })
                 .collect();
-            merged.apply = Some(merge_apply_reports(reports));
+            merged.apply = Some(merge_apply_reports(reports)?);
         }
     }
     Ok(merged)
@@ -581,7 +595,16 @@ pub fn merge_plans(plans: Vec<Plan>) -> Result<Plan> {
 }
 
 /// Apply reports of disjoint hosts joined: hosts in host order, counts added up.
-pub fn merge_apply_reports(reports: Vec<ApplyReport>) -> ApplyReport {
+pub fn merge_apply_reports(reports: Vec<ApplyReport>) -> Result<ApplyReport> {
+    let mut seen_hosts = BTreeSet::new();
+    for host in reports.iter().flat_map(|report| &report.hosts) {
+        if !seen_hosts.insert(host.host.as_str()) {
+            bail!(
+                "host {} is in two of the results: merge the shards of one split",
+                host.host
+            );
+        }
+    }
     let run_ids: Vec<String> = reports.iter().map(|report| report.run_id.clone()).collect();
     let targets: BTreeSet<String> = reports.iter().map(|report| report.target.clone()).collect();
     let format_version = reports.first().map_or(0, |report| report.format_version);
@@ -603,14 +626,14 @@ pub fn merge_apply_reports(reports: Vec<ApplyReport>) -> ApplyReport {
         hosts.extend(report.hosts);
     }
     hosts.sort_by(|left, right| left.host.cmp(&right.host));
-    ApplyReport {
+    Ok(ApplyReport {
         format_version,
         run_id: run_ids.join(","),
         target: targets.into_iter().collect::<Vec<_>>().join(", "),
         hosts,
         counts,
         journal_problem,
-    }
+    })
 }
 
 /// An apply's outcome as Markdown: the counts, then every host that did not converge with its

@@ -74,7 +74,7 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
             ApplyFormat::Text => output.result("No changes on the hosts that could be reached."),
             ApplyFormat::Json => {
                 let mut report = ops::apply(planned, ApplyRequest::default())?;
-                fail_unreachable_hosts(&mut report, &unreachable);
+                fail_unreachable_hosts(&mut report, &unreachable, shard);
                 print_json(output, &report, shard, targets.as_deref())?;
             }
         }
@@ -116,7 +116,7 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
         bar.finish_and_clear();
     }
     let mut report = report;
-    fail_unreachable_hosts(&mut report, &unreachable);
+    fail_unreachable_hosts(&mut report, &unreachable, shard);
     match arguments.output {
         ApplyFormat::Text => output.result(&report_text(&report, &journal_path, targets.as_deref())),
         ApplyFormat::Json => print_json(output, &report, shard, targets.as_deref())?,
@@ -136,11 +136,19 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
     })
 }
 
-/// The hosts of targets that could not be reached, as failed hosts of the report: the run did not
-/// converge them, and a merged report must count them.
-fn fail_unreachable_hosts(report: &mut ApplyReport, unreachable: &[UnreachableTarget]) {
+/// The hosts of targets that could not be reached (those of this shard), as failed hosts of the
+/// report: the run did not converge them, and a merged report must count them.
+fn fail_unreachable_hosts(
+    report: &mut ApplyReport,
+    unreachable: &[UnreachableTarget],
+    shard: Option<esxnet::shard::Shard>,
+) {
     for target in unreachable {
-        for host in &target.hosts {
+        let in_shard = target
+            .hosts
+            .iter()
+            .filter(|host| shard.is_none_or(|shard| shard.contains(host)));
+        for host in in_shard {
             report.hosts.push(HostReport {
                 host: host.clone(),
                 outcome: HostOutcome::Failed,
