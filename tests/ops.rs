@@ -30,7 +30,8 @@ fn plan_apply_then_drift_reports_the_hosts_in_sync() {
     let paths = examples();
     let drift_request = DriftRequest {
         paths: &paths,
-        target: &target,
+        target: Some(&target),
+        shard: None,
         parallelism: 4,
         reclaim_at_exit: false,
     };

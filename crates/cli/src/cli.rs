@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Manage ESXi host networking as code: validate manifests, plan, apply, detect drift.
 #[derive(Debug, Parser)]
-#[command(name = "esxnet", version, about)]
+#[command(name = "esxnet", version = env!("ESXNET_VERSION"), about)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -35,15 +35,93 @@ pub enum Command {
     /// Work with simulated ESXi labs.
     #[command(subcommand)]
     Sim(SimCommand),
+    /// Work with the JSON results of plan, drift and apply (for sharded pipelines).
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the man page, or write one page per command into a directory.
+    Man(ManArgs),
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+    /// Write the script into this directory, under the shell's usual file name (esxnet.bash,
+    /// _esxnet, esxnet.fish, …), instead of printing it.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write esxnet.1 and one esxnet-COMMAND.1 per command into this directory instead of printing
+    /// esxnet.1.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `report`.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Join the JSON results of shards (`--output json` of plan, drift or apply with `--shard`)
+    /// into one summary, one Markdown comment and one exit code (0 nothing to do; 2 changes or
+    /// drift; 1 errors, a failed apply, or a shard missing).
+    Merge(ReportMergeArgs),
+}
+
+/// Formats of a merged report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MergeFormat {
+    /// For a pull-request comment or an issue.
+    Markdown,
+    /// The merged result, in the format of the inputs.
+    Json,
+}
+
+/// `report merge`.
+#[derive(Debug, Args)]
+pub struct ReportMergeArgs {
+    /// The shards' JSON files, all from the same command.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = MergeFormat::Markdown)]
+    pub output: MergeFormat,
+}
+
+/// `--shard I/N`: this run's part of the fleet.
+#[derive(Debug, Clone, Args)]
+pub struct ShardArgs {
+    /// Work on part I of N of the hosts (1 ≤ I ≤ N), for a CI matrix or an Indexed Job: each host
+    /// is in one part, by a hash of its name. Fleet-wide rules still check the whole fleet.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<esxnet::shard::Shard>,
+}
+
+fn parse_shard(text: &str) -> Result<esxnet::shard::Shard, String> {
+    text.parse()
 }
 
 /// Where hosts are read and changed.
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
-    /// sim:DIR (a simulated lab; the default is sim:.esxnet/lab), snapshot:FILE (read-only, from
-    /// `esxnet observe`), or vsphere://USER@SERVER.
-    #[arg(long, env = "ESXNET_TARGET", default_value = "sim:.esxnet/lab")]
-    pub target: String,
+    /// sim:DIR (a simulated lab), snapshot:FILE (read-only, from `esxnet observe`), or
+    /// vsphere://USER@SERVER: every host on this one server. Without it, each host is on the
+    /// server of its manifest `Target`, or, when the manifests declare none, in sim:.esxnet/lab.
+    #[arg(long, env = "ESXNET_TARGET")]
+    pub target: Option<String>,
+}
+
+impl TargetArgs {
+    /// The target given, or the default lab (for commands that read no manifests).
+    pub fn or_default(&self) -> &str {
+        self.target.as_deref().unwrap_or(esxnet::target::DEFAULT_TARGET)
+    }
 }
 
 /// `validate`.
@@ -96,11 +174,13 @@ pub struct PlanArgs {
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub output: PlanFormat,
     /// Also save the plan as JSON, for `esxnet apply PLAN.json`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "shard")]
     pub out: Option<PathBuf>,
     /// Exit 2 when the plan has changes.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub shard: ShardArgs,
 }
 
 /// Output formats of apply.
@@ -128,6 +208,8 @@ pub struct ApplyArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
     pub output: ApplyFormat,
+    #[command(flatten)]
+    pub shard: ShardArgs,
 }
 
 /// `drift`.
@@ -144,6 +226,8 @@ pub struct DriftArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub output: PlanFormat,
+    #[command(flatten)]
+    pub shard: ShardArgs,
 }
 
 /// Formats of observed state.

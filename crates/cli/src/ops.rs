@@ -26,7 +26,8 @@ use esxnet_planner::{Address, DriftKind, Plan, PlanOptions};
 use serde::Serialize;
 
 use crate::saved_plan::{self, MadeFrom, PlanKey};
-use crate::target::{Target, DEFAULT_PARALLELISM};
+use crate::shard::Shard;
+use crate::target::{Routing, Target, UnreachableTarget, DEFAULT_PARALLELISM};
 use crate::timings::Timings;
 
 /// What [`plan`] plans: the manifests, where the hosts are, and how.
@@ -34,8 +35,11 @@ use crate::timings::Timings;
 pub struct PlanRequest<'a> {
     /// Manifest files and directories.
     pub paths: &'a [PathBuf],
-    /// The `--target` text (`sim:DIR`, `snapshot:FILE`, `vsphere://…`).
-    pub target: &'a str,
+    /// The `--target` text (`sim:DIR`, `snapshot:FILE`, `vsphere://…`); `None` for the servers of
+    /// the manifests' `Target` documents, or the default lab when they declare none.
+    pub target: Option<&'a str>,
+    /// Only this part of the hosts is planned (all are observed and checked).
+    pub shard: Option<Shard>,
     /// Planning options (`--prune`, `--allow-management-changes`).
     pub options: PlanOptions,
     /// How many hosts are observed at once.
@@ -53,7 +57,8 @@ impl<'a> PlanRequest<'a> {
     pub fn new(paths: &'a [PathBuf], target: &'a str) -> Self {
         PlanRequest {
             paths,
-            target,
+            target: Some(target),
+            shard: None,
             options: PlanOptions::default(),
             parallelism: DEFAULT_PARALLELISM,
             writable: false,
@@ -73,6 +78,10 @@ pub struct Planned {
     pub observed: ObservedFleet,
     /// What the plan was made from, for `plan --out` to save with it ([`save_plan`]).
     pub made_from: Box<MadeFrom>,
+    /// Where the hosts are: one target, or the manifests' `Target` documents.
+    pub routing: Box<Routing>,
+    /// Targets that could not be opened or read: their hosts are in no plan and failed.
+    pub unreachable: Vec<UnreachableTarget>,
 }
 
 /// How [`plan`] and [`drift`] ended, short of an error.
@@ -109,15 +118,40 @@ pub fn plan(request: &PlanRequest<'_>) -> Result<Planning> {
         return Ok(Planning::UnreadableManifests(loaded.diagnostics));
     }
     let hosts = analysis::declared_hosts(&loaded);
-    let target = Target::parse(request.target)?;
-    let backend = target.open_for_manifests(&loaded, request.writable, request.parallelism)?;
+    let routing = Routing::of(&loaded, request.target)?;
+    // Every declared host is observed, also in a shard: fleet-wide rules and pools must see the
+    // whole fleet for a shard's plan to be its part of the unsharded plan.
+    let opened = routing.open_and_observe(&loaded, &hosts, request.writable, request.parallelism)?;
     // After opening: a lab made on first use has a canonical path now.
-    let made_from = Box::new(MadeFrom::new(saved_plan::recorded_target(&target), files.texts));
-    timings.lap("open the target");
-    let observed = crate::target::observe(backend.as_ref(), &hosts, request.parallelism)?;
-    timings.lap("observe");
-    let analysis = analysis::analyze(&loaded, Some(&observed));
+    let recorded = match &routing {
+        Routing::Single(target) => saved_plan::recorded_target(target),
+        Routing::PerHost(targets) => targets
+            .iter()
+            .map(|routed| format!("{}={}", routed.name(), routed.server()))
+            .collect::<Vec<_>>()
+            .join(","),
+    };
+    let made_from = Box::new(MadeFrom::new(recorded, files.texts));
+    timings.lap("open the target and observe");
+    let observed = opened.observed;
+    let mut analysis = analysis::analyze(&loaded, Some(&observed));
     timings.lap("analyze");
+    // Hosts of unreachable targets and of other shards are checked with the fleet, not planned.
+    let unreachable_hosts: std::collections::BTreeSet<&str> = opened
+        .unreachable
+        .iter()
+        .flat_map(|target| target.hosts.iter().map(String::as_str))
+        .collect();
+    if !unreachable_hosts.is_empty() {
+        let uncertain = addresses_uncertain_without(&analysis.fleet, &observed, &unreachable_hosts);
+        analysis.diagnostics.extend(uncertain);
+        esxnet_model::diagnostic::sort(&mut analysis.diagnostics);
+    }
+    if request.shard.is_some() || !unreachable_hosts.is_empty() {
+        analysis.fleet.hosts.retain(|host, _| {
+            !unreachable_hosts.contains(host.as_str()) && request.shard.is_none_or(|shard| shard.contains(host))
+        });
+    }
     let plan = esxnet_planner::plan(&analysis.fleet, &observed, analysis.diagnostics, &request.options);
     timings.lap("plan");
     if request.reclaim_at_exit {
@@ -125,14 +159,79 @@ pub fn plan(request: &PlanRequest<'_>) -> Result<Planning> {
         forget_at_exit(loaded);
     }
     if request.writable {
-        ensure_writable(backend.as_ref())?;
+        ensure_writable(opened.backend.as_ref())?;
     }
     Ok(Planning::Planned(Planned {
         plan,
-        backend,
+        backend: opened.backend,
         observed,
         made_from,
+        routing: Box::new(routing),
+        unreachable: opened.unreachable,
     }))
+}
+
+/// ESX013 for each adapter that would take a new address from a pool that also serves hosts of an
+/// unreachable target: what those hosts hold is unknown, so the new address could be one of
+/// theirs. An address the adapter's host already holds is kept and safe; everything else waits
+/// until the target answers.
+fn addresses_uncertain_without(
+    fleet: &esxnet_model::desired::DesiredFleet,
+    observed: &ObservedFleet,
+    unreachable_hosts: &std::collections::BTreeSet<&str>,
+) -> Vec<Diagnostic> {
+    use esxnet_model::desired::DesiredIpv4;
+    let pool_of = |ipv4: &DesiredIpv4| match ipv4 {
+        DesiredIpv4::Static { pool, .. } => *pool,
+        DesiredIpv4::Dhcp { .. } => None,
+    };
+    let shared: std::collections::HashSet<esxnet_model::pool::Ipv4Pool> = fleet
+        .hosts
+        .values()
+        .filter(|host| unreachable_hosts.contains(host.name.as_str()))
+        .flat_map(|host| host.adapters.values())
+        .filter_map(|adapter| pool_of(&adapter.ipv4))
+        .collect();
+    let mut diagnostics = Vec::new();
+    if shared.is_empty() {
+        return diagnostics;
+    }
+    for host in fleet.hosts.values() {
+        if unreachable_hosts.contains(host.name.as_str()) {
+            continue;
+        }
+        for adapter in host.adapters.values() {
+            let DesiredIpv4::Static {
+                address: Some(address),
+                pool: Some(pool),
+                ..
+            } = &adapter.ipv4
+            else {
+                continue;
+            };
+            let held = observed.hosts.get(&host.name).is_some_and(|observed_host| {
+                observed_host
+                    .adapters
+                    .iter()
+                    .any(|held| held.ipv4.address == Some(*address))
+            });
+            if held || !shared.contains(pool) {
+                continue;
+            }
+            diagnostics.push(
+                Diagnostic::error(
+                    esxnet_model::diagnostic::RuleId::Esx013,
+                    format!(
+                        "adapter \"{}\" would take {address} from pool {pool}, which also serves hosts of a target that could not be reached: the addresses they hold are unknown, so this one may be taken; plan again when every target answers",
+                        adapter.name
+                    ),
+                )
+                .at(adapter.source.locate("spec.ipv4.pool"), "spec.ipv4.pool")
+                .on_host(&host.name),
+            );
+        }
+    }
+    diagnostics
 }
 
 /// The pure end of [`plan`]: manifests already loaded and hosts already observed (by a caller
@@ -155,8 +254,10 @@ pub fn forget_at_exit<T>(value: T) {
 pub struct DriftRequest<'a> {
     /// Manifest files and directories.
     pub paths: &'a [PathBuf],
-    /// The `--target` text.
-    pub target: &'a str,
+    /// The `--target` text, as [`PlanRequest::target`].
+    pub target: Option<&'a str>,
+    /// Only this part of the hosts is compared (all are observed and checked).
+    pub shard: Option<Shard>,
     /// How many hosts are observed at once.
     pub parallelism: usize,
     /// See [`PlanRequest::reclaim_at_exit`].
@@ -170,6 +271,7 @@ pub fn drift(request: &DriftRequest<'_>) -> Result<Planning> {
     plan(&PlanRequest {
         paths: request.paths,
         target: request.target,
+        shard: request.shard,
         options: PlanOptions {
             prune: false,
             allow_management_changes: true,
@@ -329,6 +431,8 @@ pub fn check_saved_plan(saved: Plan, made_from: &MadeFrom, request: &SavedPlanRe
         backend,
         observed,
         made_from: Box::new(made_from.clone()),
+        routing: Box::new(Routing::Single(target)),
+        unreachable: Vec::new(),
     })
 }
 
@@ -383,6 +487,8 @@ pub fn apply(planned: Planned, request: ApplyRequest) -> Result<ApplyReport> {
         backend,
         observed,
         made_from: _,
+        routing: _,
+        unreachable: _,
     } = planned;
     let mut options = ApplyOptions {
         parallelism: request.parallelism,

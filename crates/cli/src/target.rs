@@ -1,14 +1,24 @@
-//! `--target`: which backend to read hosts from and apply changes through.
+//! `--target` and the manifests' `Target` documents: which backends hosts are read from and
+//! changed through.
+//!
+//! One run talks to one server ([`Target`], from `--target`), or, when the manifests declare
+//! `Target` documents and no `--target` is given, to each host's own server ([`Routing`]): every
+//! server is opened and observed on its own thread, and a [`RoutedBackend`] sends each host's calls
+//! to its server, so the executor applies to hosts of all of them at once. A server that cannot be
+//! opened or read fails its own hosts ([`UnreachableTarget`]); the others go on.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use esxnet_executor::{Backend, SnapshotBackend};
+use esxnet_executor::{Backend, BackendError, Fault, Operation, OperationOutcome, SnapshotBackend};
 use esxnet_model::analysis;
 use esxnet_model::common::EsxiVersion;
+use esxnet_model::desired::DesiredTarget;
 use esxnet_model::load::Loaded;
-use esxnet_model::observed::{ObservedFleet, PortConnection};
+use esxnet_model::manifest::{AnyDocument, PasswordFrom};
+use esxnet_model::observed::{ObservedFleet, ObservedHost, PortConnection};
 use esxnet_sim::{Lab, LabDistributedPortGroup, LabDistributedSwitch, SimBackend};
 use esxnet_vsphere::target::{Password, VsphereTarget};
 
@@ -22,6 +32,9 @@ pub enum Target {
     /// `vsphere://USER@SERVER…`.
     Vsphere(VsphereTarget),
 }
+
+/// The target when neither `--target` nor the manifests name one.
+pub const DEFAULT_TARGET: &str = "sim:.esxnet/lab";
 
 /// How many hosts a command without `--parallelism` works on at once.
 pub const DEFAULT_PARALLELISM: usize = 16;
@@ -62,6 +75,7 @@ impl Target {
             },
             writable,
             parallelism,
+            None,
         )
     }
 
@@ -69,7 +83,7 @@ impl Target {
     /// the vCenter the manifests expect, its hosts members of the distributed switches the
     /// manifests reference for them (see [`FirstUseLab::from_manifests`]).
     pub fn open_for_manifests(&self, loaded: &Loaded, writable: bool, parallelism: usize) -> Result<Box<dyn Backend>> {
-        self.open_with(|| FirstUseLab::from_manifests(loaded), writable, parallelism)
+        self.open_with(|| FirstUseLab::from_manifests(loaded), writable, parallelism, None)
     }
 
     fn open_with(
@@ -77,6 +91,7 @@ impl Target {
         first_use_lab: impl FnOnce() -> FirstUseLab,
         writable: bool,
         parallelism: usize,
+        password_from: Option<&PasswordFrom>,
     ) -> Result<Box<dyn Backend>> {
         match self {
             Target::Sim(dir) => {
@@ -102,7 +117,10 @@ impl Target {
             }
             Target::Snapshot(file) => Ok(Box::new(SnapshotBackend::open(file)?)),
             Target::Vsphere(target) => {
-                let password = password(target)?;
+                let password = match password_from {
+                    Some(password_from) => password_from_manifest(password_from)?,
+                    None => password(target)?,
+                };
                 let options = esxnet_vsphere::ConnectOptions {
                     max_concurrent_calls: parallelism,
                     ..esxnet_vsphere::ConnectOptions::default()
@@ -185,6 +203,31 @@ impl FirstUseLab {
         }
     }
 
+    /// The part of this lab for `hosts` (one `Target`'s lab among several).
+    fn only(&self, hosts: &[String]) -> FirstUseLab {
+        let keep: BTreeSet<&String> = hosts.iter().collect();
+        FirstUseLab {
+            hosts: self.hosts.iter().filter(|host| keep.contains(host)).cloned().collect(),
+            distributed_switches: self
+                .distributed_switches
+                .iter()
+                .filter_map(|switch| {
+                    let members: BTreeSet<String> = switch
+                        .hosts
+                        .iter()
+                        .flatten()
+                        .filter(|host| keep.contains(host))
+                        .cloned()
+                        .collect();
+                    (!members.is_empty()).then(|| LabDistributedSwitch {
+                        hosts: Some(members),
+                        ..switch.clone()
+                    })
+                })
+                .collect(),
+        }
+    }
+
     /// Makes the lab at `dir` and says what it holds.
     fn create(&self, dir: &Path) -> Result<()> {
         Lab::create_with_hosts_and_distributed_switches(
@@ -228,6 +271,29 @@ fn plural(count: usize) -> &'static str {
     }
 }
 
+/// A password where a `Target` document says it is: an environment variable, or a file without
+/// its trailing newline. Messages name where, never what.
+fn password_from_manifest(password_from: &PasswordFrom) -> Result<Password> {
+    if let Some(variable) = &password_from.env {
+        let Some(value) = std::env::var_os(variable).filter(|value| !value.is_empty()) else {
+            bail!("the password is read from the environment variable {variable}, which is not set: set it (a CI secret) or change `passwordFrom`");
+        };
+        return Ok(Password::new(value.to_string_lossy().into_owned()));
+    }
+    if let Some(file) = &password_from.file {
+        let text = std::fs::read_to_string(file).with_context(|| {
+            format!("cannot read the password from {file}: mount the secret there or change `passwordFrom`")
+        })?;
+        let password = text.strip_suffix('\n').unwrap_or(&text);
+        let password = password.strip_suffix('\r').unwrap_or(password);
+        if password.is_empty() {
+            bail!("the password file {file} is empty");
+        }
+        return Ok(Password::new(password.to_owned()));
+    }
+    bail!("`passwordFrom` names neither `env` nor `file`")
+}
+
 /// The password for a vSphere target: `ESXNET_PASSWORD`, or a prompt without echo on a terminal.
 fn password(target: &VsphereTarget) -> Result<Password> {
     if let Some(password) = std::env::var_os("ESXNET_PASSWORD") {
@@ -249,6 +315,299 @@ fn eprintln_status(text: &str) {
 pub fn observe(backend: &dyn Backend, hosts: &[String], parallelism: usize) -> Result<ObservedFleet> {
     esxnet_executor::observe_fleet(backend, hosts, parallelism)
         .with_context(|| format!("cannot observe the hosts of {}", backend.describe()))
+}
+
+/// Where a command's hosts are: one target for all of them, or the server of each host's `Target`
+/// document.
+#[derive(Debug, Clone)]
+pub enum Routing {
+    /// `--target`, or the default lab.
+    Single(Target),
+    /// The manifests' `Target` documents, in the order they are declared.
+    PerHost(Vec<RoutedTarget>),
+}
+
+/// A `Target` document and the hosts it selects.
+#[derive(Debug, Clone)]
+pub struct RoutedTarget {
+    /// The document.
+    pub declared: Arc<DesiredTarget>,
+    /// Its server, parsed.
+    pub target: Target,
+    /// The declared hosts it selects, sorted.
+    pub hosts: Vec<String>,
+}
+
+impl RoutedTarget {
+    /// The target's name.
+    pub fn name(&self) -> &str {
+        &self.declared.name
+    }
+
+    /// Its server without user or password (what a plan may show).
+    pub fn server(&self) -> String {
+        crate::saved_plan::recorded_target(&self.target)
+    }
+}
+
+/// A server that could not be opened or read: its hosts are not planned or applied.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UnreachableTarget {
+    /// The target's name.
+    pub name: String,
+    /// Its server without user or password.
+    pub server: String,
+    /// Why, with its causes.
+    pub error: String,
+    /// Its hosts.
+    pub hosts: Vec<String>,
+}
+
+impl Routing {
+    /// `--target` when given; else the manifests' `Target` documents when they declare any; else
+    /// the default lab. A `Target` whose server cannot be parsed is an error naming its file and
+    /// line, as is a host on two servers (ESX016, reported by the analysis).
+    pub fn of(loaded: &Loaded, command_line: Option<&str>) -> Result<Routing> {
+        if let Some(text) = command_line {
+            return Ok(Routing::Single(Target::parse(text)?));
+        }
+        let declares_targets = loaded
+            .documents
+            .iter()
+            .any(|document| matches!(document.document, AnyDocument::Target(_)));
+        if !declares_targets {
+            return Ok(Routing::Single(Target::parse(DEFAULT_TARGET)?));
+        }
+        // Lowering alone assigns hosts to targets; the rules run later, with the hosts observed.
+        let fleet = esxnet_model::lower::lower(&loaded.documents, None).fleet;
+        let mut targets: Vec<RoutedTarget> = Vec::new();
+        for document in &loaded.documents {
+            let AnyDocument::Target(target) = &document.document else {
+                continue;
+            };
+            // A name given twice is ESX016; the first declaration routes.
+            if targets.iter().any(|known| known.name() == target.metadata.name) {
+                continue;
+            }
+            let parsed = Target::parse(&target.spec.server).with_context(|| {
+                format!(
+                    "Target \"{}\" at {}: spec.server",
+                    target.metadata.name,
+                    document.source.locate("spec.server")
+                )
+            })?;
+            let hosts: Vec<String> = fleet
+                .hosts
+                .values()
+                .filter(|host| {
+                    host.target
+                        .as_ref()
+                        .is_some_and(|routed| routed.name == target.metadata.name)
+                })
+                .map(|host| host.name.clone())
+                .collect();
+            let declared = Arc::new(DesiredTarget {
+                name: target.metadata.name.clone(),
+                server: target.spec.server.clone(),
+                password_from: target.spec.password_from.clone(),
+                source: document.source.clone(),
+            });
+            targets.push(RoutedTarget {
+                declared,
+                target: parsed,
+                hosts,
+            });
+        }
+        Ok(Routing::PerHost(targets))
+    }
+
+    /// Where apply journals: the one lab's or server's journal, or `.esxnet/` for several.
+    pub fn journal_path(&self) -> PathBuf {
+        match self {
+            Routing::Single(target) => target.journal_path(),
+            Routing::PerHost(_) => Path::new(".esxnet").join("journal.jsonl"),
+        }
+    }
+
+    /// Opens every target and observes `hosts` (those of a target that it does not list are left
+    /// out, for the planner to report): one thread per target. With one target its failure is the
+    /// error; with several, a target that fails is returned among the unreachable and the others
+    /// go on.
+    pub fn open_and_observe(
+        &self,
+        loaded: &Loaded,
+        hosts: &[String],
+        writable: bool,
+        parallelism: usize,
+    ) -> Result<Opened> {
+        let targets = match self {
+            Routing::Single(target) => {
+                let backend = target.open_for_manifests(loaded, writable, parallelism)?;
+                let observed = observe(backend.as_ref(), hosts, parallelism)?;
+                return Ok(Opened {
+                    backend,
+                    observed,
+                    unreachable: Vec::new(),
+                });
+            }
+            Routing::PerHost(targets) => targets,
+        };
+        let wanted: BTreeSet<&str> = hosts.iter().map(String::as_str).collect();
+        // Only a `sim:` lab that does not exist yet needs the lab the manifests call for.
+        let makes_a_lab = targets
+            .iter()
+            .any(|routed| matches!(&routed.target, Target::Sim(dir) if !Lab::exists(dir)));
+        let first_use_lab = if makes_a_lab {
+            FirstUseLab::from_manifests(loaded)
+        } else {
+            FirstUseLab {
+                hosts: Vec::new(),
+                distributed_switches: Vec::new(),
+            }
+        };
+        let results: Vec<Result<(Box<dyn Backend>, ObservedFleet)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = targets
+                .iter()
+                .map(|routed| {
+                    let first_use_lab = first_use_lab.only(&routed.hosts);
+                    let wanted = &wanted;
+                    scope.spawn(move || -> Result<(Box<dyn Backend>, ObservedFleet)> {
+                        let backend = routed.target.open_with(
+                            || first_use_lab,
+                            writable,
+                            parallelism,
+                            routed.declared.password_from.as_ref(),
+                        )?;
+                        let hosts: Vec<String> = routed
+                            .hosts
+                            .iter()
+                            .filter(|host| wanted.contains(host.as_str()))
+                            .cloned()
+                            .collect();
+                        let observed = observe(backend.as_ref(), &hosts, parallelism)?;
+                        Ok((backend, observed))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("opening the target panicked")))
+                })
+                .collect()
+        });
+        let mut observed = ObservedFleet::default();
+        let mut backends: Vec<Option<Box<dyn Backend>>> = Vec::new();
+        let mut unreachable = Vec::new();
+        let mut host_backend: BTreeMap<String, usize> = BTreeMap::new();
+        for (index, (routed, result)) in targets.iter().zip(results).enumerate() {
+            for host in &routed.hosts {
+                host_backend.insert(host.clone(), index);
+            }
+            match result {
+                Ok((backend, fleet)) => {
+                    observed.hosts.extend(fleet.hosts);
+                    backends.push(Some(backend));
+                }
+                Err(error) => {
+                    unreachable.push(UnreachableTarget {
+                        name: routed.name().to_owned(),
+                        server: routed.server(),
+                        error: format!("{error:#}"),
+                        hosts: routed.hosts.clone(),
+                    });
+                    backends.push(None);
+                }
+            }
+        }
+        let names = targets
+            .iter()
+            .map(|routed| format!("{} ({})", routed.name(), routed.server()))
+            .collect();
+        Ok(Opened {
+            backend: Box::new(RoutedBackend {
+                names,
+                backends,
+                host_backend,
+            }),
+            observed,
+            unreachable,
+        })
+    }
+}
+
+/// The backends of a command, what they observed, and the targets that failed.
+pub struct Opened {
+    /// One backend, or a [`RoutedBackend`] over several.
+    pub backend: Box<dyn Backend>,
+    /// The hosts observed, of every target that answered.
+    pub observed: ObservedFleet,
+    /// The targets that could not be opened or read.
+    pub unreachable: Vec<UnreachableTarget>,
+}
+
+/// A backend over several servers: each host's calls go to the server of its `Target`.
+pub struct RoutedBackend {
+    /// Each target's name and server, for messages.
+    names: Vec<String>,
+    /// Each target's backend, `None` for one that could not be opened.
+    backends: Vec<Option<Box<dyn Backend>>>,
+    /// Each host's target, by index.
+    host_backend: BTreeMap<String, usize>,
+}
+
+impl RoutedBackend {
+    fn backend_of(&self, host: &str) -> Result<&dyn Backend, BackendError> {
+        let Some(&index) = self.host_backend.get(host) else {
+            return Err(BackendError::new(
+                Fault::UnknownHost,
+                format!("host {host} is selected by no Target"),
+            ));
+        };
+        self.backends[index].as_deref().ok_or_else(|| {
+            BackendError::new(
+                Fault::Connection,
+                format!("target {} could not be reached", self.names[index]),
+            )
+        })
+    }
+}
+
+impl Backend for RoutedBackend {
+    fn describe(&self) -> String {
+        format!("{} targets: {}", self.names.len(), self.names.join(", "))
+    }
+
+    fn host_names(&self) -> Result<Vec<String>, BackendError> {
+        let mut names = Vec::new();
+        for backend in self.backends.iter().flatten() {
+            names.extend(backend.host_names()?);
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn observe(&self, host: &str) -> Result<ObservedHost, BackendError> {
+        self.backend_of(host)?.observe(host)
+    }
+
+    fn execute(&self, host: &str, operation: &Operation) -> Result<OperationOutcome, BackendError> {
+        self.backend_of(host)?.execute(host, operation)
+    }
+
+    fn execute_with_state(
+        &self,
+        current: &ObservedHost,
+        operation: &Operation,
+    ) -> Result<OperationOutcome, BackendError> {
+        self.backend_of(&current.name)?.execute_with_state(current, operation)
+    }
+
+    fn is_writable(&self) -> bool {
+        self.backends.iter().flatten().all(|backend| backend.is_writable())
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,21 @@ pub struct DesiredHost {
     pub stacks: BTreeMap<StackKind, DesiredStack>,
     /// VMkernel adapters by their manifest name.
     pub adapters: BTreeMap<String, DesiredAdapter>,
+    /// The `Target` that selects it, when the manifests declare targets.
+    pub target: Option<std::sync::Arc<DesiredTarget>>,
+}
+
+/// A `Target` document: the server a host is reached through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredTarget {
+    /// The document's name.
+    pub name: String,
+    /// `spec.server`, as written.
+    pub server: String,
+    /// Where its password is read, if anywhere.
+    pub password_from: Option<crate::manifest::PasswordFrom>,
+    /// Its document.
+    pub source: Source,
 }
 
 impl DesiredHost {
@@ -53,6 +68,7 @@ impl DesiredHost {
             port_groups: BTreeMap::new(),
             stacks: BTreeMap::new(),
             adapters: BTreeMap::new(),
+            target: None,
         }
     }
 

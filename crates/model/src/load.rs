@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::diagnostic::{Diagnostic, Location, RuleId};
 use crate::manifest::{
-    AnyDocument, HostDocument, Kind, NetStackDocument, StandardSwitchDocument, VmkernelAdapterDocument,
+    AnyDocument, HostDocument, Kind, NetStackDocument, StandardSwitchDocument, TargetDocument, VmkernelAdapterDocument,
 };
 use crate::source::{self, Source, SpanIndex};
 
@@ -305,7 +305,7 @@ fn read_document(source: &Source, deserializer: serde_yaml::Deserializer<'_>) ->
         return Err(Box::new(
             Diagnostic::error(
                 RuleId::Esx000,
-                "missing field `kind`: add one of Host, StandardSwitch, NetStack, VmkernelAdapter",
+                "missing field `kind`: add one of Host, StandardSwitch, NetStack, VmkernelAdapter, Target",
             )
             .at(source.document_location(), "kind"),
         ));
@@ -314,7 +314,7 @@ fn read_document(source: &Source, deserializer: serde_yaml::Deserializer<'_>) ->
         return Err(Box::new(
             Diagnostic::error(
                 RuleId::Esx000,
-                format!("unknown kind `{kind_name}`: expected one of Host, StandardSwitch, NetStack, VmkernelAdapter"),
+                format!("unknown kind `{kind_name}`: expected one of Host, StandardSwitch, NetStack, VmkernelAdapter, Target"),
             )
             .at(source.locate("kind"), "kind"),
         ));
@@ -324,6 +324,7 @@ fn read_document(source: &Source, deserializer: serde_yaml::Deserializer<'_>) ->
         Kind::StandardSwitch => StandardSwitchDocument::deserialize(deserializer).map(AnyDocument::StandardSwitch),
         Kind::NetStack => NetStackDocument::deserialize(deserializer).map(AnyDocument::NetStack),
         Kind::VmkernelAdapter => VmkernelAdapterDocument::deserialize(deserializer).map(AnyDocument::VmkernelAdapter),
+        Kind::Target => TargetDocument::deserialize(deserializer).map(AnyDocument::Target),
     };
     result.map_err(|error| Box::new(serde_diagnostic(source, spans, &error)))
 }

@@ -3,7 +3,7 @@
 //! Resolves host selectors, expands per-host addresses and pools, and reports conflicting
 //! declarations (ESX016) and selectors that name undeclared hosts (ESX017).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use crate::desired::{
@@ -58,10 +58,11 @@ pub fn lower(documents: &[LoadedDocument], observed: Option<&ObservedFleet>) -> 
             }
         }
     }
+    lower_targets(documents, &mut lowered);
     let mut allocator = PoolAllocator::new(documents, observed);
     for loaded in documents {
         let (selector, name) = match &loaded.document {
-            AnyDocument::Host(_) => continue,
+            AnyDocument::Host(_) | AnyDocument::Target(_) => continue,
             AnyDocument::StandardSwitch(document) => (&document.spec.hosts, &document.metadata.name),
             AnyDocument::NetStack(document) => (&document.spec.hosts, &document.metadata.name),
             AnyDocument::VmkernelAdapter(document) => (&document.spec.hosts, &document.metadata.name),
@@ -76,7 +77,7 @@ pub fn lower(documents: &[LoadedDocument], observed: Option<&ObservedFleet>) -> 
                 continue;
             };
             match &loaded.document {
-                AnyDocument::Host(_) => {}
+                AnyDocument::Host(_) | AnyDocument::Target(_) => {}
                 AnyDocument::StandardSwitch(document) => lower_switch(
                     host,
                     &document.metadata.name,
@@ -116,6 +117,110 @@ fn conflict(host: &str, kind: &str, name: &str, source: &Source, field: &str, ot
     .at(source.locate(field), field)
     .on_host(host)
     .with_related("the other declaration", other.document_location())
+}
+
+/// Assigns each host the `Target` that selects it. When the manifests declare targets, every host
+/// needs exactly one (ESX016 otherwise: a host on two servers, or on none, is a conflict of
+/// declarations); a target's password comes from exactly one place and its server is a target
+/// esxnet knows (ESX000, as for any value the schema cannot say).
+fn lower_targets(documents: &[LoadedDocument], lowered: &mut Lowered) {
+    let targets: Vec<(&LoadedDocument, &crate::manifest::TargetDocument)> = documents
+        .iter()
+        .filter_map(|loaded| match &loaded.document {
+            AnyDocument::Target(document) => Some((loaded, document)),
+            _ => None,
+        })
+        .collect();
+    if targets.is_empty() {
+        return;
+    }
+    let mut names: BTreeMap<&str, &Source> = BTreeMap::new();
+    for (loaded, document) in &targets {
+        let name = document.metadata.name.as_str();
+        if let Some(other) = names.insert(name, &loaded.source) {
+            lowered.diagnostics.push(
+                Diagnostic::error(
+                    RuleId::Esx016,
+                    format!("Target \"{name}\" is declared twice: give each server its own name"),
+                )
+                .at(loaded.source.locate("metadata.name"), "metadata.name")
+                .with_related("the other declaration", other.document_location()),
+            );
+        }
+        let server = &document.spec.server;
+        if !["vsphere://", "sim:", "snapshot:"]
+            .iter()
+            .any(|scheme| server.starts_with(scheme))
+        {
+            lowered.diagnostics.push(
+                Diagnostic::error(
+                    RuleId::Esx000,
+                    // The value is not repeated: a URL written wrongly may hold a password.
+                    "`spec.server` is not a server esxnet reaches: write vsphere://USER@SERVER, sim:DIR or snapshot:FILE",
+                )
+                .at(loaded.source.locate("spec.server"), "spec.server"),
+            );
+        }
+        if let Some(password_from) = &document.spec.password_from {
+            if password_from.env.is_some() == password_from.file.is_some() {
+                lowered.diagnostics.push(
+                    Diagnostic::error(
+                        RuleId::Esx000,
+                        "`passwordFrom` names one place: `env: VARIABLE` or `file: PATH`, not both or neither",
+                    )
+                    .at(loaded.source.locate("spec.passwordFrom"), "spec.passwordFrom"),
+                );
+            }
+        }
+        let target = std::sync::Arc::new(crate::desired::DesiredTarget {
+            name: name.to_owned(),
+            server: server.clone(),
+            password_from: document.spec.password_from.clone(),
+            source: loaded.source.clone(),
+        });
+        let selected = select_hosts(
+            &lowered.fleet,
+            &document.spec.hosts,
+            &loaded.source,
+            name,
+            &mut lowered.diagnostics,
+        );
+        for host_name in selected {
+            let Some(host) = lowered.fleet.hosts.get_mut(&host_name) else {
+                continue;
+            };
+            match &host.target {
+                Some(other) => lowered.diagnostics.push(
+                    Diagnostic::error(
+                        RuleId::Esx016,
+                        format!(
+                            "host {host_name} is selected by Target \"{}\" and Target \"{name}\": a host is reached through one server, so select it in one of them",
+                            other.name
+                        ),
+                    )
+                    .at(loaded.source.locate("spec.hosts"), "spec.hosts")
+                    .on_host(&host_name)
+                    .with_related("the other Target", other.source.document_location()),
+                ),
+                None => host.target = Some(target.clone()),
+            }
+        }
+    }
+    for host in lowered.fleet.hosts.values() {
+        if host.target.is_none() {
+            lowered.diagnostics.push(
+                Diagnostic::error(
+                    RuleId::Esx016,
+                    format!(
+                        "host {} is selected by no Target, and the manifests declare targets: select it in the `spec.hosts` of the Target of its server",
+                        host.name
+                    ),
+                )
+                .at(host.source.locate("metadata.name"), "metadata.name")
+                .on_host(&host.name),
+            );
+        }
+    }
 }
 
 /// The declared hosts a selector picks, sorted.

@@ -55,6 +55,37 @@ pub struct HostSpec {
     pub address: Option<String>,
 }
 
+/// `spec` of a `Target`: a vSphere server (or a lab) and the hosts esxnet reaches through it, so
+/// that one manifest set spans several vCenters. Credentials are never in a manifest: only where
+/// to read them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TargetSpec {
+    /// Where the hosts are: `vsphere://USER@SERVER[:PORT][?insecure=true&transport=…]`, `sim:DIR`
+    /// or `snapshot:FILE`, as `--target` takes them.
+    pub server: String,
+    /// Where the server's password is read (vSphere only); `ESXNET_PASSWORD` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_from: Option<PasswordFrom>,
+    /// The hosts reached through this server. Each declared host is selected by exactly one
+    /// `Target` when the manifests declare any.
+    pub hosts: HostSelector,
+}
+
+/// Where a password is read: an environment variable or a file (such as a mounted secret),
+/// exactly one of the two.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PasswordFrom {
+    /// The environment variable that holds the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// The file that holds the password (a trailing newline is not part of it); a relative path
+    /// is read from the directory esxnet runs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
 /// `spec` of a `StandardSwitch`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -393,6 +424,10 @@ document!(
     HostDocument, HostKindTag, "Host", HostSpec, #[serde(default)]
 );
 document!(
+    /// A `Target` document.
+    TargetDocument, TargetKindTag, "Target", TargetSpec,
+);
+document!(
     /// A `StandardSwitch` document.
     StandardSwitchDocument, StandardSwitchKindTag, "StandardSwitch", StandardSwitchSpec,
 );
@@ -416,11 +451,19 @@ pub enum Kind {
     NetStack,
     /// `VmkernelAdapter`.
     VmkernelAdapter,
+    /// `Target`.
+    Target,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 4] = [Kind::Host, Kind::StandardSwitch, Kind::NetStack, Kind::VmkernelAdapter];
+    pub const ALL: [Kind; 5] = [
+        Kind::Host,
+        Kind::StandardSwitch,
+        Kind::NetStack,
+        Kind::VmkernelAdapter,
+        Kind::Target,
+    ];
 
     /// The kind's name as written in `kind:`.
     pub fn as_str(self) -> &'static str {
@@ -429,6 +472,7 @@ impl Kind {
             Kind::StandardSwitch => "StandardSwitch",
             Kind::NetStack => "NetStack",
             Kind::VmkernelAdapter => "VmkernelAdapter",
+            Kind::Target => "Target",
         }
     }
 
@@ -451,6 +495,8 @@ pub enum AnyDocument {
     NetStack(NetStackDocument),
     /// A `VmkernelAdapter`.
     VmkernelAdapter(VmkernelAdapterDocument),
+    /// A `Target`.
+    Target(TargetDocument),
 }
 
 impl AnyDocument {
@@ -461,6 +507,7 @@ impl AnyDocument {
             AnyDocument::StandardSwitch(_) => Kind::StandardSwitch,
             AnyDocument::NetStack(_) => Kind::NetStack,
             AnyDocument::VmkernelAdapter(_) => Kind::VmkernelAdapter,
+            AnyDocument::Target(_) => Kind::Target,
         }
     }
 
@@ -471,6 +518,7 @@ impl AnyDocument {
             AnyDocument::StandardSwitch(document) => &document.metadata,
             AnyDocument::NetStack(document) => &document.metadata,
             AnyDocument::VmkernelAdapter(document) => &document.metadata,
+            AnyDocument::Target(document) => &document.metadata,
         }
     }
 }

@@ -2,7 +2,9 @@
 
 use schemars::JsonSchema;
 
-use crate::manifest::{AnyDocument, HostDocument, NetStackDocument, StandardSwitchDocument, VmkernelAdapterDocument};
+use crate::manifest::{
+    AnyDocument, HostDocument, NetStackDocument, StandardSwitchDocument, TargetDocument, VmkernelAdapterDocument,
+};
 use crate::observed::ObservedFleet;
 
 /// A schema file: its name in `schemas/` and its pretty-printed JSON.
@@ -23,6 +25,7 @@ pub fn model_schemas() -> Vec<SchemaFile> {
         render::<StandardSwitchDocument>("standard-switch.schema.json"),
         render::<NetStackDocument>("net-stack.schema.json"),
         render::<VmkernelAdapterDocument>("vmkernel-adapter.schema.json"),
+        render::<TargetDocument>("target.schema.json"),
         render::<ObservedFleet>("observed.schema.json"),
     ]
 }

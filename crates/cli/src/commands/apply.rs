@@ -7,25 +7,29 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use esxnet::ops::{self, ApplyRequest};
 use esxnet::output::Output;
+use esxnet::report::{self, Annotated, TargetEntry};
 use esxnet::saved_plan::PlanKey;
-use esxnet::target::Target;
-use esxnet_executor::{ApplyReport, Event, HostOutcome, StepOutcome};
+use esxnet::target::UnreachableTarget;
+use esxnet_executor::{ApplyReport, Event, HostOutcome, HostReport, StepOutcome};
 use esxnet_model::diagnostic::escape_control;
 use esxnet_planner::render::{self, TextStyle};
 use esxnet_planner::{Plan, PlanOptions};
 
 use crate::cli::{ApplyArgs, ApplyFormat};
-use crate::commands::plan::request_from_flags;
+use crate::commands::plan::{report_unreachable, request_from_flags};
 use crate::commands::planned_or_report;
 use crate::Outcome;
 
 pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
-    let target = Target::parse(&arguments.target.target)?;
     let parallelism = arguments.planning.parallelism as usize;
+    let shard = arguments.shard.shard;
     let planned = match ops::saved_plan_path(&arguments.paths) {
+        Some(_) if shard.is_some() => {
+            bail!("a saved plan is applied whole: leave out --shard, or apply the manifests with --shard")
+        }
         Some(path) => ops::load_saved_plan(&ops::SavedPlanRequest {
             path,
-            target: &arguments.target.target,
+            target: arguments.target.or_default(),
             parallelism,
             flags: PlanOptions {
                 prune: arguments.planning.prune,
@@ -34,13 +38,23 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
             key: PlanKey::from_env()?,
         })?,
         None => {
-            let request = request_from_flags(&arguments.paths, &arguments.target.target, &arguments.planning, true);
+            let request = request_from_flags(
+                &arguments.paths,
+                arguments.target.target.as_deref(),
+                &arguments.planning,
+                true,
+                shard,
+            );
             let Some(planned) = planned_or_report(ops::plan(&request)?, output) else {
                 return Ok(Outcome::Failed);
             };
             planned
         }
     };
+    let targets = report::target_entries(&planned);
+    report_unreachable(&planned.unreachable, output);
+    let unreachable = planned.unreachable.clone();
+    let journal_path = planned.routing.journal_path();
     let plan = &planned.plan;
     output.diagnostics(&plan.diagnostics);
     let plan_text = render::text(
@@ -56,13 +70,19 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
     }
     if !plan.summary.has_changes() {
         match arguments.output {
-            ApplyFormat::Text => output.result("No changes. The hosts match the manifests."),
+            ApplyFormat::Text if unreachable.is_empty() => output.result("No changes. The hosts match the manifests."),
+            ApplyFormat::Text => output.result("No changes on the hosts that could be reached."),
             ApplyFormat::Json => {
-                let report = ops::apply(planned, ApplyRequest::default())?;
-                output.result(&(serde_json::to_string_pretty(&report)? + "\n"));
+                let mut report = ops::apply(planned, ApplyRequest::default())?;
+                fail_unreachable_hosts(&mut report, &unreachable, shard);
+                print_json(output, &report, shard, targets.as_deref())?;
             }
         }
-        return Ok(Outcome::Success);
+        return Ok(if unreachable.is_empty() {
+            Outcome::Success
+        } else {
+            Outcome::Failed
+        });
     }
     // The plan goes where people read it: stdout for text, stderr when stdout is JSON.
     match arguments.output {
@@ -72,7 +92,6 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
     if !arguments.auto_approve && !confirm(output, plan)? {
         return Ok(Outcome::Failed);
     }
-    let journal_path = target.journal_path();
     let progress = (output.interactive && arguments.output == ApplyFormat::Text).then(|| progress_bar(plan));
     let observer = progress.clone().map(|bar| {
         Box::new(move |event: &Event| {
@@ -96,9 +115,11 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
+    let mut report = report;
+    fail_unreachable_hosts(&mut report, &unreachable, shard);
     match arguments.output {
-        ApplyFormat::Text => output.result(&report_text(&report, &journal_path)),
-        ApplyFormat::Json => output.result(&(serde_json::to_string_pretty(&report)? + "\n")),
+        ApplyFormat::Text => output.result(&report_text(&report, &journal_path, targets.as_deref())),
+        ApplyFormat::Json => print_json(output, &report, shard, targets.as_deref())?,
     }
     // The run's record is incomplete: say so and fail, even if every change was applied.
     if let Some(problem) = &report.journal_problem {
@@ -108,11 +129,58 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
         ));
         return Ok(Outcome::Failed);
     }
-    Ok(if report.succeeded() {
+    Ok(if report.succeeded() && unreachable.is_empty() {
         Outcome::Success
     } else {
         Outcome::Failed
     })
+}
+
+/// The hosts of targets that could not be reached (those of this shard), as failed hosts of the
+/// report: the run did not converge them, and a merged report must count them.
+fn fail_unreachable_hosts(
+    report: &mut ApplyReport,
+    unreachable: &[UnreachableTarget],
+    shard: Option<esxnet::shard::Shard>,
+) {
+    for target in unreachable {
+        let in_shard = target
+            .hosts
+            .iter()
+            .filter(|host| shard.is_none_or(|shard| shard.contains(host)));
+        for host in in_shard {
+            report.hosts.push(HostReport {
+                host: host.clone(),
+                outcome: HostOutcome::Failed,
+                message: Some(format!(
+                    "target {} ({}) could not be reached: {}",
+                    target.name, target.server, target.error
+                )),
+                steps: Vec::new(),
+                changes: Vec::new(),
+                observations: 0,
+            });
+            report.counts.hosts_failed += 1;
+        }
+    }
+    report.hosts.sort_by(|left, right| left.host.cmp(&right.host));
+}
+
+/// The report as JSON, with the shard and the targets in front when there are any.
+fn print_json(
+    output: &Output,
+    report: &ApplyReport,
+    shard: Option<esxnet::shard::Shard>,
+    targets: Option<&[TargetEntry]>,
+) -> Result<()> {
+    let annotated = Annotated {
+        shard,
+        targets,
+        result: report,
+        plan: None,
+    };
+    output.result(&(serde_json::to_string_pretty(&annotated)? + "\n"));
+    Ok(())
 }
 
 fn confirm(output: &Output, plan: &Plan) -> Result<bool> {
@@ -145,8 +213,29 @@ fn progress_bar(plan: &Plan) -> indicatif::ProgressBar {
     bar
 }
 
-fn report_text(report: &ApplyReport, journal: &Path) -> String {
+fn report_text(report: &ApplyReport, journal: &Path, targets: Option<&[TargetEntry]>) -> String {
     let mut out = String::new();
+    // Several servers: a line for each, so that an unreachable one is seen first.
+    for target in targets.unwrap_or_default() {
+        let hosts: Vec<&esxnet_executor::HostReport> = report
+            .hosts
+            .iter()
+            .filter(|host| target.hosts.contains(&host.host))
+            .collect();
+        let ok = hosts.iter().filter(|host| host.outcome == HostOutcome::Ok).count();
+        let _ = writeln!(
+            out,
+            "Target {} ({}): {ok} host{} ok, {} not{}",
+            escape_control(&target.name),
+            escape_control(&target.server),
+            if ok == 1 { "" } else { "s" },
+            target.hosts.len() - ok,
+            match &target.error {
+                Some(error) => format!(" (could not be reached: {})", escape_control(error)),
+                None => String::new(),
+            }
+        );
+    }
     for host in &report.hosts {
         if host.outcome == HostOutcome::Ok {
             continue;

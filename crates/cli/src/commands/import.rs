@@ -16,7 +16,7 @@ pub fn run(arguments: &ImportArgs, output: &Output) -> Result<Outcome> {
         }
     };
     let report = import::import(&ImportRequest {
-        target: &arguments.target.target,
+        target: arguments.target.or_default(),
         hosts: &arguments.hosts,
         destination: destination.clone(),
         group_by: arguments.group_by.clone(),

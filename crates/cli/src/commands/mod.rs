@@ -2,10 +2,12 @@
 //! operation, renders and prints.
 
 mod apply;
+mod docs;
 mod drift;
 mod import;
 mod observe;
 mod plan;
+mod report;
 mod schema;
 mod sim;
 mod validate;
@@ -29,6 +31,9 @@ pub fn run(cli: Cli, output: &Output) -> Result<Outcome> {
         Command::Graph(arguments) => plan::graph(&arguments, output),
         Command::Schema(arguments) => schema::run(&arguments, output),
         Command::Sim(command) => sim::run(command, output),
+        Command::Report(command) => report::run(&command, output),
+        Command::Completions(arguments) => docs::completions(&arguments, output),
+        Command::Man(arguments) => docs::man(&arguments, output),
     }
 }
 

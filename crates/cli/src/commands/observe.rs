@@ -9,7 +9,7 @@ use crate::Outcome;
 
 pub fn run(arguments: &ObserveArgs, output: &Output) -> Result<Outcome> {
     let fleet = ops::observe(
-        &arguments.target.target,
+        arguments.target.or_default(),
         &arguments.hosts,
         arguments.parallelism as usize,
     )?;
