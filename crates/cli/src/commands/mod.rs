@@ -6,6 +6,7 @@ mod drift;
 mod import;
 mod observe;
 mod plan;
+mod rollback;
 mod schema;
 mod sim;
 mod validate;
@@ -28,6 +29,8 @@ pub fn run(cli: Cli, output: &Output) -> Result<Outcome> {
         Command::Import(arguments) => import::run(&arguments, output),
         Command::Graph(arguments) => plan::graph(&arguments, output),
         Command::Schema(arguments) => schema::run(&arguments, output),
+        Command::Rollback(arguments) => rollback::run(&arguments, output),
+        Command::Confirm(arguments) => rollback::confirm(&arguments, output),
         Command::Sim(command) => sim::run(command, output),
     }
 }

@@ -2,9 +2,9 @@
 
 use anyhow::{Context, Result};
 use esxnet_sim::lab::{ISCSI_PORT_GROUP, SYSTEM_PORT_GROUP};
-use esxnet_sim::{HostNames, InitOptions, Lab, LabDistributedSwitch};
+use esxnet_sim::{Fabric, HostNames, InitOptions, Lab, LabDistributedSwitch, PortVlans};
 
-use crate::cli::{SimCommand, SimInitArgs, SimServeArgs};
+use crate::cli::{FabricChoice, SimCommand, SimInitArgs, SimServeArgs};
 use crate::Outcome;
 use esxnet::output::Output;
 
@@ -57,6 +57,7 @@ fn init(arguments: &SimInitArgs, output: &Output) -> Result<Outcome> {
         )?,
         iscsi_adapter: arguments.iscsi_adapter,
         system_owned_adapter: arguments.system_owned_adapter,
+        fabric: fabric(arguments)?,
     };
     let lab = Lab::init(&arguments.dir, &options)
         .with_context(|| format!("cannot make a simulated lab at {}", arguments.dir.display()))?;
@@ -70,6 +71,19 @@ fn init(arguments: &SimInitArgs, output: &Output) -> Result<Outcome> {
         arguments.dir.display()
     ));
     Ok(Outcome::Success)
+}
+
+/// The network behind the new lab's hosts.
+fn fabric(arguments: &SimInitArgs) -> Result<Option<Fabric>> {
+    let mut fabric = match arguments.fabric {
+        FabricChoice::Examples => Fabric::examples(),
+        FabricChoice::None if arguments.uplink_vlans.is_empty() => return Ok(None),
+        FabricChoice::None => Fabric::default(),
+    };
+    for port in &arguments.uplink_vlans {
+        fabric = fabric.with_port(port.parse::<PortVlans>()?);
+    }
+    Ok(Some(fabric))
 }
 
 /// What the lab's hosts have beyond a fresh installation, for the status line (empty when nothing).
@@ -96,6 +110,15 @@ fn furnishing_summary(options: &InitOptions) -> String {
     }
     if options.system_owned_adapter {
         parts.push(format!("a system-owned adapter on \"{SYSTEM_PORT_GROUP}\""));
+    }
+    if let Some(fabric) = &options.fabric {
+        for (host, ports) in &fabric.ports {
+            for (nic, vlans) in ports {
+                let vlans: Vec<String> = vlans.iter().map(ToString::to_string).collect();
+                let vlans = if vlans.is_empty() { "no VLAN".to_owned() } else { format!("VLANs {}", vlans.join(", ")) };
+                parts.push(format!("{nic} of {host} on a switch port carrying {vlans}"));
+            }
+        }
     }
     if parts.is_empty() {
         String::new()
