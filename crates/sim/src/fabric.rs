@@ -84,7 +84,8 @@ impl FromStr for PortVlans {
 impl Fabric {
     /// The network of the examples in `manifests/examples`: management untagged on 10.10.0.0/16,
     /// provisioning on VLAN 120 (lab A), 121 (lab B) and 140 (lab C's distributed port group),
-    /// vMotion on VLAN 130, each /24 routed by its `.1`; every NIC a trunk.
+    /// vMotion on VLAN 130; VLAN N holds 10.N.0.0/16 (the examples' /24s and room for larger
+    /// fleets), routed by 10.N.0.1; every NIC a trunk.
     pub fn examples() -> Fabric {
         let subnet = |network: &str, gateway: &str| FabricSubnet {
             network: network.parse().expect("a valid example subnet"),
@@ -93,10 +94,10 @@ impl Fabric {
         Fabric {
             vlans: BTreeMap::from([
                 (0, vec![subnet("10.10.0.0/16", "10.10.0.1")]),
-                (120, vec![subnet("10.120.0.0/24", "10.120.0.1")]),
-                (121, vec![subnet("10.121.0.0/24", "10.121.0.1")]),
-                (130, vec![subnet("10.130.0.0/24", "10.130.0.1")]),
-                (140, vec![subnet("10.140.0.0/24", "10.140.0.1")]),
+                (120, vec![subnet("10.120.0.0/16", "10.120.0.1")]),
+                (121, vec![subnet("10.121.0.0/16", "10.121.0.1")]),
+                (130, vec![subnet("10.130.0.0/16", "10.130.0.1")]),
+                (140, vec![subnet("10.140.0.0/16", "10.140.0.1")]),
             ]),
             ports: BTreeMap::new(),
         }
