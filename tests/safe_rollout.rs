@@ -407,3 +407,58 @@ fn esxnet_rollback_undoes_an_earlier_run_and_resumes_after_sigkill() {
     assert_eq!(again.code, 0, "{}", again.all());
     assert!(again.stdout.contains("No changes"), "{}", again.stdout);
 }
+
+/// The same verification and rollback over the vSphere backend against `sim serve`, which
+/// answers `QueryNetworkHint` from the lab's fabric; `options` picks the protocol.
+fn rolled_back_through_sim_serve(options: &str) {
+    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch.path();
+    example_lab_missing_vlan_120(scratch);
+    let password = format!("pw-{:08x}-rollout", std::process::id());
+    let server = support::serve(scratch, "lab", &password);
+    let target = format!("{}{options}", server.target());
+    let examples = examples();
+    let examples = examples.to_str().unwrap();
+    let observe = |what: &str| -> ObservedFleet {
+        let observed = support::with_password(scratch, &password, &["observe", "--target", &target, "--output", "json"]);
+        assert_eq!(observed.code, 0, "{what}: {}", observed.all());
+        serde_json::from_str(&observed.stdout).expect("observe prints a fleet")
+    };
+    let before = observe("before");
+
+    let plan = support::with_password(scratch, &password, &["plan", examples, "--target", &target]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert!(
+        plan.stderr.contains("warning[ESX025]") && plan.stderr.contains(BAD_HOST),
+        "{}",
+        plan.stderr
+    );
+
+    let apply = support::with_password(
+        scratch,
+        &password,
+        &["apply", examples, "--target", &target, "--auto-approve"],
+    );
+    assert_eq!(apply.code, 1, "{}", apply.all());
+    assert!(apply.stdout.contains(&format!("{BAD_HOST}: rolled back")), "{}", apply.stdout);
+    assert!(apply.stdout.contains("check reachability failed"), "{}", apply.stdout);
+    let after = observe("after");
+    assert_eq!(
+        as_restorable(&after.hosts[BAD_HOST]),
+        as_restorable(&before.hosts[BAD_HOST]),
+        "esx-02 is as it was before the apply"
+    );
+    for good in ["esx-01.lab.example", "esx-03.lab.example", "esx-04.lab.example"] {
+        assert_ne!(after.hosts[good], before.hosts[good], "{good} converged");
+    }
+}
+
+#[test]
+fn through_sim_serve_over_vi_json_a_host_is_verified_and_rolled_back() {
+    rolled_back_through_sim_serve("");
+}
+
+#[test]
+fn through_sim_serve_over_soap_a_host_is_verified_and_rolled_back() {
+    rolled_back_through_sim_serve("&transport=soap");
+}

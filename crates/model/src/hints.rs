@@ -7,6 +7,7 @@
 //! (`esxnet_planner::reach`).
 
 use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
@@ -34,4 +35,46 @@ pub struct SubnetHint {
     pub vlan: u16,
     /// The subnet.
     pub network: Ipv4Net,
+}
+
+/// `10.27.49.1-10.27.49.254` or `10.27.49.0/24` as a network.
+pub fn subnet_of(text: &str) -> Option<Ipv4Net> {
+    if let Ok(network) = text.trim().parse::<Ipv4Net>() {
+        return Some(network.trunc());
+    }
+    let (first, last) = text.split_once('-')?;
+    let first: Ipv4Addr = first.trim().parse().ok()?;
+    let last: Ipv4Addr = last.trim().parse().ok()?;
+    let differing = u32::from(first) ^ u32::from(last);
+    let prefix = differing.leading_zeros() as u8;
+    Ipv4Net::new(first, prefix).ok().map(|network| network.trunc())
+}
+
+/// The range an ESXi host reports for a network: its first and last host addresses.
+pub fn subnet_range(network: Ipv4Net) -> String {
+    let first = network.network();
+    let last = network.broadcast();
+    if network.prefix_len() >= 31 {
+        return format!("{first}-{last}");
+    }
+    format!(
+        "{}-{}",
+        Ipv4Addr::from(u32::from(first) + 1),
+        Ipv4Addr::from(u32::from(last) - 1)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reported_range_is_the_smallest_network_holding_it() {
+        assert_eq!(subnet_of("10.27.49.1-10.27.49.254"), Some("10.27.49.0/24".parse().unwrap()));
+        assert_eq!(subnet_of("10.120.0.1-10.120.255.254"), Some("10.120.0.0/16".parse().unwrap()));
+        assert_eq!(subnet_of("10.1.2.0/24"), Some("10.1.2.0/24".parse().unwrap()));
+        assert_eq!(subnet_of("nonsense"), None);
+        let network: Ipv4Net = "10.120.0.0/16".parse().unwrap();
+        assert_eq!(subnet_of(&subnet_range(network)), Some(network));
+    }
 }

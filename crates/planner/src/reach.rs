@@ -97,10 +97,12 @@ impl Finding {
 
 /// Judges a path by the hints of its host's NICs.
 pub fn judge(path: &AdapterPath, hints: &[NicHint]) -> Finding {
+    // A NIC that saw no subnet and whose port advertises nothing says nothing.
     let uplink_hints: Vec<&NicHint> = path
         .uplinks
         .iter()
         .filter_map(|uplink| hints.iter().find(|hint| hint.device == *uplink))
+        .filter(|hint| !hint.subnets.is_empty() || hint.port_vlans.is_some())
         .collect();
     if uplink_hints.is_empty() {
         return Finding::NoHints;
@@ -325,6 +327,7 @@ mod tests {
     #[test]
     fn a_path_is_judged_by_what_its_uplinks_see() {
         assert_eq!(judge(&path(), &[]), Finding::NoHints);
+        assert_eq!(judge(&path(), &hint(&[], None)), Finding::NoHints, "a NIC that saw nothing");
         assert_eq!(judge(&path(), &hint(&[(120, "10.120.0.0/24")], None)), Finding::Seen);
         assert_eq!(judge(&path(), &hint(&[(130, "10.130.0.0/24")], None)), Finding::Silent);
         assert_eq!(

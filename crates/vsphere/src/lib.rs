@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+mod hints;
 pub mod map;
 pub mod spec;
 pub mod target;
@@ -23,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use esxnet_executor::backend::{Backend, BackendError, Fault, Operation, OperationOutcome};
+use esxnet_model::hints::NicHint;
 use esxnet_model::observed::{ObservedFleet, ObservedHost, PortConnection};
 use vim_rs::core::client::{Client, ClientBuilder, TransportMode, VimClient};
 use vim_rs::mo::{HostNetworkSystem, HostVirtualNicManager, PropertyCollector, ViewManager};
@@ -1052,6 +1054,16 @@ impl Backend for VsphereBackend {
         operation: &Operation,
     ) -> Result<OperationOutcome, BackendError> {
         Ok(self.execute_operation(&current.name, Some(current), operation)?)
+    }
+
+    /// One `QueryNetworkHint` call for every NIC of the host ([`hints`]).
+    fn network_hints(&self, host: &str) -> Result<Option<Vec<NicHint>>, BackendError> {
+        let method = "QueryNetworkHint";
+        let server = self.server();
+        let classify = |error| error::classify(error, method, &server);
+        let system = self.network_system(host, method)?;
+        let answered = self.run(system.query_network_hint(None)).map_err(classify)?;
+        Ok(Some(answered.unwrap_or_default().into_iter().map(hints::nic_hint).collect()))
     }
 }
 
