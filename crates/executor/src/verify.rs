@@ -99,7 +99,12 @@ pub(crate) fn verify_host(
         let in_target = match (&current, &change.after) {
             (None, None) => true,
             (Some(current), Some(after)) => current.satisfies(after),
-            _ => false,
+            // A deleted adapter's device may be taken by an adapter this plan created: then the
+            // identity finds that one, in its own target state.
+            (Some(current), None) => changes.iter().any(|other| {
+                other.address != change.address && other.after.as_ref().is_some_and(|after| current.satisfies(after))
+            }),
+            (None, Some(_)) => false,
         };
         if !in_target {
             let fields = esxnet_planner::diff::field_changes(change.after.as_ref(), current.as_ref());

@@ -78,8 +78,6 @@ pub enum RuleId {
     Esx023,
     #[serde(rename = "ESX024")]
     Esx024,
-    /// Pre-flight: an adapter's VLAN, subnet or gateway does not fit what its uplinks see
-    /// (`QueryNetworkHint`); the planner's.
     #[serde(rename = "ESX025")]
     Esx025,
 }

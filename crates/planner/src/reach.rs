@@ -41,7 +41,9 @@ pub struct AdapterPath {
     pub uplinks: Vec<String>,
     /// Its static IPv4 address (none with DHCP).
     pub address: Option<Ipv4Addr>,
-    /// The IPv4 gateway it routes through: its override, else its stack's.
+    /// The IPv4 gateway it routes through: its override, else its stack's when the gateway is
+    /// in its own subnet or it is its stack's only adapter (another adapter of a shared stack,
+    /// such as vmk0 on the default stack, may be the way to the stack's gateway).
     pub gateway: Option<Ipv4Addr>,
 }
 
@@ -59,7 +61,20 @@ pub fn adapter_path(host: &ObservedHost, adapter: &ObservedAdapter) -> Option<Ad
     } else {
         order.active
     };
-    let stack_gateway = host.stack(adapter.stack).and_then(|stack| stack.ipv4_gateway);
+    let own_subnet = match (adapter.ipv4.dhcp, adapter.ipv4.address, adapter.ipv4.prefix_length) {
+        (false, Some(address), Some(prefix)) => Ipv4Net::new(address, prefix).ok(),
+        _ => None,
+    };
+    let only_on_stack = host
+        .adapters
+        .iter()
+        .filter(|other| other.stack == adapter.stack)
+        .count()
+        == 1;
+    let stack_gateway = host
+        .stack(adapter.stack)
+        .and_then(|stack| stack.ipv4_gateway)
+        .filter(|gateway| only_on_stack || own_subnet.is_some_and(|subnet| subnet.contains(gateway)));
     Some(AdapterPath {
         device: adapter.device.clone(),
         port_group: port_group.clone(),
