@@ -169,7 +169,6 @@ fn write_manifests(directory: &Path, choice: &ManifestChoice) -> PathBuf {
     directory.to_path_buf()
 }
 
-
 /// A host as ESXi lets a rollback leave it: a stack an adapter instantiated stays instantiated,
 /// and an adapter made again gets a MAC address of ESXi's choosing (and the link-local address
 /// computed from it); everything else must be as it was.
@@ -256,7 +255,11 @@ fn rollback_restores(start: &ManifestChoice, run: &ManifestChoice) {
         assert_eq!(as_restorable(&after.hosts[name]), as_restorable(host), "{name} is back");
     }
     let again = ops::plan_rollback(&target, Some(&second.run_id), 2).unwrap();
-    assert!(!again.plan.summary.has_changes(), "nothing left to roll back: {:#?}", again.plan.changes);
+    assert!(
+        !again.plan.summary.has_changes(),
+        "nothing left to roll back: {:#?}",
+        again.plan.changes
+    );
 }
 
 proptest! {

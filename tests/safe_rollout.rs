@@ -107,14 +107,31 @@ fn a_host_whose_uplinks_lack_its_vlan_is_warned_about_rolled_back_and_named() {
         .lines()
         .filter(|line| line.starts_with("warning[ESX025]"))
         .collect();
-    assert_eq!(warnings.len(), 1, "one warning, for esx-02's provisioning adapter: {}", plan.stderr);
-    assert!(warnings[0].contains(BAD_HOST) && warnings[0].contains("VLAN 120"), "{}", warnings[0]);
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one warning, for esx-02's provisioning adapter: {}",
+        plan.stderr
+    );
+    assert!(
+        warnings[0].contains(BAD_HOST) && warnings[0].contains("VLAN 120"),
+        "{}",
+        warnings[0]
+    );
     assert!(warnings[0].contains("vmnic2"), "names the uplink: {}", warnings[0]);
-    assert!(warnings[0].contains("carries VLANs 0, 130"), "says what is there: {}", warnings[0]);
+    assert!(
+        warnings[0].contains("carries VLANs 0, 130"),
+        "says what is there: {}",
+        warnings[0]
+    );
 
     let apply = esxnet(scratch, &["apply", examples, "--target", "sim:lab", "--auto-approve"]);
     assert_eq!(apply.code, 1, "{}", apply.all());
-    assert!(apply.stdout.contains(&format!("{BAD_HOST}: rolled back")), "{}", apply.stdout);
+    assert!(
+        apply.stdout.contains(&format!("{BAD_HOST}: rolled back")),
+        "{}",
+        apply.stdout
+    );
     assert!(apply.stdout.contains("check reachability failed"), "{}", apply.stdout);
     assert!(
         apply.stdout.contains("the host is back in its state before the run"),
@@ -128,10 +145,7 @@ fn a_host_whose_uplinks_lack_its_vlan_is_warned_about_rolled_back_and_named() {
         as_restorable(&before.hosts[BAD_HOST]),
         "esx-02 is as it was before the apply"
     );
-    let replan = esxnet(
-        scratch,
-        &["plan", examples, "--target", "sim:lab", "--output", "json"],
-    );
+    let replan = esxnet(scratch, &["plan", examples, "--target", "sim:lab", "--output", "json"]);
     let replan: serde_json::Value = serde_json::from_str(&replan.stdout).unwrap();
     let changed: Vec<&str> = replan["hosts"]
         .as_array()
@@ -221,13 +235,19 @@ fn a_failed_canary_is_rolled_back_and_no_other_host_is_touched() {
     );
     assert_eq!(apply.code, 1, "{}", apply.all());
     assert!(
-        apply.stderr.contains("Rollout: canary esx-01; then esx-02, esx-03, esx-04"),
+        apply
+            .stderr
+            .contains("Rollout: canary esx-01; then esx-02, esx-03, esx-04"),
         "the order is shown before the run: {}",
         apply.stderr
     );
     assert!(apply.stdout.contains("esx-01: rolled back"), "{}", apply.stdout);
     for host in &hosts[1..] {
-        assert!(apply.stdout.contains(&format!("{host}: not started")), "{}", apply.stdout);
+        assert!(
+            apply.stdout.contains(&format!("{host}: not started")),
+            "{}",
+            apply.stdout
+        );
     }
     let lab = scratch.join("lab");
     assert!(mutating_calls(&lab, "esx-01") > 0, "the canary was changed");
@@ -271,7 +291,12 @@ fn a_budget_of_two_lets_a_second_host_fail_then_stops() {
     assert_eq!(apply.code, 1, "{}", apply.all());
     let lab = scratch.join("lab");
     let changed: Vec<&String> = hosts.iter().filter(|host| mutating_calls(&lab, host) > 0).collect();
-    assert_eq!(changed, vec![&hosts[0], &hosts[1]], "the canary and one more: {}", apply.stdout);
+    assert_eq!(
+        changed,
+        vec![&hosts[0], &hosts[1]],
+        "the canary and one more: {}",
+        apply.stdout
+    );
 }
 
 #[test]
@@ -294,7 +319,11 @@ fn an_unconfirmed_apply_is_rolled_back_when_its_window_ends() {
         ],
     );
     assert_eq!(apply.code, 1, "{}", apply.all());
-    assert!(apply.stderr.contains("esxnet confirm"), "says how to confirm: {}", apply.stderr);
+    assert!(
+        apply.stderr.contains("esxnet confirm"),
+        "says how to confirm: {}",
+        apply.stderr
+    );
     assert!(apply.stdout.contains("not confirmed within"), "{}", apply.stdout);
     let after = observe(scratch);
     for (name, host) in &before.hosts {
@@ -341,7 +370,10 @@ fn a_confirmed_apply_keeps_its_changes() {
     assert!(confirm.stdout.contains("is confirmed"), "{}", confirm.stdout);
     let apply = support::Run::from(child.wait_with_output().unwrap());
     assert_eq!(apply.code, 0, "{}", apply.all());
-    let plan = esxnet(scratch, &["plan", examples, "--target", "sim:lab", "--detailed-exitcode"]);
+    let plan = esxnet(
+        scratch,
+        &["plan", examples, "--target", "sim:lab", "--detailed-exitcode"],
+    );
     assert_eq!(plan.code, 0, "the changes stayed: {}", plan.all());
     let again = esxnet(scratch, &["confirm", &run_id, "--target", "sim:lab"]);
     assert_eq!(again.code, 0, "{}", again.all());
@@ -420,7 +452,11 @@ fn rolled_back_through_sim_serve(options: &str) {
     let examples = examples();
     let examples = examples.to_str().unwrap();
     let observe = |what: &str| -> ObservedFleet {
-        let observed = support::with_password(scratch, &password, &["observe", "--target", &target, "--output", "json"]);
+        let observed = support::with_password(
+            scratch,
+            &password,
+            &["observe", "--target", &target, "--output", "json"],
+        );
         assert_eq!(observed.code, 0, "{what}: {}", observed.all());
         serde_json::from_str(&observed.stdout).expect("observe prints a fleet")
     };
@@ -440,7 +476,11 @@ fn rolled_back_through_sim_serve(options: &str) {
         &["apply", examples, "--target", &target, "--auto-approve"],
     );
     assert_eq!(apply.code, 1, "{}", apply.all());
-    assert!(apply.stdout.contains(&format!("{BAD_HOST}: rolled back")), "{}", apply.stdout);
+    assert!(
+        apply.stdout.contains(&format!("{BAD_HOST}: rolled back")),
+        "{}",
+        apply.stdout
+    );
     assert!(apply.stdout.contains("check reachability failed"), "{}", apply.stdout);
     let after = observe("after");
     assert_eq!(

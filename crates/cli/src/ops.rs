@@ -120,7 +120,13 @@ pub fn plan(request: &PlanRequest<'_>) -> Result<Planning> {
     timings.lap("analyze");
     let mut plan = esxnet_planner::plan(&analysis.fleet, &observed, analysis.diagnostics, &request.options);
     timings.lap("plan");
-    add_preflight(&mut plan, &analysis.fleet, &observed, backend.as_ref(), request.parallelism);
+    add_preflight(
+        &mut plan,
+        &analysis.fleet,
+        &observed,
+        backend.as_ref(),
+        request.parallelism,
+    );
     if request.reclaim_at_exit {
         forget_at_exit(analysis.fleet);
         forget_at_exit(loaded);
@@ -339,7 +345,13 @@ pub fn check_saved_plan(saved: Plan, made_from: &MadeFrom, request: &SavedPlanRe
     let observed = crate::target::observe(backend.as_ref(), &hosts, request.parallelism)?;
     let analysis = analysis::analyze(&manifests, Some(&observed));
     let mut replanned = esxnet_planner::plan(&analysis.fleet, &observed, analysis.diagnostics, &saved.options);
-    add_preflight(&mut replanned, &analysis.fleet, &observed, backend.as_ref(), request.parallelism);
+    add_preflight(
+        &mut replanned,
+        &analysis.fleet,
+        &observed,
+        backend.as_ref(),
+        request.parallelism,
+    );
     // A stale plan is refused first, with the objects that moved on: the clearest message when
     // the hosts changed, as they did when the re-derivation differs for that reason.
     if saved.hosts.iter().all(|host| observed.hosts.contains_key(&host.host)) {
@@ -548,17 +560,20 @@ pub struct RollbackPlanned {
 pub fn plan_rollback(target: &str, run_id: Option<&str>, parallelism: usize) -> Result<RollbackPlanned> {
     let target = Target::parse(target)?;
     let journal_path = target.journal_path();
-    let contents = esxnet_executor::read_journal(&journal_path)
-        .with_context(|| format!("cannot read the journal {}: was anything applied through this target?", journal_path.display()))?;
+    let contents = esxnet_executor::read_journal(&journal_path).with_context(|| {
+        format!(
+            "cannot read the journal {}: was anything applied through this target?",
+            journal_path.display()
+        )
+    })?;
     let run_id = match run_id {
         Some(run_id) if contents.has_run(run_id) => run_id.to_owned(),
         Some(run_id) => bail!(
             "the journal {} has no run {run_id}: give a run id an apply printed, or none for the last run",
             journal_path.display()
         ),
-        None => last_undoable_run(&contents).with_context(|| {
-            format!("the journal {} has no run that changed a host", journal_path.display())
-        })?,
+        None => last_undoable_run(&contents)
+            .with_context(|| format!("the journal {} has no run that changed a host", journal_path.display()))?,
     };
     let before = contents.before_states(&run_id);
     if before.hosts.is_empty() {
@@ -646,7 +661,10 @@ pub fn confirm(target: &str, run_id: &str) -> Result<Confirmation> {
     let contents = esxnet_executor::read_journal(&journal_path)
         .with_context(|| format!("cannot read the journal {}", journal_path.display()))?;
     if !contents.has_run(run_id) {
-        bail!("the journal {} has no run {run_id}: give the run id apply printed", journal_path.display());
+        bail!(
+            "the journal {} has no run {run_id}: give the run id apply printed",
+            journal_path.display()
+        );
     }
     let Some((deadline, confirmed)) = contents.confirmation(run_id) else {
         bail!("run {run_id} did not ask for confirmation (apply --confirm-within): its changes stay as they are");

@@ -374,27 +374,26 @@ impl<'run> Walker<'run> {
         let workers = self.options.parallelism.max(1).min(indices.len().max(1));
         std::thread::scope(|scope| {
             for _ in 0..workers {
-                scope.spawn(|| loop {
-                    let Some(&index) = indices.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                        break;
-                    };
-                    let host_plan = &plan.hosts[index];
-                    let budget_spent = failure_limit.is_some_and(|limit| failures.load(Ordering::SeqCst) >= limit);
-                    let report = if has_changes(host_plan) && budget_spent {
-                        self.not_started(host_plan, failure_limit.unwrap_or_default())
-                    } else {
-                        let report = self.run_host(host_plan);
-                        if has_changes(host_plan)
-                            && matches!(
-                                report.outcome,
-                                HostOutcome::Failed | HostOutcome::Stale | HostOutcome::RolledBack
-                            )
-                        {
-                            failures.fetch_add(1, Ordering::SeqCst);
-                        }
-                        report
-                    };
-                    results.lock().unwrap_or_else(|poisoned| poisoned.into_inner())[index] = Some(report);
+                scope.spawn(|| {
+                    while let Some(&index) = indices.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let host_plan = &plan.hosts[index];
+                        let budget_spent = failure_limit.is_some_and(|limit| failures.load(Ordering::SeqCst) >= limit);
+                        let report = if has_changes(host_plan) && budget_spent {
+                            self.not_started(host_plan, failure_limit.unwrap_or_default())
+                        } else {
+                            let report = self.run_host(host_plan);
+                            if has_changes(host_plan)
+                                && matches!(
+                                    report.outcome,
+                                    HostOutcome::Failed | HostOutcome::Stale | HostOutcome::RolledBack
+                                )
+                            {
+                                failures.fetch_add(1, Ordering::SeqCst);
+                            }
+                            report
+                        };
+                        results.lock().unwrap_or_else(|poisoned| poisoned.into_inner())[index] = Some(report);
+                    }
                 });
             }
         });
@@ -418,7 +417,13 @@ impl<'run> Walker<'run> {
 
     /// Puts `host` back to `before` with a plan made from it, applied and journaled as a run of
     /// its own; then reads the host again to say whether it is restored.
-    fn roll_back(&self, host: &str, before: &ObservedHost, now: Option<ObservedHost>, reason: String) -> RollbackReport {
+    fn roll_back(
+        &self,
+        host: &str,
+        before: &ObservedHost,
+        now: Option<ObservedHost>,
+        reason: String,
+    ) -> RollbackReport {
         let rollback_run_id = format!("{}-rollback-{host}", self.run_id);
         self.emit(Event::RollingBack {
             host: host.to_owned(),
@@ -461,7 +466,7 @@ impl<'run> Walker<'run> {
         }
         let nested = ApplyOptions {
             parallelism: 1,
-            retry: self.options.retry.clone(),
+            retry: self.options.retry,
             run_id: Some(rollback_run_id.clone()),
             journal: self.options.journal.clone(),
             observer: Arc::new(IgnoreEvents),
@@ -568,7 +573,10 @@ impl<'run> Walker<'run> {
             let Some(before) = before_states.get(&report.host) else {
                 continue;
             };
-            let reason = format!("the run was not confirmed within {window} (`esxnet confirm {}`)", self.run_id);
+            let reason = format!(
+                "the run was not confirmed within {window} (`esxnet confirm {}`)",
+                self.run_id
+            );
             let rollback = self.roll_back(&report.host.clone(), before, None, reason.clone());
             report.outcome = if rollback.restored {
                 HostOutcome::RolledBack

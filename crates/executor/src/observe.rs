@@ -100,15 +100,14 @@ pub fn network_hints_of(
     let workers = parallelism.max(1).min(hosts.len().max(1));
     std::thread::scope(|scope| {
         for _ in 0..workers {
-            scope.spawn(|| loop {
-                let Some(host) = hosts.get(next_host.fetch_add(1, Ordering::Relaxed)) else {
-                    break;
-                };
-                if let (Ok(Some(hints)), _) = retry.run(|| backend.network_hints(host), |_, _, _| {}) {
-                    found
-                        .lock()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .insert(host.clone(), hints);
+            scope.spawn(|| {
+                while let Some(host) = hosts.get(next_host.fetch_add(1, Ordering::Relaxed)) {
+                    if let (Ok(Some(hints)), _) = retry.run(|| backend.network_hints(host), |_, _, _| {}) {
+                        found
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .insert(host.clone(), hints);
+                    }
                 }
             });
         }

@@ -130,7 +130,9 @@ pub fn parse_window(text: &str) -> Result<Duration, String> {
     let window = humantime::parse_duration(text.trim())
         .map_err(|error| format!("\"{text}\" is not a duration ({error}): give one such as 5m or 90s"))?;
     if window.is_zero() {
-        return Err(format!("\"{text}\" leaves no time to confirm: give a duration such as 5m"));
+        return Err(format!(
+            "\"{text}\" leaves no time to confirm: give a duration such as 5m"
+        ));
     }
     Ok(window)
 }

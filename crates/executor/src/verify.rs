@@ -153,7 +153,10 @@ pub(crate) fn verify_host(
                 check: "reachability".to_owned(),
                 subject: host.to_owned(),
                 outcome: CheckOutcome::Unverified,
-                message: format!("{} reports no network hints: reachability not checked", backend.describe()),
+                message: format!(
+                    "{} reports no network hints: reachability not checked",
+                    backend.describe()
+                ),
             }),
             Ok(Some(hints)) => {
                 for change in adapters {

@@ -70,8 +70,14 @@ mod tests {
 
     #[test]
     fn a_reported_range_is_the_smallest_network_holding_it() {
-        assert_eq!(subnet_of("10.27.49.1-10.27.49.254"), Some("10.27.49.0/24".parse().unwrap()));
-        assert_eq!(subnet_of("10.120.0.1-10.120.255.254"), Some("10.120.0.0/16".parse().unwrap()));
+        assert_eq!(
+            subnet_of("10.27.49.1-10.27.49.254"),
+            Some("10.27.49.0/24".parse().unwrap())
+        );
+        assert_eq!(
+            subnet_of("10.120.0.1-10.120.255.254"),
+            Some("10.120.0.0/16".parse().unwrap())
+        );
         assert_eq!(subnet_of("10.1.2.0/24"), Some("10.1.2.0/24".parse().unwrap()));
         assert_eq!(subnet_of("nonsense"), None);
         let network: Ipv4Net = "10.120.0.0/16".parse().unwrap();

@@ -125,11 +125,7 @@ pub fn judge(path: &AdapterPath, hints: &[NicHint]) -> Finding {
     let carrying: Vec<&NicHint> = uplink_hints
         .iter()
         .copied()
-        .filter(|hint| {
-            hint.port_vlans
-                .as_ref()
-                .is_none_or(|vlans| vlans.contains(&path.vlan))
-        })
+        .filter(|hint| hint.port_vlans.as_ref().is_none_or(|vlans| vlans.contains(&path.vlan)))
         .collect();
     if carrying.is_empty() {
         return Finding::NotCarried;
@@ -214,7 +210,11 @@ fn seen_on_uplinks(path: &AdapterPath, hints: &[NicHint]) -> String {
             match &hint.port_vlans {
                 Some(vlans) => {
                     let vlans: Vec<String> = vlans.iter().map(ToString::to_string).collect();
-                    let vlans = if vlans.is_empty() { "none".to_owned() } else { vlans.join(", ") };
+                    let vlans = if vlans.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        vlans.join(", ")
+                    };
                     format!("{uplink} sees {subnets} and its port carries VLANs {vlans}")
                 }
                 None => format!("{uplink} sees {subnets}"),
@@ -260,11 +260,9 @@ pub fn preflight(
             if matches!(finding, Finding::Seen | Finding::NoHints) {
                 continue;
             }
-            let mut diagnostic = Diagnostic::warning(
-                RuleId::Esx025,
-                describe(&host_plan.host, &path, &finding, host_hints),
-            )
-            .on_host(host_plan.host.clone());
+            let mut diagnostic =
+                Diagnostic::warning(RuleId::Esx025, describe(&host_plan.host, &path, &finding, host_hints))
+                    .on_host(host_plan.host.clone());
             if let Some(declared) = desired
                 .hosts
                 .get(&host_plan.host)
@@ -342,7 +340,11 @@ mod tests {
     #[test]
     fn a_path_is_judged_by_what_its_uplinks_see() {
         assert_eq!(judge(&path(), &[]), Finding::NoHints);
-        assert_eq!(judge(&path(), &hint(&[], None)), Finding::NoHints, "a NIC that saw nothing");
+        assert_eq!(
+            judge(&path(), &hint(&[], None)),
+            Finding::NoHints,
+            "a NIC that saw nothing"
+        );
         assert_eq!(judge(&path(), &hint(&[(120, "10.120.0.0/24")], None)), Finding::Seen);
         assert_eq!(judge(&path(), &hint(&[(130, "10.130.0.0/24")], None)), Finding::Silent);
         assert_eq!(

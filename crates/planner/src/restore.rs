@@ -109,7 +109,14 @@ fn restore_changes(before: &ObservedHost, current: &ObservedHost) -> Vec<Change>
         .collect();
     for name in switches {
         let identity = Identity::StandardSwitch { name: name.to_owned() };
-        changes.push(change_between(host, ObjectKind::StandardSwitch, name, identity, current, before));
+        changes.push(change_between(
+            host,
+            ObjectKind::StandardSwitch,
+            name,
+            identity,
+            current,
+            before,
+        ));
     }
 
     let port_groups: BTreeSet<&str> = before

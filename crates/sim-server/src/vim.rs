@@ -1001,7 +1001,9 @@ impl Simulator {
                 info
             })
             .collect();
-        Ok(VimReply::json(through_vim::<Vec<vim::PhysicalNicHintInfo>>(&Value::Array(answer))?))
+        Ok(VimReply::json(through_vim::<Vec<vim::PhysicalNicHintInfo>>(
+            &Value::Array(answer),
+        )?))
     }
 
     fn update_network_config(&self, host_name: &str, body: &Value) -> Result<VimReply, VimFault> {

@@ -59,7 +59,9 @@ impl FromStr for PortVlans {
 
     fn from_str(text: &str) -> Result<PortVlans, SimError> {
         let invalid = |why: &str| SimError::InvalidOptions {
-            message: format!("uplink VLANs \"{text}\" {why}: give HOST:NIC=VLAN,VLAN such as esx-02.lab.example:vmnic2=0,130"),
+            message: format!(
+                "uplink VLANs \"{text}\" {why}: give HOST:NIC=VLAN,VLAN such as esx-02.lab.example:vmnic2=0,130"
+            ),
         };
         let (place, vlans) = text.split_once('=').ok_or_else(|| invalid("have no ="))?;
         let (host, nic) = place.rsplit_once(':').ok_or_else(|| invalid("name no NIC"))?;
@@ -105,10 +107,7 @@ impl Fabric {
 
     /// This fabric with one switch port configured.
     pub fn with_port(mut self, port: PortVlans) -> Fabric {
-        self.ports
-            .entry(port.host)
-            .or_default()
-            .insert(port.nic, port.vlans);
+        self.ports.entry(port.host).or_default().insert(port.nic, port.vlans);
         self
     }
 

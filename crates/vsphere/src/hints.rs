@@ -7,8 +7,8 @@
 //!   (`Vlan ID`, `Port VLAN IDs`, …) with a value that is a list of numbers (`0,130`). Without
 //!   such a parameter the port says nothing about its VLANs.
 
-use std::collections::BTreeSet;
 use esxnet_model::hints::{subnet_of, NicHint, SubnetHint};
+use std::collections::BTreeSet;
 use vim_rs::types::boxed_types::ValueElements;
 use vim_rs::types::structs::PhysicalNicHintInfo;
 use vim_rs::types::vim_any::VimAny;

@@ -1063,7 +1063,9 @@ impl Backend for VsphereBackend {
         let classify = |error| error::classify(error, method, &server);
         let system = self.network_system(host, method)?;
         let answered = self.run(system.query_network_hint(None)).map_err(classify)?;
-        Ok(Some(answered.unwrap_or_default().into_iter().map(hints::nic_hint).collect()))
+        Ok(Some(
+            answered.unwrap_or_default().into_iter().map(hints::nic_hint).collect(),
+        ))
     }
 }
 

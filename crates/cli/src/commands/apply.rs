@@ -84,7 +84,8 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
     let bar = progress.clone();
     let status = *output;
     let target_text = arguments.target.target.clone();
-    let observer = Box::new(move |event: &Event| match event {
+    let observer = Box::new(move |event: &Event| {
+        match event {
         Event::StepFinished { address, outcome, .. } => {
             if let Some(bar) = &bar {
                 bar.set_message(format!("{address}: {}", outcome.label()));
@@ -101,6 +102,7 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
             escape_control(&target_text)
         )),
         _ => {}
+    }
     }) as Box<dyn esxnet_executor::Observer>;
     let report = ops::apply(
         planned,
@@ -172,7 +174,11 @@ fn rollout_text(arguments: &ApplyArgs, plan: &Plan) -> Option<String> {
     let canary = arguments.canary.min(with_changes.len());
     let mut text = String::from("Rollout: ");
     if canary > 0 {
-        let _ = write!(text, "canary {}; then ", escape_control(&with_changes[..canary].join(", ")));
+        let _ = write!(
+            text,
+            "canary {}; then ",
+            escape_control(&with_changes[..canary].join(", "))
+        );
     }
     let rest = &with_changes[canary..];
     let _ = write!(
@@ -263,7 +269,11 @@ pub(crate) fn report_text(report: &ApplyReport, journal: &Path) -> String {
             if let Some(message) = &host.message {
                 let _ = writeln!(out, "  {}", escape_control(message));
             }
-            if let Some(failure) = host.verification.as_ref().and_then(|verification| verification.first_failure()) {
+            if let Some(failure) = host
+                .verification
+                .as_ref()
+                .and_then(|verification| verification.first_failure())
+            {
                 let _ = writeln!(
                     out,
                     "  check {} failed on {}",

@@ -37,7 +37,9 @@ pub fn run(arguments: &RollbackArgs, output: &Output) -> Result<Outcome> {
         ));
         return Ok(Outcome::Success);
     }
-    output.status(&format!("Rolling back run {undone}: every host back to its state before it."));
+    output.status(&format!(
+        "Rolling back run {undone}: every host back to its state before it."
+    ));
     match arguments.output {
         ApplyFormat::Text => output.result(&plan_text),
         ApplyFormat::Json => output.status(&plan_text),

@@ -115,7 +115,11 @@ fn furnishing_summary(options: &InitOptions) -> String {
         for (host, ports) in &fabric.ports {
             for (nic, vlans) in ports {
                 let vlans: Vec<String> = vlans.iter().map(ToString::to_string).collect();
-                let vlans = if vlans.is_empty() { "no VLAN".to_owned() } else { format!("VLANs {}", vlans.join(", ")) };
+                let vlans = if vlans.is_empty() {
+                    "no VLAN".to_owned()
+                } else {
+                    format!("VLANs {}", vlans.join(", "))
+                };
                 parts.push(format!("{nic} of {host} on a switch port carrying {vlans}"));
             }
         }
