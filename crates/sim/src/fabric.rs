@@ -147,6 +147,22 @@ impl Fabric {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::SimHost;
+    use esxnet_model::EsxiVersion;
+
+    #[test]
+    fn a_trunk_sees_every_subnet_and_a_configured_port_only_its_vlans() {
+        let host = SimHost::new_installed("esx-1", 1, EsxiVersion::new(8, 0, 3)).unwrap();
+        let fabric = Fabric::examples().with_port("esx-1:vmnic2=0,130".parse().unwrap());
+        let hints = fabric.hints(host.observed());
+        let vmnic1 = hints.iter().find(|hint| hint.device == "vmnic1").unwrap();
+        let vmnic2 = hints.iter().find(|hint| hint.device == "vmnic2").unwrap();
+        let vlans = |hint: &NicHint| hint.subnets.iter().map(|subnet| subnet.vlan).collect::<Vec<u16>>();
+        assert_eq!(vlans(vmnic1), vec![0, 120, 121, 130, 140]);
+        assert_eq!(vmnic1.port_vlans, None, "a trunk advertises nothing");
+        assert_eq!(vlans(vmnic2), vec![0, 130]);
+        assert_eq!(vmnic2.port_vlans, Some(BTreeSet::from([0, 130])));
+    }
 
     #[test]
     fn a_port_names_its_host_its_nic_and_its_vlans() {

@@ -71,7 +71,11 @@ pub fn run(arguments: &RollbackArgs, output: &Output) -> Result<Outcome> {
         bar.finish_and_clear();
     }
     match arguments.output {
-        ApplyFormat::Text => output.result(&report_text(&report, &journal_path).replacen("Apply ", "Rollback ", 1)),
+        ApplyFormat::Text => output.result(
+            &report_text(&report, &journal_path)
+                .replacen("Apply ", "Rollback ", 1)
+                .replace("run apply again", "run rollback again"),
+        ),
         ApplyFormat::Json => output.result(&(serde_json::to_string_pretty(&report)? + "\n")),
     }
     if let Some(problem) = &report.journal_problem {
