@@ -491,6 +491,52 @@ fn rolled_back_through_sim_serve(options: &str) {
     for good in ["esx-01.lab.example", "esx-03.lab.example", "esx-04.lab.example"] {
         assert_ne!(after.hosts[good], before.hosts[good], "{good} converged");
     }
+
+    // Again, as JSON: the checks made through the vSphere API, one by one.
+    let again = support::with_password(
+        scratch,
+        &password,
+        &[
+            "apply",
+            examples,
+            "--target",
+            &target,
+            "--auto-approve",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(again.code, 1, "{}", again.all());
+    let report: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    let host = report["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|host| host["host"] == BAD_HOST)
+        .unwrap();
+    assert_eq!(host["outcome"], "rolled_back");
+    assert_eq!(host["rollback"]["restored"], true);
+    let checks = host["verification"]["checks"].as_array().unwrap();
+    let outcome_of = |check: &str| -> Vec<(&str, &str)> {
+        checks
+            .iter()
+            .filter(|found| found["check"] == check)
+            .map(|found| (found["outcome"].as_str().unwrap(), found["message"].as_str().unwrap()))
+            .collect()
+    };
+    let connected = outcome_of("connected");
+    assert_eq!(connected.len(), 1);
+    assert_eq!(connected[0].0, "passed");
+    assert!(
+        connected[0].1.contains("is connected to"),
+        "vCenter's connection state: {connected:?}"
+    );
+    assert!(
+        outcome_of("reachability")
+            .iter()
+            .any(|(outcome, message)| *outcome == "failed" && message.contains("do not carry VLAN 120")),
+        "{checks:#?}"
+    );
 }
 
 #[test]

@@ -393,4 +393,14 @@ pub trait Backend: Send + Sync {
         let _ = host;
         Ok(None)
     }
+
+    /// The host's connection state as its management server sees it
+    /// (`HostSystem.runtime.connectionState`: `connected`, `disconnected`, `notResponding`).
+    /// `Ok(None)` when the backend talks to the host itself or cannot tell (the default): then
+    /// reading the host is the only sign it is connected. vCenter answers a disconnected host's
+    /// last known configuration, so reading alone does not prove it is there.
+    fn connection_state(&self, host: &str) -> Result<Option<String>, BackendError> {
+        let _ = host;
+        Ok(None)
+    }
 }

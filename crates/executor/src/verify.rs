@@ -1,8 +1,9 @@
 //! Verification of a host after its changes: is it still there, is it what the plan said, and
 //! can each changed adapter reach its network.
 //!
-//! - **connected**: the host is read again through the target; a host that cannot be read may
-//!   be cut off.
+//! - **connected**: the host is read again through the target, and its connection state is
+//!   asked where the target has one ([`Backend::connection_state`], vCenter's
+//!   `runtime.connectionState`); a host that cannot be read, or is not `connected`, may be cut off.
 //! - **state**: every change's object is in the plan's after-state
 //!   ([`esxnet_planner::state::ObjectState::satisfies`], as the preconditions compare).
 //! - **reachability**: every adapter the plan created, updated or replaced, judged by what its
@@ -72,12 +73,37 @@ pub(crate) fn verify_host(
     let (observed, _) = retry.run(|| backend.observe(host), |_, _, _| {});
     let observed = match observed {
         Ok(observed) => {
+            let (state, _) = retry.run(|| backend.connection_state(host), |_, _, _| {});
+            let (outcome, message) = match state {
+                Ok(None) => (
+                    CheckOutcome::Passed,
+                    format!("host {host} answers through {}", backend.describe()),
+                ),
+                Ok(Some(state)) if state == "connected" => (
+                    CheckOutcome::Passed,
+                    format!("host {host} is connected to {}", backend.describe()),
+                ),
+                Ok(Some(state)) => (
+                    CheckOutcome::Failed,
+                    format!(
+                        "host {host} is {state} in {}: it may be cut off by its changes",
+                        backend.describe()
+                    ),
+                ),
+                Err(error) => (
+                    CheckOutcome::Unverified,
+                    format!("the connection state of {host} could not be read: {error}"),
+                ),
+            };
             checks.push(Check {
                 check: "connected".to_owned(),
                 subject: host.to_owned(),
-                outcome: CheckOutcome::Passed,
-                message: format!("host {host} answers through {}", backend.describe()),
+                outcome,
+                message,
             });
+            if outcome == CheckOutcome::Failed {
+                return (finish(checks), Some(observed));
+            }
             observed
         }
         Err(error) => {
