@@ -548,3 +548,58 @@ fn through_sim_serve_over_vi_json_a_host_is_verified_and_rolled_back() {
 fn through_sim_serve_over_soap_a_host_is_verified_and_rolled_back() {
     rolled_back_through_sim_serve("&transport=soap");
 }
+
+#[test]
+fn rollback_and_confirm_refuse_what_the_journal_does_not_have() {
+    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch.path();
+    let nothing_yet = esxnet(scratch, &["rollback", "--target", "sim:lab", "--auto-approve"]);
+    assert_eq!(nothing_yet.code, 1, "{}", nothing_yet.all());
+    assert!(
+        nothing_yet.stderr.contains("nothing to roll back"),
+        "{}",
+        nothing_yet.stderr
+    );
+    assert!(!scratch.join("lab").exists(), "no lab is made for a rollback");
+
+    example_lab(scratch, &[]);
+    let examples = examples();
+    let apply = esxnet(
+        scratch,
+        &[
+            "apply",
+            examples.to_str().unwrap(),
+            "--target",
+            "sim:lab",
+            "--auto-approve",
+        ],
+    );
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    let unknown = esxnet(
+        scratch,
+        &["rollback", "no-such-run", "--target", "sim:lab", "--auto-approve"],
+    );
+    assert_eq!(unknown.code, 1, "{}", unknown.all());
+    assert!(unknown.stderr.contains("has no run no-such-run"), "{}", unknown.stderr);
+    let run_id = std::fs::read_to_string(scratch.join("lab/journal.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find_map(|entry| entry["run_id"].as_str().map(str::to_owned))
+        .unwrap();
+    let unasked = esxnet(scratch, &["confirm", &run_id, "--target", "sim:lab"]);
+    assert_eq!(unasked.code, 1, "{}", unasked.all());
+    assert!(
+        unasked.stderr.contains("did not ask for confirmation"),
+        "{}",
+        unasked.stderr
+    );
+    // Without a run id, the last apply is undone.
+    let rollback = esxnet(scratch, &["rollback", "--target", "sim:lab", "--auto-approve"]);
+    assert_eq!(rollback.code, 0, "{}", rollback.all());
+    assert!(
+        rollback.stderr.contains(&format!("Rolling back run {run_id}")),
+        "{}",
+        rollback.stderr
+    );
+}

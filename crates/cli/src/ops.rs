@@ -560,12 +560,8 @@ pub struct RollbackPlanned {
 pub fn plan_rollback(target: &str, run_id: Option<&str>, parallelism: usize) -> Result<RollbackPlanned> {
     let target = Target::parse(target)?;
     let journal_path = target.journal_path();
-    let contents = esxnet_executor::read_journal(&journal_path).with_context(|| {
-        format!(
-            "cannot read the journal {}: was anything applied through this target?",
-            journal_path.display()
-        )
-    })?;
+    let contents = esxnet_executor::read_journal(&journal_path)
+        .context("nothing to roll back: no apply has journaled through this target yet")?;
     let run_id = match run_id {
         Some(run_id) if contents.has_run(run_id) => run_id.to_owned(),
         Some(run_id) => bail!(
@@ -659,7 +655,7 @@ pub fn confirm(target: &str, run_id: &str) -> Result<Confirmation> {
     let target = Target::parse(target)?;
     let journal_path = target.journal_path();
     let contents = esxnet_executor::read_journal(&journal_path)
-        .with_context(|| format!("cannot read the journal {}", journal_path.display()))?;
+        .with_context(|| format!("cannot confirm run {run_id}: no apply has journaled through this target yet"))?;
     if !contents.has_run(run_id) {
         bail!(
             "the journal {} has no run {run_id}: give the run id apply printed",
