@@ -32,6 +32,11 @@ pub enum Command {
     Graph(GraphArgs),
     /// Write the JSON Schemas of manifests, snapshots and plans.
     Schema(SchemaArgs),
+    /// Put the hosts of an earlier apply back to their state before it, from the journal
+    /// (exit 0 restored, 1 error).
+    Rollback(RollbackArgs),
+    /// Keep the changes of an apply made with --confirm-within (exit 0 confirmed, 1 too late or unknown).
+    Confirm(ConfirmArgs),
     /// Work with simulated ESXi labs.
     #[command(subcommand)]
     Sim(SimCommand),
@@ -105,6 +110,33 @@ pub struct ShardArgs {
 
 fn parse_shard(text: &str) -> Result<esxnet::shard::Shard, String> {
     text.parse()
+}
+
+/// `rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The run to undo, as apply printed it; the last apply that changed hosts by default.
+    pub run_id: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Roll back without asking.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// How many hosts to observe and roll back at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub parallelism: u32,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
+    pub output: ApplyFormat,
+}
+
+/// `confirm`.
+#[derive(Debug, Args)]
+pub struct ConfirmArgs {
+    /// The run to keep, as apply printed it.
+    pub run_id: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 /// Where hosts are read and changed.
@@ -210,6 +242,26 @@ pub struct ApplyArgs {
     pub output: ApplyFormat,
     #[command(flatten)]
     pub shard: ShardArgs,
+    /// Change the first N hosts with changes (in plan order) alone, then the others; a failed
+    /// canary stops the run unless --max-failures allows more.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub canary: usize,
+    /// Stop starting hosts once this many failed or were rolled back: a count (1) or a share of
+    /// the hosts with changes (10%); hosts in flight finish or roll back.
+    #[arg(long, value_name = "K|P%", value_parser = failure_budget)]
+    pub max_failures: Option<esxnet_executor::FailureBudget>,
+    /// Keep the changes only if `esxnet confirm RUN_ID` arrives within this time (such as 5m);
+    /// otherwise every changed host is rolled back. Apply waits that long.
+    #[arg(long, value_name = "DURATION", value_parser = confirm_window)]
+    pub confirm_within: Option<std::time::Duration>,
+}
+
+fn failure_budget(text: &str) -> Result<esxnet_executor::FailureBudget, String> {
+    text.parse()
+}
+
+fn confirm_window(text: &str) -> Result<std::time::Duration, String> {
+    esxnet_executor::rollout::parse_window(text)
 }
 
 /// `drift`.
@@ -382,6 +434,23 @@ pub struct SimInitArgs {
     /// never deletes.
     #[arg(long)]
     pub system_owned_adapter: bool,
+    /// The network behind the hosts: `examples` (the subnets of the example manifests on VLANs
+    /// 0, 120, 121, 130 and 140, every NIC a trunk) or `none` (hosts report no network hints).
+    #[arg(long, value_enum, default_value_t = FabricChoice::Examples)]
+    pub fabric: FabricChoice,
+    /// A switch port that carries only these VLANs (and says so through LLDP): HOST:NIC=VLAN,VLAN,
+    /// such as esx-02.lab.example:vmnic2=0,130 for a port missing VLAN 120. Repeat for more ports.
+    #[arg(long = "uplink-vlans", value_name = "HOST:NIC=VLANS")]
+    pub uplink_vlans: Vec<String>,
+}
+
+/// The network a new lab gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FabricChoice {
+    /// The examples' subnets and gateways.
+    Examples,
+    /// No model of the network.
+    None,
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use esxnet_executor::{ApplyOptions, ApplyReport, Backend, Journal, Observer};
+use esxnet_executor::{ApplyOptions, ApplyReport, Backend, Journal, Observer, Safety};
 use esxnet_model::analysis;
 use esxnet_model::load::Loaded;
 use esxnet_model::observed::ObservedFleet;
@@ -152,8 +152,15 @@ pub fn plan(request: &PlanRequest<'_>) -> Result<Planning> {
             !unreachable_hosts.contains(host.as_str()) && request.shard.is_none_or(|shard| shard.contains(host))
         });
     }
-    let plan = esxnet_planner::plan(&analysis.fleet, &observed, analysis.diagnostics, &request.options);
+    let mut plan = esxnet_planner::plan(&analysis.fleet, &observed, analysis.diagnostics, &request.options);
     timings.lap("plan");
+    add_preflight(
+        &mut plan,
+        &analysis.fleet,
+        &observed,
+        opened.backend.as_ref(),
+        request.parallelism,
+    );
     if request.reclaim_at_exit {
         forget_at_exit(analysis.fleet);
         forget_at_exit(loaded);
@@ -239,6 +246,31 @@ fn addresses_uncertain_without(
 pub fn plan_observed(manifests: &Loaded, observed: &ObservedFleet, options: &PlanOptions) -> Plan {
     let analysis = analysis::analyze(manifests, Some(observed));
     esxnet_planner::plan(&analysis.fleet, observed, analysis.diagnostics, options)
+}
+
+/// The plan's pre-flight check (ESX025): the hosts whose adapters change are asked what their
+/// uplinks see (`QueryNetworkHint`), and every changed adapter that does not fit gets a warning.
+/// A target without hints (a lab without a fabric, a snapshot) adds nothing.
+pub fn add_preflight(
+    plan: &mut Plan,
+    desired: &esxnet_model::desired::DesiredFleet,
+    observed: &ObservedFleet,
+    backend: &dyn Backend,
+    parallelism: usize,
+) {
+    let hosts = esxnet_planner::reach::hosts_needing_hints(plan);
+    if hosts.is_empty() {
+        return;
+    }
+    let hints = esxnet_executor::network_hints_of(backend, &hosts, parallelism);
+    if hints.is_empty() {
+        return;
+    }
+    let found = esxnet_planner::reach::preflight(plan, desired, observed, &hints);
+    if !found.is_empty() {
+        plan.diagnostics.extend(found);
+        esxnet_model::diagnostic::sort(&mut plan.diagnostics);
+    }
 }
 
 /// Leaves a large value of plain data for the process's exit to reclaim instead of freeing it
@@ -413,7 +445,15 @@ pub fn check_saved_plan(saved: Plan, made_from: &MadeFrom, request: &SavedPlanRe
     let hosts = analysis::declared_hosts(&manifests);
     let backend = target.open(&[], true, request.parallelism)?;
     let observed = crate::target::observe(backend.as_ref(), &hosts, request.parallelism)?;
-    let replanned = plan_observed(&manifests, &observed, &saved.options);
+    let analysis = analysis::analyze(&manifests, Some(&observed));
+    let mut replanned = esxnet_planner::plan(&analysis.fleet, &observed, analysis.diagnostics, &saved.options);
+    add_preflight(
+        &mut replanned,
+        &analysis.fleet,
+        &observed,
+        backend.as_ref(),
+        request.parallelism,
+    );
     // A stale plan is refused first, with the objects that moved on: the clearest message when
     // the hosts changed, as they did when the re-derivation differs for that reason.
     if saved.hosts.iter().all(|host| observed.hosts.contains_key(&host.host)) {
@@ -466,6 +506,10 @@ pub struct ApplyRequest {
     pub reuse_observation: bool,
     /// Who hears progress events, if anyone.
     pub observer: Option<Box<dyn Observer>>,
+    /// The run's id; one is made when `None`.
+    pub run_id: Option<String>,
+    /// Verification, rollback, canary, failure budget, confirmation.
+    pub safety: Safety,
 }
 
 impl Default for ApplyRequest {
@@ -475,6 +519,8 @@ impl Default for ApplyRequest {
             journal: None,
             reuse_observation: false,
             observer: None,
+            run_id: None,
+            safety: Safety::default(),
         }
     }
 }
@@ -493,6 +539,8 @@ pub fn apply(planned: Planned, request: ApplyRequest) -> Result<ApplyReport> {
     let mut options = ApplyOptions {
         parallelism: request.parallelism,
         observed: request.reuse_observation.then(|| Arc::new(observed)),
+        run_id: request.run_id,
+        safety: request.safety,
         ..ApplyOptions::default()
     };
     if let Some(journal_path) = &request.journal {
@@ -596,4 +644,154 @@ pub fn observe(target: &str, hosts: &[String], parallelism: usize) -> Result<Obs
         );
     }
     Ok(fleet)
+}
+
+/// What [`plan_rollback`] made: the plan that puts a run's hosts back, and what it was made
+/// through.
+pub struct RollbackPlanned {
+    /// The run it undoes.
+    pub run_id: String,
+    /// The plan: from the hosts as they are now to their state before that run.
+    pub plan: Plan,
+    /// The backend, opened for writing.
+    pub backend: Box<dyn Backend>,
+    /// The hosts as observed now.
+    pub observed: ObservedFleet,
+    /// Where the hosts are.
+    pub target: Target,
+}
+
+/// `esxnet rollback [RUN_ID]`: reads the state each host had before the run (the journal's
+/// `host_before` lines; without a run id, the last run that changed hosts and is no rollback
+/// itself), observes those hosts now and plans from their before-state as the desired state
+/// ([`esxnet_planner::restore`]). Run again after an interruption, it plans what is left.
+pub fn plan_rollback(target: &str, run_id: Option<&str>, parallelism: usize) -> Result<RollbackPlanned> {
+    let target = Target::parse(target)?;
+    let journal_path = target.journal_path();
+    let contents = esxnet_executor::read_journal(&journal_path)
+        .context("nothing to roll back: no apply has journaled through this target yet")?;
+    let run_id = match run_id {
+        Some(run_id) if contents.has_run(run_id) => run_id.to_owned(),
+        Some(run_id) => bail!(
+            "the journal {} has no run {run_id}: give a run id an apply printed, or none for the last run",
+            journal_path.display()
+        ),
+        None => last_undoable_run(&contents)
+            .with_context(|| format!("the journal {} has no run that changed a host", journal_path.display()))?,
+    };
+    let before = contents.before_states(&run_id);
+    if before.hosts.is_empty() {
+        bail!("run {run_id} changed no host: there is nothing to roll back");
+    }
+    let backend = target.open(&[], true, parallelism)?;
+    ensure_writable(backend.as_ref())?;
+    let hosts: Vec<String> = before.hosts.keys().cloned().collect();
+    let observed = crate::target::observe(backend.as_ref(), &hosts, parallelism)?;
+    if let Some(missing) = hosts.iter().find(|host| !observed.hosts.contains_key(host.as_str())) {
+        bail!(
+            "{} has no host {missing}, which run {run_id} changed: check the target",
+            backend.describe()
+        );
+    }
+    let plan = esxnet_planner::restore::plan_restore(&before, &observed);
+    Ok(RollbackPlanned {
+        run_id,
+        plan,
+        backend,
+        observed,
+        target,
+    })
+}
+
+/// The last run in a journal that recorded a before-state and is not itself a rollback.
+fn last_undoable_run(contents: &esxnet_executor::JournalContents) -> Option<String> {
+    let rollbacks: std::collections::BTreeSet<&str> = contents
+        .entries
+        .iter()
+        .filter(|entry| matches!(entry.record, esxnet_executor::JournalRecord::Rollback { .. }))
+        .map(|entry| entry.run_id.as_str())
+        .collect();
+    contents
+        .entries
+        .iter()
+        .rev()
+        .filter(|entry| matches!(entry.record, esxnet_executor::JournalRecord::HostBefore { .. }))
+        .map(|entry| entry.run_id.as_str())
+        .find(|run_id| !rollbacks.contains(run_id))
+        .map(str::to_owned)
+}
+
+/// Applies a rollback plan: journaled as a run of its own that names the run it undoes.
+pub fn apply_rollback(planned: RollbackPlanned, request: ApplyRequest) -> Result<ApplyReport> {
+    let run_id = request.run_id.clone().unwrap_or_else(esxnet_executor::new_run_id);
+    if let Some(journal_path) = &request.journal {
+        let journal = Journal::open(journal_path)?;
+        journal.append(
+            &run_id,
+            esxnet_executor::JournalRecord::Rollback {
+                of_run: planned.run_id.clone(),
+                reason: "esxnet rollback".to_owned(),
+            },
+        )?;
+    }
+    let made_from = MadeFrom::new(String::new(), Vec::new());
+    apply(
+        Planned {
+            plan: planned.plan,
+            backend: planned.backend,
+            observed: planned.observed,
+            made_from: Box::new(made_from),
+            routing: Box::new(Routing::Single(planned.target)),
+            unreachable: Vec::new(),
+        },
+        ApplyRequest {
+            run_id: Some(run_id),
+            ..request
+        },
+    )
+}
+
+/// How [`confirm`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    /// Confirmed now: the run's changes stay.
+    Confirmed,
+    /// It was confirmed before.
+    AlreadyConfirmed,
+}
+
+/// `esxnet confirm RUN_ID`: keeps the changes of a run applied with `--confirm-within`, when its
+/// deadline has not passed; the waiting apply reads the confirmation from the journal.
+pub fn confirm(target: &str, run_id: &str) -> Result<Confirmation> {
+    let target = Target::parse(target)?;
+    let journal_path = target.journal_path();
+    let contents = esxnet_executor::read_journal(&journal_path)
+        .with_context(|| format!("cannot confirm run {run_id}: no apply has journaled through this target yet"))?;
+    if !contents.has_run(run_id) {
+        bail!(
+            "the journal {} has no run {run_id}: give the run id apply printed",
+            journal_path.display()
+        );
+    }
+    let Some((deadline, confirmed)) = contents.confirmation(run_id) else {
+        bail!("run {run_id} did not ask for confirmation (apply --confirm-within): its changes stay as they are");
+    };
+    if confirmed {
+        return Ok(Confirmation::AlreadyConfirmed);
+    }
+    if esxnet_executor::journal::now_unix_ms() > deadline {
+        bail!(
+            "run {run_id} was not confirmed in time: its hosts were rolled back (or, if the apply was stopped, run `esxnet rollback {run_id}`)"
+        );
+    }
+    Journal::open(&journal_path)?.append(run_id, esxnet_executor::JournalRecord::Confirmed)?;
+    Ok(Confirmation::Confirmed)
+}
+
+/// Whether the journal at `path` holds a confirmation of `run_id`: what a waiting apply asks.
+pub fn is_confirmed(path: &Path, run_id: &str) -> bool {
+    esxnet_executor::read_journal(path)
+        .ok()
+        .and_then(|contents| contents.confirmation(run_id))
+        .is_some_and(|(_, confirmed)| confirmed)
 }

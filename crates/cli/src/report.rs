@@ -612,17 +612,33 @@ pub fn merge_apply_reports(reports: Vec<ApplyReport>) -> Result<ApplyReport> {
     let mut counts = Counts::default();
     let mut hosts = Vec::new();
     for report in reports {
-        let added = report.counts;
-        counts.applied += added.applied;
-        counts.already_in_target += added.already_in_target;
-        counts.failed += added.failed;
-        counts.blocked += added.blocked;
-        counts.stale += added.stale;
-        counts.not_run += added.not_run;
-        counts.hosts_ok += added.hosts_ok;
-        counts.hosts_failed += added.hosts_failed;
-        counts.hosts_stale += added.hosts_stale;
-        counts.hosts_refused += added.hosts_refused;
+        // Destructured, so that a count added to the report cannot be left out of the sum.
+        let Counts {
+            applied,
+            already_in_target,
+            failed,
+            blocked,
+            stale,
+            not_run,
+            hosts_ok,
+            hosts_failed,
+            hosts_stale,
+            hosts_refused,
+            hosts_rolled_back,
+            hosts_not_started,
+        } = report.counts;
+        counts.applied += applied;
+        counts.already_in_target += already_in_target;
+        counts.failed += failed;
+        counts.blocked += blocked;
+        counts.stale += stale;
+        counts.not_run += not_run;
+        counts.hosts_ok += hosts_ok;
+        counts.hosts_failed += hosts_failed;
+        counts.hosts_stale += hosts_stale;
+        counts.hosts_refused += hosts_refused;
+        counts.hosts_rolled_back += hosts_rolled_back;
+        counts.hosts_not_started += hosts_not_started;
         hosts.extend(report.hosts);
     }
     hosts.sort_by(|left, right| left.host.cmp(&right.host));
@@ -668,6 +684,8 @@ pub fn apply_markdown(report: &ApplyReport) -> String {
                 HostOutcome::Failed => "failed",
                 HostOutcome::Stale => "stale plan",
                 HostOutcome::Refused => "not planned",
+                HostOutcome::RolledBack => "rolled back",
+                HostOutcome::NotStarted => "not started",
             },
             host.message
                 .as_deref()

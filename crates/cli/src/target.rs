@@ -608,6 +608,14 @@ impl Backend for RoutedBackend {
     fn is_writable(&self) -> bool {
         self.backends.iter().flatten().all(|backend| backend.is_writable())
     }
+
+    fn network_hints(&self, host: &str) -> Result<Option<Vec<esxnet_model::hints::NicHint>>, BackendError> {
+        self.backend_of(host)?.network_hints(host)
+    }
+
+    fn connection_state(&self, host: &str) -> Result<Option<String>, BackendError> {
+        self.backend_of(host)?.connection_state(host)
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The walker: hosts in parallel, each host's steps in order, every step behind its precondition.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -14,8 +14,10 @@ use crate::events::{Event, IgnoreEvents, Observer};
 use crate::journal::{Journal, JournalRecord};
 use crate::operations::operations;
 use crate::precondition::{classify, Precondition};
-use crate::report::{change_reports, ApplyReport, HostOutcome, HostReport, StepOutcome, StepReport};
+use crate::report::{change_reports, ApplyReport, HostOutcome, HostReport, RollbackReport, StepOutcome, StepReport};
 use crate::retry::RetryPolicy;
+use crate::rollout::{Confirmation, Safety};
+use crate::verify::verify_host;
 
 /// The default number of hosts applied at once.
 pub const DEFAULT_PARALLELISM: usize = 16;
@@ -39,6 +41,9 @@ pub struct ApplyOptions {
     /// costs one observation per host in all. `None` (a saved plan, a prompt that waited for an
     /// answer): every host is observed at the start of its chain.
     pub observed: Option<Arc<ObservedFleet>>,
+    /// Verification, rollback, canary, failure budget and confirmation ([`Safety`]); none by
+    /// default.
+    pub safety: Safety,
 }
 
 impl Default for ApplyOptions {
@@ -50,6 +55,7 @@ impl Default for ApplyOptions {
             journal: None,
             observer: Arc::new(IgnoreEvents),
             observed: None,
+            safety: Safety::default(),
         }
     }
 }
@@ -61,6 +67,7 @@ impl std::fmt::Debug for ApplyOptions {
             .field("parallelism", &self.parallelism)
             .field("retry", &self.retry)
             .field("run_id", &self.run_id)
+            .field("safety", &self.safety)
             .field(
                 "journal",
                 &self.journal.as_ref().map(|journal| journal.path().to_path_buf()),
@@ -118,6 +125,7 @@ pub fn apply(plan: &Plan, backend: &dyn Backend, options: &ApplyOptions) -> Resu
         run_id: &run_id,
         changes: plan.changes.iter().map(|change| (&change.address, change)).collect(),
         journal_problem: Mutex::new(None),
+        before_states: Mutex::new(BTreeMap::new()),
     };
     walker.journal(JournalRecord::RunStarted {
         target: backend.describe(),
@@ -129,28 +137,27 @@ pub fn apply(plan: &Plan, backend: &dyn Backend, options: &ApplyOptions) -> Resu
         steps: plan.hosts.iter().map(|host| host.steps.len()).sum(),
     });
 
-    let next_host = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<HostReport>>> = Mutex::new(vec![None; plan.hosts.len()]);
-    let workers = options.parallelism.max(1).min(plan.hosts.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let index = next_host.fetch_add(1, Ordering::Relaxed);
-                let Some(host_plan) = plan.hosts.get(index) else {
-                    break;
-                };
-                let report = walker.run_host(host_plan);
-                results.lock().unwrap_or_else(|poisoned| poisoned.into_inner())[index] = Some(report);
-            });
-        }
-    });
+    let with_changes: Vec<usize> = (0..plan.hosts.len())
+        .filter(|index| has_changes(&plan.hosts[*index]))
+        .collect();
+    let failure_limit = options.safety.failure_limit(with_changes.len());
+    let canary: Vec<usize> = with_changes.iter().take(options.safety.canary).copied().collect();
+    let rest: Vec<usize> = (0..plan.hosts.len()).filter(|index| !canary.contains(index)).collect();
+    let failures = AtomicUsize::new(0);
+    for wave in [canary, rest] {
+        walker.run_wave(plan, &wave, &results, &failures, failure_limit);
+    }
 
-    let hosts: Vec<HostReport> = results
+    let mut hosts: Vec<HostReport> = results
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .into_iter()
         .flatten()
         .collect();
+    if let Some(confirmation) = &options.safety.confirm {
+        walker.await_confirmation(confirmation, &mut hosts);
+    }
     let mut journal_problem = walker
         .journal_problem
         .into_inner()
@@ -180,6 +187,13 @@ struct Walker<'run> {
     run_id: &'run str,
     changes: HashMap<&'run Address, &'run Change>,
     journal_problem: Mutex<Option<String>>,
+    /// Each host's state at the start of its chain: what a rollback puts back.
+    before_states: Mutex<BTreeMap<String, ObservedHost>>,
+}
+
+/// Whether a host has steps to run.
+fn has_changes(host_plan: &HostPlan) -> bool {
+    host_plan.status == HostStatus::Planned && !host_plan.steps.is_empty()
 }
 
 /// One host's chain: the carried state and how often it was read.
@@ -235,6 +249,8 @@ impl<'run> Walker<'run> {
                 steps: Vec::new(),
                 changes: Vec::new(),
                 observations: 0,
+                verification: None,
+                rollback: None,
             },
             HostStatus::Planned if host_plan.steps.is_empty() => HostReport {
                 host: host.to_owned(),
@@ -243,6 +259,8 @@ impl<'run> Walker<'run> {
                 steps: Vec::new(),
                 changes: Vec::new(),
                 observations: 0,
+                verification: None,
+                rollback: None,
             },
             HostStatus::Planned => self.run_planned_host(host_plan),
         };
@@ -267,7 +285,7 @@ impl<'run> Walker<'run> {
                 carried: carried.clone(),
                 observations: 0,
             };
-            return self.run_steps(host_plan, run);
+            return self.run_and_verify(host_plan, run);
         }
         let (observed, _) = self.observe(host, None);
         let run = match observed {
@@ -284,7 +302,301 @@ impl<'run> Walker<'run> {
                 return self.host_report(host, HostOutcome::Failed, Some(reason), steps, 1);
             }
         };
-        self.run_steps(host_plan, run)
+        self.run_and_verify(host_plan, run)
+    }
+
+    /// Journals the host's before-state, runs its steps and, when the run verifies hosts,
+    /// verifies it and rolls it back if verification fails.
+    fn run_and_verify(&self, host_plan: &'run HostPlan, run: HostRun<'run>) -> HostReport {
+        let host = host_plan.host.as_str();
+        let before = run.carried.clone();
+        self.journal(JournalRecord::HostBefore {
+            host: host.to_owned(),
+            state: Box::new(before.clone()),
+        });
+        self.before_states
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(host.to_owned(), before.clone());
+        let mut report = self.run_steps(host_plan, run);
+        let changed = report
+            .steps
+            .iter()
+            .any(|step| matches!(step.outcome, StepOutcome::Applied { .. }));
+        if !self.options.safety.verify || report.outcome != HostOutcome::Ok || !changed {
+            return report;
+        }
+        let host_changes: Vec<&Change> = host_plan
+            .steps
+            .iter()
+            .filter_map(|step| self.changes.get(&step.address).copied())
+            .fold(Vec::new(), |mut unique: Vec<&Change>, change| {
+                if !unique.iter().any(|seen| seen.address == change.address) {
+                    unique.push(change);
+                }
+                unique
+            });
+        let (verification, observed) = verify_host(self.backend, host, &host_changes, &self.options.retry);
+        report.observations += 1;
+        self.emit(Event::Verified {
+            host: host.to_owned(),
+            passed: verification.passed,
+        });
+        if let Some(failure) = verification.first_failure() {
+            let reason = format!("verification failed ({}): {}", failure.check, failure.message);
+            let rollback = self.roll_back(host, &before, observed, reason.clone());
+            report.outcome = if rollback.restored {
+                HostOutcome::RolledBack
+            } else {
+                HostOutcome::Failed
+            };
+            report.message = Some(match &rollback.message {
+                None => format!("{reason}; rolled back to its state before the run"),
+                Some(problem) => format!("{reason}; the rollback did not finish: {problem}"),
+            });
+            report.rollback = Some(rollback);
+        }
+        report.verification = Some(verification);
+        report
+    }
+
+    /// Runs the hosts at `indices` on up to `parallelism` threads; a host with changes starts
+    /// only while fewer than `failure_limit` hosts failed.
+    fn run_wave(
+        &self,
+        plan: &'run Plan,
+        indices: &[usize],
+        results: &Mutex<Vec<Option<HostReport>>>,
+        failures: &AtomicUsize,
+        failure_limit: Option<usize>,
+    ) {
+        let next = AtomicUsize::new(0);
+        let workers = self.options.parallelism.max(1).min(indices.len().max(1));
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    while let Some(&index) = indices.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let host_plan = &plan.hosts[index];
+                        let budget_spent = failure_limit.is_some_and(|limit| failures.load(Ordering::SeqCst) >= limit);
+                        let report = if has_changes(host_plan) && budget_spent {
+                            self.not_started(host_plan, failure_limit.unwrap_or_default())
+                        } else {
+                            let report = self.run_host(host_plan);
+                            if has_changes(host_plan)
+                                && matches!(
+                                    report.outcome,
+                                    HostOutcome::Failed | HostOutcome::Stale | HostOutcome::RolledBack
+                                )
+                            {
+                                failures.fetch_add(1, Ordering::SeqCst);
+                            }
+                            report
+                        };
+                        results.lock().unwrap_or_else(|poisoned| poisoned.into_inner())[index] = Some(report);
+                    }
+                });
+            }
+        });
+    }
+
+    fn not_started(&self, host_plan: &HostPlan, limit: usize) -> HostReport {
+        let host = host_plan.host.as_str();
+        let reason = format!(
+            "not started: {limit} host{} failed, the run's failure budget; nothing was sent to {host}",
+            if limit == 1 { "" } else { "s" }
+        );
+        let steps = (0..host_plan.steps.len())
+            .map(|index| self.finish_step(host_plan, index, 0, StepOutcome::NotRun { reason: reason.clone() }))
+            .collect();
+        self.emit(Event::HostFinished {
+            host: host.to_owned(),
+            outcome: HostOutcome::NotStarted,
+        });
+        self.host_report(host, HostOutcome::NotStarted, Some(reason), steps, 0)
+    }
+
+    /// Puts `host` back to `before` with a plan made from it, applied and journaled as a run of
+    /// its own; then reads the host again to say whether it is restored.
+    fn roll_back(
+        &self,
+        host: &str,
+        before: &ObservedHost,
+        now: Option<ObservedHost>,
+        reason: String,
+    ) -> RollbackReport {
+        let rollback_run_id = format!("{}-rollback-{host}", self.run_id);
+        self.emit(Event::RollingBack {
+            host: host.to_owned(),
+            reason: reason.clone(),
+        });
+        let unreachable = |message: String| RollbackReport {
+            run_id: rollback_run_id.clone(),
+            reason: reason.clone(),
+            restored: false,
+            steps: Vec::new(),
+            message: Some(message),
+        };
+        let now = match now {
+            Some(now) => now,
+            None => match self.observe(host, None).0 {
+                Ok(now) => now,
+                Err(error) => {
+                    return unreachable(format!(
+                        "host {host} cannot be read through {} ({error}); if a management change cut it off, vCenter's own network rollback restores its management link when the host loses vCenter; then run `esxnet rollback {}`",
+                        self.backend.describe(),
+                        self.run_id
+                    ))
+                }
+            },
+        };
+        let single = |state: &ObservedHost| ObservedFleet {
+            hosts: BTreeMap::from([(host.to_owned(), state.clone())]),
+        };
+        let restore = esxnet_planner::restore::plan_restore(&single(before), &single(&now));
+        if let Some(journal) = &self.options.journal {
+            if let Err(error) = journal.append(
+                &rollback_run_id,
+                JournalRecord::Rollback {
+                    of_run: self.run_id.to_owned(),
+                    reason: reason.clone(),
+                },
+            ) {
+                self.note_journal_problem(error.to_string());
+            }
+        }
+        let nested = ApplyOptions {
+            parallelism: 1,
+            retry: self.options.retry,
+            run_id: Some(rollback_run_id.clone()),
+            journal: self.options.journal.clone(),
+            observer: Arc::new(IgnoreEvents),
+            observed: Some(Arc::new(single(&now))),
+            safety: Safety::default(),
+        };
+        let report = match apply(&restore, self.backend, &nested) {
+            Ok(report) => report,
+            Err(error) => return unreachable(error.to_string()),
+        };
+        if let Some(problem) = &report.journal_problem {
+            self.note_journal_problem(problem.clone());
+        }
+        let steps = report
+            .hosts
+            .first()
+            .map(|host_report| host_report.steps.clone())
+            .unwrap_or_default();
+        if !report.succeeded() {
+            let message = report
+                .hosts
+                .first()
+                .and_then(|host_report| host_report.message.clone())
+                .unwrap_or_else(|| "a step failed".to_owned());
+            return RollbackReport {
+                steps,
+                ..unreachable(message)
+            };
+        }
+        let message = match self.observe(host, None).0 {
+            Ok(after) => {
+                let left = esxnet_planner::restore::plan_restore(&single(before), &single(&after));
+                left.changes
+                    .first()
+                    .map(|change| format!("{} still differs from its state before the run", change.address))
+            }
+            Err(error) => Some(format!("host {host} could not be read after the rollback: {error}")),
+        };
+        RollbackReport {
+            run_id: rollback_run_id,
+            reason,
+            restored: message.is_none(),
+            steps,
+            message,
+        }
+    }
+
+    /// Waits for the run's confirmation; without one in time, rolls back every host it changed.
+    fn await_confirmation(&self, confirmation: &Confirmation, hosts: &mut [HostReport]) {
+        let changed: Vec<usize> = (0..hosts.len())
+            .filter(|index| {
+                hosts[*index].outcome == HostOutcome::Ok
+                    && hosts[*index]
+                        .steps
+                        .iter()
+                        .any(|step| matches!(step.outcome, StepOutcome::Applied { .. }))
+            })
+            .collect();
+        if changed.is_empty() {
+            return;
+        }
+        let deadline_unix_ms = crate::journal::now_unix_ms() + confirmation.within.as_millis() as u64;
+        let deadline_text = humantime::format_rfc3339_millis(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(deadline_unix_ms),
+        )
+        .to_string();
+        self.journal(JournalRecord::ConfirmationPending {
+            deadline: deadline_text.clone(),
+            deadline_unix_ms,
+        });
+        if let Some(journal) = &self.options.journal {
+            // `esxnet confirm` reads the journal from another process: the pending line must be there.
+            if let Err(error) = journal.sync() {
+                self.note_journal_problem(error.to_string());
+            }
+        }
+        self.emit(Event::AwaitingConfirmation {
+            run_id: self.run_id.to_owned(),
+            deadline: deadline_text,
+        });
+        let deadline = std::time::Instant::now() + confirmation.within;
+        let confirmed = loop {
+            if confirmation.source.is_confirmed() {
+                break true;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                // `esxnet confirm` refuses after the deadline, so a confirmation seen now came in time.
+                break confirmation.source.is_confirmed();
+            }
+            std::thread::sleep(confirmation.poll_interval.min(deadline - now));
+        };
+        if confirmed {
+            return;
+        }
+        let window = humantime::format_duration(confirmation.within).to_string();
+        let before_states = self
+            .before_states
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        for index in changed {
+            let report = &mut hosts[index];
+            let Some(before) = before_states.get(&report.host) else {
+                continue;
+            };
+            let reason = format!(
+                "the run was not confirmed within {window} (`esxnet confirm {}`)",
+                self.run_id
+            );
+            let rollback = self.roll_back(&report.host.clone(), before, None, reason.clone());
+            report.outcome = if rollback.restored {
+                HostOutcome::RolledBack
+            } else {
+                HostOutcome::Failed
+            };
+            report.message = Some(match &rollback.message {
+                None => format!("{reason}; rolled back to its state before the run"),
+                Some(problem) => format!("{reason}; the rollback did not finish: {problem}"),
+            });
+            report.rollback = Some(rollback);
+        }
+    }
+
+    fn note_journal_problem(&self, problem: String) {
+        let mut recorded = self
+            .journal_problem
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        recorded.get_or_insert(problem);
     }
 
     fn run_steps(&self, host_plan: &'run HostPlan, mut run: HostRun<'run>) -> HostReport {
@@ -365,6 +677,8 @@ impl<'run> Walker<'run> {
             steps,
             changes,
             observations,
+            verification: None,
+            rollback: None,
         }
     }
 

@@ -19,6 +19,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use esxnet_model::common::{CongestionControl, Dns, Route, Service, StackKind};
+use esxnet_model::hints::NicHint;
 use esxnet_model::observed::{
     ObservedFleet, ObservedHost, PortConnection, SecurityOverride, SecurityPolicy, Teaming, TeamingOverride,
     TeamingPolicy,
@@ -383,5 +384,23 @@ pub trait Backend: Send + Sync {
     /// Whether this backend can change hosts (`snapshot:` cannot).
     fn is_writable(&self) -> bool {
         true
+    }
+
+    /// What ESXi sees on the host's physical NICs (`HostNetworkSystem.QueryNetworkHint`): the
+    /// subnets per VLAN and what the switch ports advertise. `Ok(None)` when this backend has no
+    /// way to tell (the default; a `snapshot:` file, a lab without a model of its network).
+    fn network_hints(&self, host: &str) -> Result<Option<Vec<NicHint>>, BackendError> {
+        let _ = host;
+        Ok(None)
+    }
+
+    /// The host's connection state as its management server sees it
+    /// (`HostSystem.runtime.connectionState`: `connected`, `disconnected`, `notResponding`).
+    /// `Ok(None)` when the backend talks to the host itself or cannot tell (the default): then
+    /// reading the host is the only sign it is connected. vCenter answers a disconnected host's
+    /// last known configuration, so reading alone does not prove it is there.
+    fn connection_state(&self, host: &str) -> Result<Option<String>, BackendError> {
+        let _ = host;
+        Ok(None)
     }
 }

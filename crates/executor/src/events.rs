@@ -64,6 +64,27 @@ pub enum Event {
         /// How it ended.
         outcome: StepOutcome,
     },
+    /// A host was verified after its changes.
+    Verified {
+        /// The host.
+        host: String,
+        /// Whether every check held.
+        passed: bool,
+    },
+    /// A host is being put back to its state before the run.
+    RollingBack {
+        /// The host.
+        host: String,
+        /// Why.
+        reason: String,
+    },
+    /// Every host is done; the changes stay only if `esxnet confirm RUN_ID` arrives by the deadline.
+    AwaitingConfirmation {
+        /// The run to confirm.
+        run_id: String,
+        /// The deadline, RFC 3339 UTC.
+        deadline: String,
+    },
     /// A host's chain ended.
     HostFinished {
         /// The host.

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+use esxnet_model::observed::{ObservedFleet, ObservedHost};
 use esxnet_planner::{Address, Phase};
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +64,30 @@ pub enum JournalRecord {
         /// How it ended.
         result: StepOutcome,
     },
+    /// A host's state before the run changed it: what a rollback puts back. Written once per
+    /// host with steps, before its first step.
+    HostBefore {
+        /// The host.
+        host: String,
+        /// Its observed state.
+        state: Box<ObservedHost>,
+    },
+    /// This run puts hosts back to their state before another run.
+    Rollback {
+        /// The run it undoes.
+        of_run: String,
+        /// Why.
+        reason: String,
+    },
+    /// The run's changes stay only if `esxnet confirm` arrives before the deadline.
+    ConfirmationPending {
+        /// The deadline, RFC 3339 UTC.
+        deadline: String,
+        /// The deadline in milliseconds since the Unix epoch, for comparisons.
+        deadline_unix_ms: u64,
+    },
+    /// `esxnet confirm` kept the run's changes.
+    Confirmed,
     /// A run ended.
     RunFinished {
         /// Whether every host converged.
@@ -208,6 +233,10 @@ impl JournalContents {
                     last_run.finished = true;
                     last_run.succeeded = Some(*succeeded);
                 }
+                JournalRecord::HostBefore { .. }
+                | JournalRecord::Rollback { .. }
+                | JournalRecord::ConfirmationPending { .. }
+                | JournalRecord::Confirmed => {}
             }
         }
         last_run.interrupted = started
@@ -215,6 +244,45 @@ impl JournalContents {
             .map(|(address, phase)| format!("{address} ({phase})"))
             .collect();
         Some(last_run)
+    }
+}
+
+impl JournalContents {
+    /// The entries of one run, in file order.
+    pub fn run(&self, run_id: &str) -> impl Iterator<Item = &JournalEntry> + '_ {
+        let run_id = run_id.to_owned();
+        self.entries.iter().filter(move |entry| entry.run_id == run_id)
+    }
+
+    /// Whether the journal has the run at all.
+    pub fn has_run(&self, run_id: &str) -> bool {
+        self.run(run_id).next().is_some()
+    }
+
+    /// The state each host of a run had before the run changed it ([`JournalRecord::HostBefore`];
+    /// the first one of a host counts).
+    pub fn before_states(&self, run_id: &str) -> ObservedFleet {
+        let mut fleet = ObservedFleet::default();
+        for entry in self.run(run_id) {
+            if let JournalRecord::HostBefore { host, state } = &entry.record {
+                fleet.hosts.entry(host.clone()).or_insert_with(|| (**state).clone());
+            }
+        }
+        fleet
+    }
+
+    /// The run's confirmation deadline, if it asked for confirmation, and whether it was confirmed.
+    pub fn confirmation(&self, run_id: &str) -> Option<(u64, bool)> {
+        let mut deadline = None;
+        let mut confirmed = false;
+        for entry in self.run(run_id) {
+            match &entry.record {
+                JournalRecord::ConfirmationPending { deadline_unix_ms, .. } => deadline = Some(*deadline_unix_ms),
+                JournalRecord::Confirmed => confirmed = true,
+                _ => {}
+            }
+        }
+        deadline.map(|deadline| (deadline, confirmed))
     }
 }
 
@@ -243,6 +311,14 @@ pub fn read_journal(path: impl AsRef<Path>) -> Result<JournalContents, ExecutorE
 /// The current time in RFC 3339 UTC with milliseconds, such as `2026-01-31T12:00:00.123Z`.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -41,9 +41,11 @@ pub mod operations;
 pub mod precondition;
 pub mod report;
 mod retry;
+pub mod rollout;
 mod snapshot;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod verify;
 
 pub use apply::{apply, new_run_id, ApplyOptions, DEFAULT_PARALLELISM};
 pub use backend::{Backend, BackendError, Fault, FaultKind, Operation, OperationOutcome};
@@ -51,7 +53,9 @@ pub use error::ExecutorError;
 pub use events::{Event, IgnoreEvents, Observer};
 pub use fingerprint::{check_fingerprints, ensure_plan_is_fresh, StaleHost};
 pub use journal::{read_journal, Journal, JournalContents, JournalEntry, JournalRecord, LastRun};
-pub use observe::{observe_fleet, observe_fleet_with};
-pub use report::{ApplyReport, ChangeReport, Counts, HostOutcome, HostReport, StepOutcome, StepReport};
+pub use observe::{network_hints_of, observe_fleet, observe_fleet_with};
+pub use report::{ApplyReport, ChangeReport, Counts, HostOutcome, HostReport, RollbackReport, StepOutcome, StepReport};
 pub use retry::RetryPolicy;
+pub use rollout::{Confirmation, ConfirmationSource, FailureBudget, Safety};
 pub use snapshot::SnapshotBackend;
+pub use verify::{Check, CheckOutcome, Verification};

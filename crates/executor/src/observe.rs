@@ -85,3 +85,32 @@ pub fn observe_fleet_with(
     }
     Ok(fleet)
 }
+
+/// What the NICs of `hosts` see (`QueryNetworkHint`), `parallelism` hosts at a time. Hosts the
+/// backend has no hints for, or whose hints could not be read, are left out: hints inform
+/// warnings and verification, they never stop a plan.
+pub fn network_hints_of(
+    backend: &dyn Backend,
+    hosts: &[String],
+    parallelism: usize,
+) -> std::collections::BTreeMap<String, Vec<esxnet_model::hints::NicHint>> {
+    let retry = RetryPolicy::default();
+    let next_host = AtomicUsize::new(0);
+    let found = Mutex::new(std::collections::BTreeMap::new());
+    let workers = parallelism.max(1).min(hosts.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                while let Some(host) = hosts.get(next_host.fetch_add(1, Ordering::Relaxed)) {
+                    if let (Ok(Some(hints)), _) = retry.run(|| backend.network_hints(host), |_, _, _| {}) {
+                        found
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .insert(host.clone(), hints);
+                    }
+                }
+            });
+        }
+    });
+    found.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -102,6 +102,11 @@ pub enum HostOutcome {
     Stale,
     /// The plan refused this host (its manifests have errors); nothing was attempted.
     Refused,
+    /// Its changes were made, then undone: verification failed, or the run was not confirmed in
+    /// time. The host is back in its state before the run (see `rollback`).
+    RolledBack,
+    /// Not started: the run's failure budget was spent (`--max-failures`, `--canary`).
+    NotStarted,
 }
 
 /// One host's result.
@@ -120,6 +125,28 @@ pub struct HostReport {
     pub changes: Vec<ChangeReport>,
     /// How many times the host was observed during the run.
     pub observations: u32,
+    /// What was checked after its changes, when the run verifies hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<crate::verify::Verification>,
+    /// How it was put back, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackReport>,
+}
+
+/// How a host was put back to its state before the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackReport {
+    /// The rollback's own run id in the journal.
+    pub run_id: String,
+    /// Why it was rolled back.
+    pub reason: String,
+    /// Whether the host is back in its before-state (observed again and compared).
+    pub restored: bool,
+    /// The rollback's steps.
+    pub steps: Vec<StepReport>,
+    /// What went wrong, when it is not restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// Counts over the whole run.
@@ -145,6 +172,12 @@ pub struct Counts {
     pub hosts_stale: usize,
     /// Hosts the plan refused.
     pub hosts_refused: usize,
+    /// Hosts changed, then put back.
+    #[serde(default)]
+    pub hosts_rolled_back: usize,
+    /// Hosts not started because the failure budget was spent.
+    #[serde(default)]
+    pub hosts_not_started: usize,
 }
 
 /// The result of [`crate::apply`].
@@ -185,6 +218,8 @@ impl ApplyReport {
                 HostOutcome::Failed => counts.hosts_failed += 1,
                 HostOutcome::Stale => counts.hosts_stale += 1,
                 HostOutcome::Refused => counts.hosts_refused += 1,
+                HostOutcome::RolledBack => counts.hosts_rolled_back += 1,
+                HostOutcome::NotStarted => counts.hosts_not_started += 1,
             }
             for step in &host.steps {
                 match step.outcome {

@@ -24,6 +24,7 @@ pub enum Severity {
 /// are the domain rules of the design; the planner adds `ESX020` (stack settings declared where no
 /// adapter instantiates the stack) and `ESX021` (a host's changes depend on each other in a cycle);
 /// `ESX022`–`ESX024` are values a host refuses: names, stack settings, services newer than the host.
+/// `ESX025` is the planner's pre-flight check of adapters against what their uplinks see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[allow(missing_docs)]
 pub enum RuleId {
@@ -77,6 +78,8 @@ pub enum RuleId {
     Esx023,
     #[serde(rename = "ESX024")]
     Esx024,
+    #[serde(rename = "ESX025")]
+    Esx025,
 }
 
 impl RuleId {
@@ -108,6 +111,7 @@ impl RuleId {
             RuleId::Esx022 => "ESX022",
             RuleId::Esx023 => "ESX023",
             RuleId::Esx024 => "ESX024",
+            RuleId::Esx025 => "ESX025",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod common;
 pub mod desired;
 pub mod diagnostic;
+pub mod hints;
 pub mod load;
 pub mod lower;
 pub mod manifest;

@@ -10,7 +10,9 @@ pub mod diff;
 pub mod esxi;
 pub mod graph;
 pub mod plan;
+pub mod reach;
 pub mod render;
+pub mod restore;
 pub mod state;
 
 use std::collections::BTreeSet;

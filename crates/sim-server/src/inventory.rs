@@ -245,6 +245,8 @@ impl Inventory {
             "configManager.networkSystem" => Some(moref("HostNetworkSystem", &network_system_id(index))),
             "configManager.virtualNicManager" => Some(moref("HostVirtualNicManager", &nic_manager_id(index))),
             "runtime.networkRuntimeInfo" => Some(network_runtime_info(host)),
+            // A simulated host is always up (esxnet's verification asks after a change).
+            "runtime.connectionState" => Some(json!({"_typeName": "HostSystemConnectionState", "_value": "connected"})),
             // Read whole by pyVmomi (Ansible's vmware_host_tcpip_stacks reads
             // `host.runtime.networkRuntimeInfo`): a simulated host is always up.
             "runtime" => Some(json!({

@@ -605,6 +605,10 @@ fn answer(simulator: &Simulator, call: &Call, session: Option<String>) -> Result
         }
         ("CreateContainerView", Some(value)) => xml_as::<vim::ManagedObjectReference>(&value, "returnval")?,
         ("UpdateNetworkConfig", Some(value)) => xml_as::<vim::HostNetworkConfigResult>(&value, "returnval")?,
+        ("QueryNetworkHint", Some(Value::Array(hints))) => hints
+            .iter()
+            .map(|hint| xml_as::<vim::PhysicalNicHintInfo>(hint, "returnval"))
+            .collect::<Result<String, VimFault>>()?,
         (_, Some(Value::String(text))) => {
             format!("<returnval>{}</returnval>", quick_xml::escape::escape(text.as_str()))
         }

@@ -928,8 +928,82 @@ impl Simulator {
                 Ok(VimReply::void())
             }
             "UpdateNetworkConfig" => self.update_network_config(host_name, body),
+            "QueryNetworkHint" => self.query_network_hint(host_name, body),
             _ => Err(VimFault::method_not_found("HostNetworkSystem", method)),
         }
+    }
+
+    /// What the host's NICs see, from the lab's fabric (`esxnet_sim::Fabric::hints`): for each
+    /// NIC asked for (all when `device` is left out), the subnets per VLAN as ranges
+    /// (`10.120.0.1-10.120.255.254`) and, for a switch port configured with a VLAN list, LLDP
+    /// information whose `Vlan ID` parameter lists them. A lab without a fabric sees nothing: every
+    /// NIC is answered with no subnet and no LLDP.
+    fn query_network_hint(&self, host_name: &str, body: &Value) -> Result<VimReply, VimFault> {
+        let Some(held) = self.sim_hosts.get(host_name) else {
+            return Err(VimFault::from_sim(&SimError::UnknownHost {
+                host: host_name.to_owned(),
+                dir: self.lab.dir().to_owned(),
+            }));
+        };
+        let observed = held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .observed()
+            .clone();
+        let asked: Option<Vec<&str>> = body
+            .get("device")
+            .and_then(Value::as_array)
+            .map(|devices| devices.iter().filter_map(Value::as_str).collect());
+        let hints = match &self.lab.settings().fabric {
+            Some(fabric) => fabric.hints(&observed),
+            None => observed
+                .physical_nics
+                .iter()
+                .map(|nic| esxnet_model::hints::NicHint {
+                    device: nic.device.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+        };
+        let answer: Vec<Value> = hints
+            .iter()
+            .filter(|hint| asked.as_ref().is_none_or(|asked| asked.contains(&hint.device.as_str())))
+            .map(|hint| {
+                let subnets: Vec<Value> = hint
+                    .subnets
+                    .iter()
+                    .map(|subnet| {
+                        json!({
+                            "_typeName": "PhysicalNicIpHint",
+                            "vlanId": subnet.vlan,
+                            "ipSubnet": esxnet_model::hints::subnet_range(subnet.network),
+                        })
+                    })
+                    .collect();
+                let mut info = json!({"_typeName": "PhysicalNicHintInfo", "device": hint.device});
+                if !subnets.is_empty() {
+                    info["subnet"] = Value::Array(subnets);
+                }
+                if let Some(vlans) = &hint.port_vlans {
+                    let listed: Vec<String> = vlans.iter().map(ToString::to_string).collect();
+                    info["lldpInfo"] = json!({
+                        "_typeName": "LinkLayerDiscoveryProtocolInfo",
+                        "chassisId": "00:00:5e:00:53:01",
+                        "portId": format!("{host_name}/{}", hint.device),
+                        "timeToLive": 120,
+                        "parameter": [{
+                            "_typeName": "KeyAnyValue",
+                            "key": "Vlan ID",
+                            "value": {"_typeName": "string", "_value": listed.join(",")},
+                        }],
+                    });
+                }
+                info
+            })
+            .collect();
+        Ok(VimReply::json(through_vim::<Vec<vim::PhysicalNicHintInfo>>(
+            &Value::Array(answer),
+        )?))
     }
 
     fn update_network_config(&self, host_name: &str, body: &Value) -> Result<VimReply, VimFault> {

@@ -541,8 +541,19 @@ async fn faults_arrive_typed_with_the_simulators_messages() {
     assert_eq!(fault_of(&error).0, Some(StructType::InvalidArgument));
 
     // A method esxnet does not use is answered, not crashed on.
-    let error = network_system.query_network_hint(None).await.unwrap_err();
+    let error = network_system.refresh_network_system().await.unwrap_err();
     assert_eq!(fault_of(&error).0, Some(StructType::MethodNotFound));
+    // QueryNetworkHint, which esxnet reads to verify hosts, answers every NIC (a lab without a
+    // fabric sees nothing on them).
+    let hints = network_system
+        .query_network_hint(None)
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(hints.len(), 4);
+    assert!(hints
+        .iter()
+        .all(|hint| hint.subnet.is_none() && hint.lldp_info.is_none()));
     // An object that does not exist.
     let error = HostNetworkSystem::new(vim(&client), "networkSystem-9")
         .remove_port_group("x")

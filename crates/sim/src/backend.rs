@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use esxnet_executor::{Backend, BackendError, Fault, Operation, OperationOutcome};
+use esxnet_model::hints::NicHint;
 use esxnet_model::observed::{ObservedFleet, ObservedHost};
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,9 @@ use crate::lab::{write_atomically, Lab, COUNTERS_FILE};
 
 /// The method name counted for reading a host's state (a property-collector retrieval).
 pub const OBSERVE_METHOD: &str = "RetrieveProperties";
+
+/// The method name counted for reading what a host's NICs see.
+pub const NETWORK_HINT_METHOD: &str = "QueryNetworkHint";
 
 /// The key of batched observations' fault draws; `*` cannot start a host name.
 const BATCH_KEY: &str = "*batch*";
@@ -281,5 +285,15 @@ impl Backend for SimBackend {
 
     fn is_writable(&self) -> bool {
         self.lab.is_writer()
+    }
+
+    /// The lab's fabric answers, as one `QueryNetworkHint` call; a lab without a fabric has no
+    /// network to see, and no call is made.
+    fn network_hints(&self, host: &str) -> Result<Option<Vec<NicHint>>, BackendError> {
+        let Some(fabric) = &self.lab.settings().fabric else {
+            return Ok(None);
+        };
+        let observed = self.call(host, NETWORK_HINT_METHOD, || self.lab.observe(host))?;
+        Ok(Some(fabric.hints(&observed)))
     }
 }

@@ -62,6 +62,9 @@ pub struct LabSettings {
     pub transient_fault_rate: f64,
     /// Seed of the deterministic fault injection.
     pub seed: u64,
+    /// The network behind the hosts, if the lab has a model of it (`sim init` gives one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fabric: Option<crate::fabric::Fabric>,
 }
 
 impl LabSettings {
@@ -94,6 +97,7 @@ impl Default for LabSettings {
             latency_ms: 0,
             transient_fault_rate: 0.0,
             seed: 0,
+            fabric: None,
         }
     }
 }
@@ -169,6 +173,8 @@ pub struct InitOptions {
     pub iscsi_adapter: bool,
     /// Every host has an adapter the system owns ([`SYSTEM_PORT_GROUP`]).
     pub system_owned_adapter: bool,
+    /// The network behind the hosts, if the lab is to have a model of it.
+    pub fabric: Option<crate::fabric::Fabric>,
 }
 
 impl Default for InitOptions {
@@ -184,6 +190,7 @@ impl Default for InitOptions {
             distributed_switches: Vec::new(),
             iscsi_adapter: false,
             system_owned_adapter: false,
+            fabric: None,
         }
     }
 }
@@ -633,6 +640,7 @@ impl Lab {
             latency_ms: options.latency_ms,
             transient_fault_rate: options.transient_fault_rate,
             seed: options.seed,
+            fabric: options.fabric.clone(),
         };
         if let Some(message) = settings.problem() {
             return Err(SimError::InvalidOptions { message });

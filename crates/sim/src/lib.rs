@@ -67,12 +67,14 @@
 
 pub mod backend;
 pub mod error;
+pub mod fabric;
 pub mod host;
 pub mod lab;
 pub mod routing;
 
 pub use backend::{CallCounters, HostCallCounters, SimBackend};
 pub use error::SimError;
+pub use fabric::{Fabric, FabricSubnet, PortVlans};
 pub use host::{
     AdapterUpdate, DnsEdit, FreshHostOptions, NewAdapter, RouteChange, SimHost, StackEdit, StackGateways, SwitchSpec,
 };

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+mod hints;
 pub mod map;
 pub mod spec;
 pub mod target;
@@ -23,9 +24,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use esxnet_executor::backend::{Backend, BackendError, Fault, Operation, OperationOutcome};
+use esxnet_model::hints::NicHint;
 use esxnet_model::observed::{ObservedFleet, ObservedHost, PortConnection};
 use vim_rs::core::client::{Client, ClientBuilder, TransportMode, VimClient};
 use vim_rs::mo::{HostNetworkSystem, HostVirtualNicManager, PropertyCollector, ViewManager};
+use vim_rs::types::boxed_types::ValueElements;
 use vim_rs::types::structs::{
     HostNetworkInfo, HostPortGroupSpec, HostRuntimeInfoNetworkRuntimeInfo, HostVirtualNicManagerInfo,
     HostVirtualSwitchSpec, ManagedObjectReference, ObjectContent, ObjectSpec, PropertyFilterSpec, PropertySpec,
@@ -1063,6 +1066,39 @@ impl Backend for VsphereBackend {
         operation: &Operation,
     ) -> Result<OperationOutcome, BackendError> {
         Ok(self.execute_operation(&current.name, Some(current), operation)?)
+    }
+
+    /// One `RetrievePropertiesEx` of the host's `runtime.connectionState`.
+    fn connection_state(&self, host: &str) -> Result<Option<String>, BackendError> {
+        let objects = self.objects_of(host)?;
+        let spec = direct_spec(
+            "HostSystem",
+            &BTreeSet::from([objects.host_system.clone()]),
+            &["runtime.connectionState"],
+        );
+        let contents = self.runtime.block_on(self.retrieve(&[spec]))?;
+        let state = contents
+            .into_iter()
+            .flat_map(|object| object.prop_set.into_iter().flatten())
+            .find(|property| property.name == "runtime.connectionState")
+            .and_then(|property| match property.val {
+                VimAny::Value(ValueElements::HostSystemConnectionState(state)) => Some(state.as_ref().to_owned()),
+                VimAny::Value(ValueElements::PrimitiveString(state)) => Some(state),
+                _ => None,
+            });
+        Ok(state)
+    }
+
+    /// One `QueryNetworkHint` call for every NIC of the host ([`hints`]).
+    fn network_hints(&self, host: &str) -> Result<Option<Vec<NicHint>>, BackendError> {
+        let method = "QueryNetworkHint";
+        let server = self.server();
+        let classify = |error| error::classify(error, method, &server);
+        let system = self.network_system(host, method)?;
+        let answered = self.run(system.query_network_hint(None)).map_err(classify)?;
+        Ok(Some(
+            answered.unwrap_or_default().into_iter().map(hints::nic_hint).collect(),
+        ))
     }
 }
 

@@ -3,14 +3,16 @@
 use std::fmt::Write as _;
 use std::io::{BufRead, Write};
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Result};
 use esxnet::ops::{self, ApplyRequest};
 use esxnet::output::Output;
 use esxnet::report::{self, Annotated, TargetEntry};
 use esxnet::saved_plan::PlanKey;
-use esxnet::target::UnreachableTarget;
-use esxnet_executor::{ApplyReport, Event, HostOutcome, HostReport, StepOutcome};
+use esxnet::target::{Routing, UnreachableTarget};
+use esxnet_executor::{ApplyReport, Confirmation, Event, HostOutcome, HostReport, Safety, StepOutcome};
 use esxnet_model::diagnostic::escape_control;
 use esxnet_planner::render::{self, TextStyle};
 use esxnet_planner::{Plan, PlanOptions};
@@ -51,6 +53,11 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
             planned
         }
     };
+    if arguments.confirm_within.is_some() && matches!(*planned.routing, Routing::PerHost(_)) {
+        // `esxnet confirm` finds the run in one target's journal; a run over several servers
+        // journals apart from all of them, so it could never be confirmed and would roll back.
+        bail!("--confirm-within needs one target (--target): `esxnet confirm` finds the run in that target's journal. Apply each Target's hosts on their own (--target SERVER) to confirm them; nothing was applied");
+    }
     let targets = report::target_entries(&planned);
     report_unreachable(&planned.unreachable, output);
     let unreachable = planned.unreachable.clone();
@@ -89,18 +96,38 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
         ApplyFormat::Text => output.result(&plan_text),
         ApplyFormat::Json => output.status(&plan_text),
     }
+    if let Some(rollout) = rollout_text(arguments, plan) {
+        output.status(&rollout);
+    }
     if !arguments.auto_approve && !confirm(output, plan)? {
         return Ok(Outcome::Failed);
     }
+    let run_id = esxnet_executor::new_run_id();
+    let safety = safety(arguments, &journal_path, &run_id);
     let progress = (output.interactive && arguments.output == ApplyFormat::Text).then(|| progress_bar(plan));
-    let observer = progress.clone().map(|bar| {
-        Box::new(move |event: &Event| {
-            if let Event::StepFinished { address, outcome, .. } = event {
+    let bar = progress.clone();
+    let status = *output;
+    let target_text = arguments.target.or_default().to_owned();
+    let observer = Box::new(move |event: &Event| {
+        match event {
+        Event::StepFinished { address, outcome, .. } => {
+            if let Some(bar) = &bar {
                 bar.set_message(format!("{address}: {}", outcome.label()));
                 bar.inc(1);
             }
-        }) as Box<dyn esxnet_executor::Observer>
-    });
+        }
+        Event::RollingBack { host, reason } => status.status(&format!(
+            "rolling back {}: {}",
+            escape_control(host),
+            escape_control(reason)
+        )),
+        Event::AwaitingConfirmation { run_id, deadline } => status.status(&format!(
+            "the changes stay only if confirmed: run `esxnet confirm {run_id} --target {}` before {deadline}, or every changed host is rolled back",
+            escape_control(&target_text)
+        )),
+        _ => {}
+    }
+    }) as Box<dyn esxnet_executor::Observer>;
     let report = ops::apply(
         planned,
         ApplyRequest {
@@ -109,7 +136,9 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
             // Hosts start from the state the plan was just made from, unless a person took time
             // to answer the prompt: then each host is read again before its first change.
             reuse_observation: arguments.auto_approve,
-            observer,
+            observer: Some(observer),
+            run_id: Some(run_id),
+            safety,
         },
     )?;
     if let Some(bar) = progress {
@@ -159,6 +188,8 @@ fn fail_unreachable_hosts(
                 steps: Vec::new(),
                 changes: Vec::new(),
                 observations: 0,
+                verification: None,
+                rollback: None,
             });
             report.counts.hosts_failed += 1;
         }
@@ -183,7 +214,91 @@ fn print_json(
     Ok(())
 }
 
-fn confirm(output: &Output, plan: &Plan) -> Result<bool> {
+/// What makes this apply safe: every host verified and rolled back when it fails, with the
+/// canary, failure budget and confirmation the flags ask for.
+fn safety(arguments: &ApplyArgs, journal_path: &Path, run_id: &str) -> Safety {
+    let confirm = arguments.confirm_within.map(|within| {
+        let journal_path = journal_path.to_path_buf();
+        let run_id = run_id.to_owned();
+        Confirmation {
+            within,
+            source: Arc::new(move || ops::is_confirmed(&journal_path, &run_id)),
+            poll_interval: Duration::from_millis(200),
+        }
+    });
+    Safety {
+        verify: true,
+        canary: arguments.canary,
+        max_failures: arguments.max_failures,
+        confirm,
+    }
+}
+
+/// The order hosts will go in, when the flags stage them: canary first, then the rest, and what
+/// stops the run.
+fn rollout_text(arguments: &ApplyArgs, plan: &Plan) -> Option<String> {
+    if arguments.canary == 0 && arguments.max_failures.is_none() && arguments.confirm_within.is_none() {
+        return None;
+    }
+    let with_changes: Vec<&str> = plan
+        .hosts
+        .iter()
+        .filter(|host| !host.steps.is_empty())
+        .map(|host| host.host.as_str())
+        .collect();
+    let canary = arguments.canary.min(with_changes.len());
+    let mut text = String::from("Rollout: ");
+    if canary > 0 {
+        let _ = write!(
+            text,
+            "canary {}; then ",
+            escape_control(&with_changes[..canary].join(", "))
+        );
+    }
+    let rest = &with_changes[canary..];
+    let _ = write!(
+        text,
+        "{} ({} at a time)",
+        if rest.is_empty() {
+            "no other host".to_owned()
+        } else {
+            escape_control(&rest.join(", ")).into_owned()
+        },
+        arguments.planning.parallelism
+    );
+    let safety = Safety {
+        canary: arguments.canary,
+        max_failures: arguments.max_failures,
+        ..Safety::default()
+    };
+    if let Some(limit) = safety.failure_limit(with_changes.len()) {
+        let _ = write!(
+            text,
+            "; no host starts once {limit} host{} failed verification or apply",
+            if limit == 1 { "" } else { "s" }
+        );
+    }
+    if let Some(window) = arguments.confirm_within {
+        let _ = write!(
+            text,
+            "; the changes stay only if `esxnet confirm RUN_ID` arrives within {}",
+            humantime_duration(window)
+        );
+    }
+    Some(text)
+}
+
+fn humantime_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    match (seconds / 60, seconds % 60, duration.subsec_millis()) {
+        (0, 0, millis) => format!("{millis}ms"),
+        (0, seconds, _) => format!("{seconds}s"),
+        (minutes, 0, _) => format!("{minutes}m"),
+        (minutes, seconds, _) => format!("{minutes}m{seconds}s"),
+    }
+}
+
+pub(crate) fn confirm(output: &Output, plan: &Plan) -> Result<bool> {
     if !output.interactive {
         bail!("refusing to apply without --auto-approve: there is no terminal to ask on (add --auto-approve in pipelines)");
     }
@@ -204,7 +319,7 @@ fn confirm(output: &Output, plan: &Plan) -> Result<bool> {
     Ok(false)
 }
 
-fn progress_bar(plan: &Plan) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(plan: &Plan) -> indicatif::ProgressBar {
     let steps: usize = plan.hosts.iter().map(|host| host.steps.len()).sum();
     let bar = indicatif::ProgressBar::new(steps as u64);
     let style = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {wide_msg}")
@@ -213,7 +328,7 @@ fn progress_bar(plan: &Plan) -> indicatif::ProgressBar {
     bar
 }
 
-fn report_text(report: &ApplyReport, journal: &Path, targets: Option<&[TargetEntry]>) -> String {
+pub(crate) fn report_text(report: &ApplyReport, journal: &Path, targets: Option<&[TargetEntry]>) -> String {
     let mut out = String::new();
     // Several servers: a line for each, so that an unreachable one is seen first.
     for target in targets.unwrap_or_default() {
@@ -246,6 +361,42 @@ fn report_text(report: &ApplyReport, journal: &Path, targets: Option<&[TargetEnt
             escape_control(&host.host),
             host_outcome_label(host.outcome)
         );
+        if matches!(host.outcome, HostOutcome::RolledBack | HostOutcome::NotStarted) || host.rollback.is_some() {
+            if let Some(message) = &host.message {
+                let _ = writeln!(out, "  {}", escape_control(message));
+            }
+            if let Some(failure) = host
+                .verification
+                .as_ref()
+                .and_then(|verification| verification.first_failure())
+            {
+                let _ = writeln!(
+                    out,
+                    "  check {} failed on {}",
+                    escape_control(&failure.check),
+                    escape_control(&failure.subject)
+                );
+            }
+            if let Some(rollback) = &host.rollback {
+                let applied = rollback
+                    .steps
+                    .iter()
+                    .filter(|step| matches!(step.outcome, StepOutcome::Applied { .. }))
+                    .count();
+                let _ = writeln!(
+                    out,
+                    "  rollback {}: {applied} step{} applied, {}",
+                    escape_control(&rollback.run_id),
+                    if applied == 1 { "" } else { "s" },
+                    if rollback.restored {
+                        "the host is back in its state before the run"
+                    } else {
+                        "the host is NOT restored"
+                    }
+                );
+            }
+            continue;
+        }
         for step in &host.steps {
             match &step.outcome {
                 StepOutcome::Applied { .. } | StepOutcome::AlreadyInTarget => {}
@@ -276,6 +427,15 @@ fn report_text(report: &ApplyReport, journal: &Path, targets: Option<&[TargetEnt
         counts.hosts_stale,
         journal.display()
     );
+    if counts.hosts_rolled_back + counts.hosts_not_started > 0 {
+        let _ = writeln!(
+            out,
+            "Run {}: {} hosts rolled back, {} not started.",
+            escape_control(&report.run_id),
+            counts.hosts_rolled_back,
+            counts.hosts_not_started
+        );
+    }
     if !report.succeeded() {
         out.push_str("Fix the cause and run apply again: steps already done are skipped.\n");
     }
@@ -288,6 +448,8 @@ fn host_outcome_label(outcome: HostOutcome) -> &'static str {
         HostOutcome::Failed => "failed",
         HostOutcome::Stale => "stale plan",
         HostOutcome::Refused => "not planned",
+        HostOutcome::RolledBack => "rolled back",
+        HostOutcome::NotStarted => "not started",
     }
 }
 

@@ -8,6 +8,7 @@ mod import;
 mod observe;
 mod plan;
 mod report;
+mod rollback;
 mod schema;
 mod sim;
 mod validate;
@@ -30,6 +31,8 @@ pub fn run(cli: Cli, output: &Output) -> Result<Outcome> {
         Command::Import(arguments) => import::run(&arguments, output),
         Command::Graph(arguments) => plan::graph(&arguments, output),
         Command::Schema(arguments) => schema::run(&arguments, output),
+        Command::Rollback(arguments) => rollback::run(&arguments, output),
+        Command::Confirm(arguments) => rollback::confirm(&arguments, output),
         Command::Sim(command) => sim::run(command, output),
         Command::Report(command) => report::run(&command, output),
         Command::Completions(arguments) => docs::completions(&arguments, output),

@@ -2,9 +2,9 @@
 
 use anyhow::{Context, Result};
 use esxnet_sim::lab::{ISCSI_PORT_GROUP, SYSTEM_PORT_GROUP};
-use esxnet_sim::{HostNames, InitOptions, Lab, LabDistributedSwitch};
+use esxnet_sim::{Fabric, HostNames, InitOptions, Lab, LabDistributedSwitch, PortVlans};
 
-use crate::cli::{SimCommand, SimInitArgs, SimServeArgs};
+use crate::cli::{FabricChoice, SimCommand, SimInitArgs, SimServeArgs};
 use crate::Outcome;
 use esxnet::output::Output;
 
@@ -44,7 +44,7 @@ fn init(arguments: &SimInitArgs, output: &Output) -> Result<Outcome> {
         anyhow::bail!("--transient-fault-rate must be between 0 and 1, such as 0.3");
     }
     let options = InitOptions {
-        hosts,
+        hosts: hosts.clone(),
         version: arguments.version.parse()?,
         latency_ms: arguments.latency_ms,
         transient_fault_rate: arguments.transient_fault_rate,
@@ -57,6 +57,7 @@ fn init(arguments: &SimInitArgs, output: &Output) -> Result<Outcome> {
         )?,
         iscsi_adapter: arguments.iscsi_adapter,
         system_owned_adapter: arguments.system_owned_adapter,
+        fabric: fabric(arguments, &hosts.resolve())?,
     };
     let lab = Lab::init(&arguments.dir, &options)
         .with_context(|| format!("cannot make a simulated lab at {}", arguments.dir.display()))?;
@@ -70,6 +71,38 @@ fn init(arguments: &SimInitArgs, output: &Output) -> Result<Outcome> {
         arguments.dir.display()
     ));
     Ok(Outcome::Success)
+}
+
+/// The physical NICs of a host `sim init` makes.
+const FRESH_HOST_NICS: [&str; 4] = ["vmnic0", "vmnic1", "vmnic2", "vmnic3"];
+
+/// The network behind the new lab's hosts.
+fn fabric(arguments: &SimInitArgs, hosts: &[String]) -> Result<Option<Fabric>> {
+    let mut fabric = match arguments.fabric {
+        FabricChoice::Examples => Fabric::examples(),
+        FabricChoice::None if arguments.uplink_vlans.is_empty() => return Ok(None),
+        FabricChoice::None => Fabric::default(),
+    };
+    for port in &arguments.uplink_vlans {
+        let port = port.parse::<PortVlans>()?;
+        if !hosts.contains(&port.host) {
+            anyhow::bail!(
+                "--uplink-vlans names host {}, which the lab does not get: name one of {}",
+                port.host,
+                hosts.join(", ")
+            );
+        }
+        if !FRESH_HOST_NICS.contains(&port.nic.as_str()) {
+            anyhow::bail!(
+                "--uplink-vlans names NIC {} of {}: a lab host has {}",
+                port.nic,
+                port.host,
+                FRESH_HOST_NICS.join(", ")
+            );
+        }
+        fabric = fabric.with_port(port);
+    }
+    Ok(Some(fabric))
 }
 
 /// What the lab's hosts have beyond a fresh installation, for the status line (empty when nothing).
@@ -97,9 +130,22 @@ fn furnishing_summary(options: &InitOptions) -> String {
     if options.system_owned_adapter {
         parts.push(format!("a system-owned adapter on \"{SYSTEM_PORT_GROUP}\""));
     }
-    if parts.is_empty() {
+    let mut summary = if parts.is_empty() {
         String::new()
     } else {
         format!(", each with {}", parts.join(", "))
+    };
+    // Switch ports configured with a VLAN list belong to one host's NIC each.
+    for (host, ports) in options.fabric.iter().flat_map(|fabric| &fabric.ports) {
+        for (nic, vlans) in ports {
+            let vlans: Vec<String> = vlans.iter().map(ToString::to_string).collect();
+            let vlans = if vlans.is_empty() {
+                "no VLAN".to_owned()
+            } else {
+                format!("only VLANs {}", vlans.join(", "))
+            };
+            summary.push_str(&format!("; {nic} of {host} is on a switch port that carries {vlans}"));
+        }
     }
+    summary
 }
