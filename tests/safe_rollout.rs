@@ -157,6 +157,53 @@ fn a_host_whose_uplinks_lack_its_vlan_is_warned_about_rolled_back_and_named() {
     assert_eq!(changed, vec![BAD_HOST], "the good hosts converged, the bad one is back");
 }
 
+#[test]
+fn with_no_verify_the_same_apply_keeps_every_change_and_reads_no_host_again() {
+    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch.path();
+    example_lab_missing_vlan_120(scratch);
+    let examples = examples();
+    let examples = examples.to_str().unwrap();
+    let apply = esxnet(
+        scratch,
+        &[
+            "apply",
+            examples,
+            "--target",
+            "sim:lab",
+            "--auto-approve",
+            "--no-verify",
+        ],
+    );
+    assert_eq!(
+        apply.code,
+        0,
+        "nothing checks the fabric, so nothing fails: {}",
+        apply.all()
+    );
+    assert!(!apply.stdout.contains("rolled back"), "{}", apply.stdout);
+    // No host was read after its changes: each was observed once, for the plan.
+    let counters = SimBackend::read_counters(scratch.join("lab")).expect("the apply left its counters");
+    assert!(!counters.hosts.is_empty());
+    for (host, calls) in &counters.hosts {
+        assert_eq!(
+            calls
+                .calls
+                .get(esxnet_sim::backend::OBSERVE_METHOD)
+                .copied()
+                .unwrap_or(0),
+            1,
+            "{host}: {calls:?}"
+        );
+    }
+    // The bad host keeps its changes: the re-plan is empty everywhere.
+    let replan = esxnet(
+        scratch,
+        &["plan", examples, "--target", "sim:lab", "--detailed-exitcode"],
+    );
+    assert_eq!(replan.code, 0, "{}", replan.all());
+}
+
 /// Manifests that give every host an adapter on VLAN 120 through vmnic2, and a lab whose vmnic2
 /// ports carry only VLAN 0: every host fails verification.
 fn fleet_where_every_host_fails(scratch: &Path, hosts: usize) -> Vec<String> {

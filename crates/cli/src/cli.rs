@@ -242,6 +242,11 @@ pub struct ApplyArgs {
     pub output: ApplyFormat,
     #[command(flatten)]
     pub shard: ShardArgs,
+    /// Skip the verification after each host's changes (read again, still connected, adapters
+    /// reaching their networks) and so the automatic rollback of a host that fails it, as
+    /// `nmstatectl --no-verify` does. Saves one read of each changed host.
+    #[arg(long)]
+    pub no_verify: bool,
     /// Change the first N hosts with changes (in plan order) alone, then the others; a failed
     /// canary stops the run unless --max-failures allows more.
     #[arg(long, value_name = "N", default_value_t = 0)]

@@ -616,6 +616,13 @@ impl Backend for RoutedBackend {
     fn connection_state(&self, host: &str) -> Result<Option<String>, BackendError> {
         self.backend_of(host)?.connection_state(host)
     }
+
+    fn observe_with_connection_state(
+        &self,
+        host: &str,
+    ) -> Result<esxnet_executor::backend::ObservedWithState, BackendError> {
+        self.backend_of(host)?.observe_with_connection_state(host)
+    }
 }
 
 #[cfg(test)]

@@ -403,4 +403,19 @@ pub trait Backend: Send + Sync {
         let _ = host;
         Ok(None)
     }
+
+    /// [`Backend::observe`] and [`Backend::connection_state`] together, as verification reads a
+    /// host after its changes. A backend that can read both in one round trip (vSphere: the
+    /// state is a property of the host object observation already reads) overrides this, so that
+    /// verifying a host costs one call. The connection state's own failure is answered beside the
+    /// host, not as the error: a host that was read but whose state could not be told is
+    /// unverified, not cut off.
+    fn observe_with_connection_state(&self, host: &str) -> Result<ObservedWithState, BackendError> {
+        let observed = self.observe(host)?;
+        Ok((observed, self.connection_state(host)))
+    }
 }
+
+/// A host as observed, and its connection state or why it could not be told
+/// ([`Backend::observe_with_connection_state`]).
+pub type ObservedWithState = (ObservedHost, Result<Option<String>, BackendError>);

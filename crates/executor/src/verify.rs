@@ -70,10 +70,10 @@ pub(crate) fn verify_host(
     retry: &RetryPolicy,
 ) -> (Verification, Option<ObservedHost>) {
     let mut checks = Vec::new();
-    let (observed, _) = retry.run(|| backend.observe(host), |_, _, _| {});
+    // One read where the backend can: the host and its connection state at the same moment.
+    let (observed, _) = retry.run(|| backend.observe_with_connection_state(host), |_, _, _| {});
     let observed = match observed {
-        Ok(observed) => {
-            let (state, _) = retry.run(|| backend.connection_state(host), |_, _, _| {});
+        Ok((observed, state)) => {
             let (outcome, message) = match state {
                 Ok(None) => (
                     CheckOutcome::Passed,

@@ -55,14 +55,19 @@ pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 16;
 pub const MAX_CONCURRENT_CALLS_CEILING: usize = 64;
 
 /// The host properties read in one property-collector round trip (see `PROTOCOL.md`).
-const HOST_PROPERTIES: [&str; 6] = [
+const HOST_PROPERTIES: [&str; 7] = [
     "name",
     "summary.config.product.version",
     "configManager.networkSystem",
     "configManager.virtualNicManager",
     "runtime.networkRuntimeInfo",
     "network",
+    // What verification asks after a host's changes, read with the host at no extra call.
+    CONNECTION_STATE,
 ];
+
+/// `HostSystem.runtime.connectionState`: `connected`, `disconnected` or `notResponding`.
+const CONNECTION_STATE: &str = "runtime.connectionState";
 
 /// What locates a host's objects: read for every host of the inventory once per run.
 const LOCATING_PROPERTIES: [&str; 4] = [
@@ -170,6 +175,12 @@ pub struct VsphereBackend {
     /// `uuid` of each distributed switch by managed object id: it never changes.
     switch_uuids: Mutex<BTreeMap<String, String>>,
     specs: Mutex<BTreeMap<String, HostSpecs>>,
+    /// Each host's connection state as its last observation in this run read it.
+    connection_states: Mutex<BTreeMap<String, String>>,
+    /// Each host's network hints, read once per run: they describe the physical network behind
+    /// its NICs (VLANs and subnets seen on the wire), which no change of esxnet's alters, so the
+    /// pre-flight check and the verification after apply share one `QueryNetworkHint` a host.
+    hints: Mutex<BTreeMap<String, Vec<NicHint>>>,
     closed: AtomicBool,
     // Last, so it is dropped after everything that may hold tasks on it.
     runtime: tokio::runtime::Runtime,
@@ -246,6 +257,8 @@ impl VsphereBackend {
             hosts: Mutex::new(BTreeMap::new()),
             switch_uuids: Mutex::new(BTreeMap::new()),
             specs: Mutex::new(BTreeMap::new()),
+            connection_states: Mutex::new(BTreeMap::new()),
+            hints: Mutex::new(BTreeMap::new()),
             closed: AtomicBool::new(false),
             runtime,
         })
@@ -476,6 +489,16 @@ impl VsphereBackend {
             let mut cache = self.hosts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             for host in &hosts {
                 cache.insert(host.name.clone(), host_objects(host));
+            }
+            let mut states = self
+                .connection_states
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for host in &hosts {
+                match &host.connection_state {
+                    Some(state) => states.insert(host.name.clone(), state.clone()),
+                    None => states.remove(&host.name),
+                };
             }
         }
 
@@ -1074,31 +1097,63 @@ impl Backend for VsphereBackend {
         let spec = direct_spec(
             "HostSystem",
             &BTreeSet::from([objects.host_system.clone()]),
-            &["runtime.connectionState"],
+            &[CONNECTION_STATE],
         );
         let contents = self.runtime.block_on(self.retrieve(&[spec]))?;
         let state = contents
             .into_iter()
             .flat_map(|object| object.prop_set.into_iter().flatten())
-            .find(|property| property.name == "runtime.connectionState")
-            .and_then(|property| match property.val {
-                VimAny::Value(ValueElements::HostSystemConnectionState(state)) => Some(state.as_ref().to_owned()),
-                VimAny::Value(ValueElements::PrimitiveString(state)) => Some(state),
-                _ => None,
-            });
+            .find(|property| property.name == CONNECTION_STATE)
+            .and_then(|property| connection_state_of(property.val));
         Ok(state)
     }
 
-    /// One `QueryNetworkHint` call for every NIC of the host ([`hints`]).
+    /// One observation: the host's properties include its connection state.
+    fn observe_with_connection_state(
+        &self,
+        host: &str,
+    ) -> Result<esxnet_executor::backend::ObservedWithState, BackendError> {
+        let observed = self.observe_one(host)?;
+        let state = self
+            .connection_states
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(host)
+            .cloned();
+        Ok((observed, Ok(state)))
+    }
+
+    /// One `QueryNetworkHint` call for every NIC of the host ([`hints`]), the first time a run
+    /// asks; later asks answer the same (see `VsphereBackend::hints`).
     fn network_hints(&self, host: &str) -> Result<Option<Vec<NicHint>>, BackendError> {
+        if let Some(known) = self
+            .hints
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(host)
+        {
+            return Ok(Some(known.clone()));
+        }
         let method = "QueryNetworkHint";
         let server = self.server();
         let classify = |error| error::classify(error, method, &server);
         let system = self.network_system(host, method)?;
         let answered = self.run(system.query_network_hint(None)).map_err(classify)?;
-        Ok(Some(
-            answered.unwrap_or_default().into_iter().map(hints::nic_hint).collect(),
-        ))
+        let hints: Vec<NicHint> = answered.unwrap_or_default().into_iter().map(hints::nic_hint).collect();
+        self.hints
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(host.to_owned(), hints.clone());
+        Ok(Some(hints))
+    }
+}
+
+/// `runtime.connectionState` as text (`connected`, `disconnected`, `notResponding`).
+fn connection_state_of(value: VimAny) -> Option<String> {
+    match value {
+        VimAny::Value(ValueElements::HostSystemConnectionState(state)) => Some(state.as_ref().to_owned()),
+        VimAny::Value(ValueElements::PrimitiveString(state)) => Some(state),
+        _ => None,
     }
 }
 
@@ -1192,6 +1247,7 @@ fn raw_host(object: ObjectContent) -> RawHost {
         network_system: None,
         virtual_nic_manager: None,
         distributed_port_group_ids: Vec::new(),
+        connection_state: None,
     };
     for property in object.prop_set.into_iter().flatten() {
         match property.name.as_str() {
@@ -1202,6 +1258,7 @@ fn raw_host(object: ObjectContent) -> RawHost {
                 raw.reads_config_network = true;
             }
             "runtime.networkRuntimeInfo" => raw.runtime = take::<HostRuntimeInfoNetworkRuntimeInfo>(property.val),
+            CONNECTION_STATE => raw.connection_state = connection_state_of(property.val),
             "configManager.networkSystem" => {
                 raw.network_system = take::<ManagedObjectReference>(property.val).map(|reference| reference.value)
             }

@@ -89,6 +89,8 @@ pub struct RawHost {
     pub virtual_nic_manager: Option<String>,
     /// `network`: ids of the `DistributedVirtualPortgroup` objects the host sees.
     pub distributed_port_group_ids: Vec<String>,
+    /// `runtime.connectionState`, when the server reports it.
+    pub connection_state: Option<String>,
 }
 
 /// Combines `HostNetworkSystem.networkInfo` (`primary`) with `HostSystem.config.network`.

@@ -33,6 +33,7 @@ fn raw_host(runtime: Option<HostRuntimeInfoNetworkRuntimeInfo>) -> RawHost {
         network_system: Some("networkSystem-1".to_owned()),
         virtual_nic_manager: Some("virtualNicManager-1".to_owned()),
         distributed_port_group_ids: vec!["dvportgroup-1001".to_owned()],
+        connection_state: Some("connected".to_owned()),
     }
 }
 

@@ -20,6 +20,7 @@ fn d67_host() -> ObservedHost {
         network_system: Some("networkSystem-1".to_owned()),
         virtual_nic_manager: None,
         distributed_port_group_ids: Vec::new(),
+        connection_state: None,
     };
     map::observed_host(&raw, None, &[]).expect("the D67 host lowers")
 }

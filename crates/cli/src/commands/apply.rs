@@ -227,7 +227,7 @@ fn safety(arguments: &ApplyArgs, journal_path: &Path, run_id: &str) -> Safety {
         }
     });
     Safety {
-        verify: true,
+        verify: !arguments.no_verify,
         canary: arguments.canary,
         max_failures: arguments.max_failures,
         confirm,
