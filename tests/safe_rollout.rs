@@ -138,6 +138,15 @@ fn a_host_whose_uplinks_lack_its_vlan_is_warned_about_rolled_back_and_named() {
         "{}",
         apply.stdout
     );
+    // Verification judged by the hints the plan's pre-flight check read: one question a host.
+    let counters = SimBackend::read_counters(scratch.join("lab")).expect("the apply left its counters");
+    let hint_calls: Vec<u64> = counters
+        .hosts
+        .values()
+        .filter_map(|calls| calls.calls.get(esxnet_sim::backend::NETWORK_HINT_METHOD).copied())
+        .collect();
+    assert_eq!(hint_calls.len(), 4, "every host changes an adapter: {counters:?}");
+    assert!(hint_calls.iter().all(|count| *count == 1), "{hint_calls:?}");
 
     let after = observe(scratch);
     assert_eq!(

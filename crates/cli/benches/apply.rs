@@ -95,6 +95,9 @@ fn prepare(scratch: &Path, hosts: usize, latency_ms: u64) -> (std::path::PathBuf
     let options = InitOptions {
         hosts: HostNames::Names(names),
         latency_ms,
+        // The network behind the hosts that `esxnet sim init` gives a lab by default: the sim
+        // path asks for network hints (pre-flight, verification) as it does on a user's lab.
+        fabric: Some(esxnet_sim::fabric::Fabric::examples()),
         ..InitOptions::default()
     };
     drop(Lab::init(&lab_dir, &options).expect("lab"));

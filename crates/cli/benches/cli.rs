@@ -37,6 +37,9 @@ fn main() {
             &lab_dir,
             &InitOptions {
                 hosts: HostNames::Names(names),
+                // The network behind the hosts that `esxnet sim init` gives a lab by default, so
+                // plan makes its pre-flight check as it does on a user's lab.
+                fabric: Some(esxnet_sim::fabric::Fabric::examples()),
                 ..InitOptions::default()
             },
         )

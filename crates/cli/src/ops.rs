@@ -12,6 +12,7 @@
 //! Nothing here prints besides what [`crate::target`] says when it makes a `sim:` lab on first use
 //! and the phase timings of `ESXNET_TIMINGS`; the caller renders the values these functions return.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -82,12 +83,14 @@ pub struct Planned {
     pub routing: Box<Routing>,
     /// Targets that could not be opened or read: their hosts are in no plan and failed.
     pub unreachable: Vec<UnreachableTarget>,
+    /// The network hints the pre-flight check read, by host: apply's verification uses them.
+    pub hints: Arc<BTreeMap<String, Vec<esxnet_model::hints::NicHint>>>,
 }
 
 /// How [`plan`] and [`drift`] ended, short of an error.
 pub enum Planning {
-    /// The manifests were read and the hosts planned.
-    Planned(Planned),
+    /// The manifests were read and the hosts planned (boxed: the other variant is small).
+    Planned(Box<Planned>),
     /// The manifests could not be read (not YAML, or not the schema): nothing was observed or
     /// planned. The diagnostics say why.
     UnreadableManifests(Vec<Diagnostic>),
@@ -98,7 +101,7 @@ impl Planning {
     /// are a mistake (tests, benchmarks).
     pub fn planned(self) -> Result<Planned> {
         match self {
-            Planning::Planned(planned) => Ok(planned),
+            Planning::Planned(planned) => Ok(*planned),
             Planning::UnreadableManifests(diagnostics) => {
                 let messages: Vec<String> = diagnostics.iter().map(|diagnostic| diagnostic.render(false)).collect();
                 bail!("the manifests could not be read:\n{}", messages.join("\n"))
@@ -154,13 +157,14 @@ pub fn plan(request: &PlanRequest<'_>) -> Result<Planning> {
     }
     let mut plan = esxnet_planner::plan(&analysis.fleet, &observed, analysis.diagnostics, &request.options);
     timings.lap("plan");
-    add_preflight(
+    let hints = add_preflight(
         &mut plan,
         &analysis.fleet,
         &observed,
         opened.backend.as_ref(),
         request.parallelism,
     );
+    timings.lap("pre-flight");
     if request.reclaim_at_exit {
         forget_at_exit(analysis.fleet);
         forget_at_exit(loaded);
@@ -168,14 +172,15 @@ pub fn plan(request: &PlanRequest<'_>) -> Result<Planning> {
     if request.writable {
         ensure_writable(opened.backend.as_ref())?;
     }
-    Ok(Planning::Planned(Planned {
+    Ok(Planning::Planned(Box::new(Planned {
         plan,
         backend: opened.backend,
         observed,
         made_from,
         routing: Box::new(routing),
         unreachable: opened.unreachable,
-    }))
+        hints: Arc::new(hints),
+    })))
 }
 
 /// ESX013 for each adapter that would take a new address from a pool that also serves hosts of an
@@ -250,27 +255,29 @@ pub fn plan_observed(manifests: &Loaded, observed: &ObservedFleet, options: &Pla
 
 /// The plan's pre-flight check (ESX025): the hosts whose adapters change are asked what their
 /// uplinks see (`QueryNetworkHint`), and every changed adapter that does not fit gets a warning.
-/// A target without hints (a lab without a fabric, a snapshot) adds nothing.
+/// A target without hints (a lab without a fabric, a snapshot) adds nothing. Answers the hints
+/// read, for apply's verification to judge by ([`ApplyOptions::hints`]).
 pub fn add_preflight(
     plan: &mut Plan,
     desired: &esxnet_model::desired::DesiredFleet,
     observed: &ObservedFleet,
     backend: &dyn Backend,
     parallelism: usize,
-) {
+) -> BTreeMap<String, Vec<esxnet_model::hints::NicHint>> {
     let hosts = esxnet_planner::reach::hosts_needing_hints(plan);
     if hosts.is_empty() {
-        return;
+        return BTreeMap::new();
     }
     let hints = esxnet_executor::network_hints_of(backend, &hosts, parallelism);
     if hints.is_empty() {
-        return;
+        return hints;
     }
     let found = esxnet_planner::reach::preflight(plan, desired, observed, &hints);
     if !found.is_empty() {
         plan.diagnostics.extend(found);
         esxnet_model::diagnostic::sort(&mut plan.diagnostics);
     }
+    hints
 }
 
 /// Leaves a large value of plain data for the process's exit to reclaim instead of freeing it
@@ -447,7 +454,7 @@ pub fn check_saved_plan(saved: Plan, made_from: &MadeFrom, request: &SavedPlanRe
     let observed = crate::target::observe(backend.as_ref(), &hosts, request.parallelism)?;
     let analysis = analysis::analyze(&manifests, Some(&observed));
     let mut replanned = esxnet_planner::plan(&analysis.fleet, &observed, analysis.diagnostics, &saved.options);
-    add_preflight(
+    let hints = add_preflight(
         &mut replanned,
         &analysis.fleet,
         &observed,
@@ -473,6 +480,7 @@ pub fn check_saved_plan(saved: Plan, made_from: &MadeFrom, request: &SavedPlanRe
         made_from: Box::new(made_from.clone()),
         routing: Box::new(Routing::Single(target)),
         unreachable: Vec::new(),
+        hints: Arc::new(hints),
     })
 }
 
@@ -535,12 +543,14 @@ pub fn apply(planned: Planned, request: ApplyRequest) -> Result<ApplyReport> {
         made_from: _,
         routing: _,
         unreachable: _,
+        hints,
     } = planned;
     let mut options = ApplyOptions {
         parallelism: request.parallelism,
         observed: request.reuse_observation.then(|| Arc::new(observed)),
         run_id: request.run_id,
         safety: request.safety,
+        hints: Some(hints),
         ..ApplyOptions::default()
     };
     if let Some(journal_path) = &request.journal {
@@ -743,6 +753,7 @@ pub fn apply_rollback(planned: RollbackPlanned, request: ApplyRequest) -> Result
             made_from: Box::new(made_from),
             routing: Box::new(Routing::Single(planned.target)),
             unreachable: Vec::new(),
+            hints: Arc::default(),
         },
         ApplyRequest {
             run_id: Some(run_id),

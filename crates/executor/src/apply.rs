@@ -4,6 +4,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use esxnet_model::hints::NicHint;
+
 use esxnet_model::observed::{ObservedFleet, ObservedHost};
 use esxnet_planner::state::{self, ObjectState};
 use esxnet_planner::{Action, Address, Change, HostPlan, HostStatus, Phase, Plan};
@@ -44,6 +46,11 @@ pub struct ApplyOptions {
     /// Verification, rollback, canary, failure budget and confirmation ([`Safety`]); none by
     /// default.
     pub safety: Safety,
+    /// Network hints already read in this run (the plan's pre-flight check), by host.
+    /// Verification judges a host's adapters by these instead of asking again: they describe
+    /// the physical network behind its NICs, which no change of esxnet's alters, so asking twice
+    /// would only cost every host one more call in its chain.
+    pub hints: Option<Arc<BTreeMap<String, Vec<NicHint>>>>,
 }
 
 impl Default for ApplyOptions {
@@ -56,6 +63,7 @@ impl Default for ApplyOptions {
             observer: Arc::new(IgnoreEvents),
             observed: None,
             safety: Safety::default(),
+            hints: None,
         }
     }
 }
@@ -336,7 +344,8 @@ impl<'run> Walker<'run> {
                 }
                 unique
             });
-        let (verification, observed) = verify_host(self.backend, host, &host_changes, &self.options.retry);
+        let known_hints = self.options.hints.as_ref().and_then(|hints| hints.get(host));
+        let (verification, observed) = verify_host(self.backend, host, &host_changes, known_hints, &self.options.retry);
         report.observations += 1;
         self.emit(Event::Verified {
             host: host.to_owned(),
@@ -471,7 +480,9 @@ impl<'run> Walker<'run> {
             journal: self.options.journal.clone(),
             observer: Arc::new(IgnoreEvents),
             observed: Some(Arc::new(single(&now))),
+            // A rollback is not verified (no safety), so it needs no hints.
             safety: Safety::default(),
+            hints: None,
         };
         let report = match apply(&restore, self.backend, &nested) {
             Ok(report) => report,

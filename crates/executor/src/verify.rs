@@ -67,6 +67,7 @@ pub(crate) fn verify_host(
     backend: &dyn Backend,
     host: &str,
     changes: &[&Change],
+    known_hints: Option<&Vec<esxnet_model::hints::NicHint>>,
     retry: &RetryPolicy,
 ) -> (Verification, Option<ObservedHost>) {
     let mut checks = Vec::new();
@@ -167,7 +168,11 @@ pub(crate) fn verify_host(
         })
         .collect();
     if !adapters.is_empty() {
-        let (hints, _) = retry.run(|| backend.network_hints(host), |_, _, _| {});
+        // The run's pre-flight answer where there is one; the question otherwise.
+        let hints = match known_hints {
+            Some(known) => Ok(Some(known.clone())),
+            None => retry.run(|| backend.network_hints(host), |_, _, _| {}).0,
+        };
         match hints {
             Err(error) => checks.push(Check {
                 check: "reachability".to_owned(),

@@ -234,14 +234,22 @@ pub fn preflight(
     observed: &ObservedFleet,
     hints: &BTreeMap<String, Vec<NicHint>>,
 ) -> Vec<Diagnostic> {
-    let mut diagnostics = Vec::new();
-    for host_plan in &plan.hosts {
+    // Indexed: looking a host's changes and a step's change up in the plan's lists made this
+    // quadratic in the fleet (18 s for 10,000 hosts against a lab with a fabric).
+    let index = plan.change_index();
+    let asked: Vec<&crate::plan::HostPlan> = plan
+        .hosts
+        .iter()
+        .filter(|host_plan| hints.contains_key(&host_plan.host) && observed.hosts.contains_key(&host_plan.host))
+        .collect();
+    let per_host = esxnet_model::parallel::map_in_order(&asked, |host_plan| {
+        let mut diagnostics = Vec::new();
         let (Some(host_hints), Some(observed_host)) = (hints.get(&host_plan.host), observed.hosts.get(&host_plan.host))
         else {
-            continue;
+            return diagnostics;
         };
-        let predicted = predicted_host(plan, host_plan, observed_host);
-        for change in plan.host_changes(&host_plan.host) {
+        let predicted = predicted_host(&index, host_plan, observed_host);
+        for change in index.host_changes(&host_plan.host) {
             if change.kind != ObjectKind::VmkernelAdapter
                 || !matches!(change.action, Action::Create | Action::Update | Action::Replace)
             {
@@ -272,8 +280,9 @@ pub fn preflight(
             }
             diagnostics.push(diagnostic);
         }
-    }
-    diagnostics
+        diagnostics
+    });
+    per_host.into_iter().flatten().collect()
 }
 
 /// The hosts worth asking for hints: those whose plan changes an adapter.
@@ -292,10 +301,14 @@ pub fn hosts_needing_hints(plan: &Plan) -> Vec<String> {
 
 /// The host as it will be once its plan is applied: every step recorded in order, with ESXi's
 /// own effects ([`state::record`]).
-pub fn predicted_host(plan: &Plan, host_plan: &crate::plan::HostPlan, observed: &ObservedHost) -> ObservedHost {
+pub fn predicted_host(
+    index: &crate::plan::ChangeIndex<'_>,
+    host_plan: &crate::plan::HostPlan,
+    observed: &ObservedHost,
+) -> ObservedHost {
     let mut predicted = observed.clone();
     for step in &host_plan.steps {
-        let Some(change) = plan.change(&step.address) else {
+        let Some(change) = index.change(&step.address) else {
             continue;
         };
         let target = match step.phase {

@@ -177,10 +177,6 @@ pub struct VsphereBackend {
     specs: Mutex<BTreeMap<String, HostSpecs>>,
     /// Each host's connection state as its last observation in this run read it.
     connection_states: Mutex<BTreeMap<String, String>>,
-    /// Each host's network hints, read once per run: they describe the physical network behind
-    /// its NICs (VLANs and subnets seen on the wire), which no change of esxnet's alters, so the
-    /// pre-flight check and the verification after apply share one `QueryNetworkHint` a host.
-    hints: Mutex<BTreeMap<String, Vec<NicHint>>>,
     closed: AtomicBool,
     // Last, so it is dropped after everything that may hold tasks on it.
     runtime: tokio::runtime::Runtime,
@@ -258,7 +254,6 @@ impl VsphereBackend {
             switch_uuids: Mutex::new(BTreeMap::new()),
             specs: Mutex::new(BTreeMap::new()),
             connection_states: Mutex::new(BTreeMap::new()),
-            hints: Mutex::new(BTreeMap::new()),
             closed: AtomicBool::new(false),
             runtime,
         })
@@ -1123,28 +1118,16 @@ impl Backend for VsphereBackend {
         Ok((observed, Ok(state)))
     }
 
-    /// One `QueryNetworkHint` call for every NIC of the host ([`hints`]), the first time a run
-    /// asks; later asks answer the same (see `VsphereBackend::hints`).
+    /// One `QueryNetworkHint` call for every NIC of the host ([`hints`]).
     fn network_hints(&self, host: &str) -> Result<Option<Vec<NicHint>>, BackendError> {
-        if let Some(known) = self
-            .hints
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(host)
-        {
-            return Ok(Some(known.clone()));
-        }
         let method = "QueryNetworkHint";
         let server = self.server();
         let classify = |error| error::classify(error, method, &server);
         let system = self.network_system(host, method)?;
         let answered = self.run(system.query_network_hint(None)).map_err(classify)?;
-        let hints: Vec<NicHint> = answered.unwrap_or_default().into_iter().map(hints::nic_hint).collect();
-        self.hints
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(host.to_owned(), hints.clone());
-        Ok(Some(hints))
+        Ok(Some(
+            answered.unwrap_or_default().into_iter().map(hints::nic_hint).collect(),
+        ))
     }
 }
 

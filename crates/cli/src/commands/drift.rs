@@ -34,6 +34,7 @@ pub fn run(arguments: &DriftArgs, output: &Output) -> Result<Outcome> {
         made_from,
         routing: _,
         unreachable,
+        hints: _,
     } = planned;
     ops::forget_at_exit(observed);
     ops::forget_at_exit(made_from);

@@ -43,7 +43,7 @@ pub fn run(cli: Cli, output: &Output) -> Result<Outcome> {
 /// The plan, or `None` after printing why the manifests could not be read.
 fn planned_or_report(planning: Planning, output: &Output) -> Option<Planned> {
     match planning {
-        Planning::Planned(planned) => Some(planned),
+        Planning::Planned(planned) => Some(*planned),
         Planning::UnreadableManifests(diagnostics) => {
             output.diagnostics(&diagnostics);
             output.status("the manifests could not be read: nothing was planned or applied");
