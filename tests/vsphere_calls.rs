@@ -72,8 +72,9 @@ fn mutating(counters: &ServerCounters, host: &str) -> BTreeMap<String, u64> {
 }
 
 /// Plans the fleet over the vSphere backend and applies it; `reuse_observation` is what
-/// `apply --auto-approve` does, the other way what applying a saved plan does.
-fn apply_counted(reuse_observation: bool) {
+/// `apply --auto-approve` does, the other way what applying a saved plan does; `verify` is what
+/// `apply` does unless `--no-verify`, with the network hints the plan's pre-flight check read.
+fn apply_counted(reuse_observation: bool, verify: bool) {
     let scratch = tempfile::tempdir().unwrap();
     let (manifests, names) = fleet::write_fleet(scratch.path(), HOSTS);
     let lab_dir = scratch.path().join("lab");
@@ -106,15 +107,23 @@ fn apply_counted(reuse_observation: bool) {
     let expected = planned_calls(&plan);
     assert_eq!(expected.len(), HOSTS, "every host has changes");
 
-    let before_apply = server.counters();
+    let after_observation = server.counters();
     assert_eq!(
-        before_apply.method("CreateContainerView"),
+        after_observation.method("CreateContainerView"),
         1,
         "observing the fleet reads the inventory once"
     );
+    // The pre-flight check's question, as `esxnet plan` asks it: one QueryNetworkHint a host.
+    let hints = esxnet_executor::network_hints_of(&backend, &names, 4);
+    let before_apply = server.counters();
     let options = ApplyOptions {
         parallelism: 4,
         observed: reuse_observation.then(|| Arc::new(observed)),
+        safety: esxnet_executor::Safety {
+            verify,
+            ..esxnet_executor::Safety::default()
+        },
+        hints: Some(Arc::new(hints)),
         ..ApplyOptions::default()
     };
     let report = esxnet_executor::apply(&plan, &backend, &options).unwrap();
@@ -138,10 +147,17 @@ fn apply_counted(reuse_observation: bool) {
                 .get("RetrievePropertiesEx")
                 .copied()
                 .unwrap_or(0);
-        let allowed = if reuse_observation { 0 } else { 1 };
+        // Verifying a host is one more round trip: its connection state comes with it.
+        let allowed = u64::from(!reuse_observation) + u64::from(verify);
         assert_eq!(
             observations_in_apply, allowed,
             "host {host}: apply observes it {allowed} time(s), in one round trip, and no operation reads it again"
+        );
+        let hints_in_apply = after.host(host).get("QueryNetworkHint").copied().unwrap_or(0)
+            - before_apply.host(host).get("QueryNetworkHint").copied().unwrap_or(0);
+        assert_eq!(
+            hints_in_apply, 0,
+            "host {host}: verification judges by the pre-flight check's hints"
         );
     }
 
@@ -155,10 +171,15 @@ fn apply_counted(reuse_observation: bool) {
 
 #[test]
 fn a_fresh_apply_makes_one_call_per_change_and_observes_each_host_once() {
-    apply_counted(true);
+    apply_counted(true, false);
+}
+
+#[test]
+fn a_verified_apply_reads_each_host_once_more_and_asks_for_no_hint_again() {
+    apply_counted(true, true);
 }
 
 #[test]
 fn applying_a_saved_plan_adds_one_observation_round_trip_per_host_and_nothing_else() {
-    apply_counted(false);
+    apply_counted(false, false);
 }
