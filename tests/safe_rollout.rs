@@ -14,22 +14,6 @@ use support::{command, esxnet, examples};
 const EXAMPLE_HOSTS: &str = "esx-01.lab.example,esx-02.lab.example,esx-03.lab.example,esx-04.lab.example";
 const BAD_HOST: &str = "esx-02.lab.example";
 
-/// The methods that change a host.
-const MUTATING: [&str; 12] = [
-    "AddVirtualSwitch",
-    "UpdateVirtualSwitch",
-    "RemoveVirtualSwitch",
-    "AddPortGroup",
-    "UpdatePortGroup",
-    "RemovePortGroup",
-    "AddVirtualNic",
-    "UpdateVirtualNic",
-    "RemoveVirtualNic",
-    "UpdateNetworkConfig",
-    "SelectVnicForNicType",
-    "DeselectVnicForNicType",
-];
-
 /// The lab the examples are written for, with `extra` options for `sim init`.
 fn example_lab(scratch: &Path, extra: &[&str]) {
     let mut arguments = vec![
@@ -83,7 +67,7 @@ fn mutating_calls(lab: &Path, host: &str) -> u64 {
         .hosts
         .get(host)
         .map(|host| {
-            MUTATING
+            support::MUTATING_METHODS
                 .iter()
                 .map(|method| host.calls.get(*method).copied().unwrap_or(0))
                 .sum()

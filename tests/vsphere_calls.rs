@@ -1,8 +1,7 @@
 //! Every planned change is exactly one vSphere call, and nothing reads the inventory again once the
 //! hosts are known: a vSphere apply against `sim serve`, counted by the server.
 
-#[path = "support/fleet.rs"]
-mod fleet;
+mod support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,25 +12,10 @@ use esxnet_planner::PlanOptions;
 use esxnet_sim::{HostNames, InitOptions, Lab};
 use esxnet_sim_server::{serve, ServeOptions, ServerCounters};
 use esxnet_vsphere::{ConnectOptions, Password, VsphereBackend, VsphereTarget};
+use support::fleet;
 
 const PASSWORD: &str = "counted-secret";
 const HOSTS: usize = 12;
-
-/// The methods that change a host.
-const MUTATING: [&str; 12] = [
-    "AddVirtualSwitch",
-    "UpdateVirtualSwitch",
-    "RemoveVirtualSwitch",
-    "AddPortGroup",
-    "UpdatePortGroup",
-    "RemovePortGroup",
-    "AddVirtualNic",
-    "UpdateVirtualNic",
-    "RemoveVirtualNic",
-    "UpdateNetworkConfig",
-    "SelectVnicForNicType",
-    "DeselectVnicForNicType",
-];
 
 /// The vSphere method each planned step is carried out with, counted per host.
 fn planned_calls(plan: &esxnet_planner::Plan) -> BTreeMap<String, BTreeMap<String, u64>> {
@@ -67,7 +51,7 @@ fn mutating(counters: &ServerCounters, host: &str) -> BTreeMap<String, u64> {
     counters
         .host(host)
         .into_iter()
-        .filter(|(method, _)| MUTATING.contains(&method.as_str()))
+        .filter(|(method, _)| support::MUTATING_METHODS.contains(&method.as_str()))
         .collect()
 }
 

@@ -6,6 +6,23 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+/// The vSphere methods that change a host, as the simulator and `sim serve` count them (the
+/// names `Operation::method_name` gives).
+pub const MUTATING_METHODS: [&str; 12] = [
+    "AddVirtualSwitch",
+    "UpdateVirtualSwitch",
+    "RemoveVirtualSwitch",
+    "AddPortGroup",
+    "UpdatePortGroup",
+    "RemovePortGroup",
+    "AddVirtualNic",
+    "UpdateVirtualNic",
+    "RemoveVirtualNic",
+    "UpdateNetworkConfig",
+    "SelectVnicForNicType",
+    "DeselectVnicForNicType",
+];
+
 /// The repository's root.
 pub fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
