@@ -150,12 +150,7 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
         ApplyFormat::Text => output.result(&report_text(&report, &journal_path, targets.as_deref())),
         ApplyFormat::Json => print_json(output, &report, shard, targets.as_deref())?,
     }
-    // The run's record is incomplete: say so and fail, even if every change was applied.
-    if let Some(problem) = &report.journal_problem {
-        output.error(&format!(
-            "{}; the changes above were made, but the journal does not record all of them",
-            escape_control(problem)
-        ));
+    if journal_incomplete(&report, output) {
         return Ok(Outcome::Failed);
     }
     Ok(if report.succeeded() && unreachable.is_empty() {
@@ -317,6 +312,19 @@ pub(crate) fn confirm(output: &Output, plan: &Plan) -> Result<bool> {
     }
     output.status("apply cancelled: nothing was applied");
     Ok(false)
+}
+
+/// Whether the run's record is incomplete, after saying so: the run then fails, even if every
+/// change was applied.
+pub(crate) fn journal_incomplete(report: &ApplyReport, output: &Output) -> bool {
+    let Some(problem) = &report.journal_problem else {
+        return false;
+    };
+    output.error(&format!(
+        "{}; the changes above were made, but the journal does not record all of them",
+        escape_control(problem)
+    ));
+    true
 }
 
 pub(crate) fn progress_bar(plan: &Plan) -> indicatif::ProgressBar {

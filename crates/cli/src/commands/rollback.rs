@@ -4,17 +4,15 @@
 use anyhow::Result;
 use esxnet::ops::{self, ApplyRequest, Confirmation};
 use esxnet::output::Output;
-use esxnet::target::Target;
 use esxnet_executor::Event;
 use esxnet_model::diagnostic::escape_control;
 use esxnet_planner::render::{self, TextStyle};
 
 use crate::cli::{ApplyFormat, ConfirmArgs, RollbackArgs};
-use crate::commands::apply::{confirm as ask, progress_bar, report_text};
+use crate::commands::apply::{confirm as ask, journal_incomplete, progress_bar, report_text};
 use crate::Outcome;
 
 pub fn run(arguments: &RollbackArgs, output: &Output) -> Result<Outcome> {
-    let target = Target::parse(arguments.target.or_default())?;
     let parallelism = arguments.parallelism as usize;
     let planned = ops::plan_rollback(arguments.target.or_default(), arguments.run_id.as_deref(), parallelism)?;
     let plan = &planned.plan;
@@ -47,7 +45,7 @@ pub fn run(arguments: &RollbackArgs, output: &Output) -> Result<Outcome> {
     if !arguments.auto_approve && !ask(output, plan)? {
         return Ok(Outcome::Failed);
     }
-    let journal_path = target.journal_path();
+    let journal_path = planned.target.journal_path();
     let progress = (output.interactive && arguments.output == ApplyFormat::Text).then(|| progress_bar(plan));
     let observer = progress.clone().map(|bar| {
         Box::new(move |event: &Event| {
@@ -78,11 +76,7 @@ pub fn run(arguments: &RollbackArgs, output: &Output) -> Result<Outcome> {
         ),
         ApplyFormat::Json => output.result(&(serde_json::to_string_pretty(&report)? + "\n")),
     }
-    if let Some(problem) = &report.journal_problem {
-        output.error(&format!(
-            "{}; the changes above were made, but the journal does not record all of them",
-            escape_control(problem)
-        ));
+    if journal_incomplete(&report, output) {
         return Ok(Outcome::Failed);
     }
     Ok(if report.succeeded() {
