@@ -307,17 +307,10 @@ impl Merged {
                 )
             }
             (None, Some(report)) => {
-                let counts = &report.counts;
                 format!(
-                    "merged {} apply results: {} steps applied, {} already done, {} failed, {} blocked; {} hosts ok, {} failed, {} stale{unreachable}",
+                    "merged {} apply results: {}{unreachable}",
                     self.files,
-                    counts.applied,
-                    counts.already_in_target,
-                    counts.failed,
-                    counts.blocked,
-                    counts.hosts_ok,
-                    counts.hosts_failed,
-                    counts.hosts_stale
+                    report.counts.line()
                 )
             }
             (None, None) => String::new(),

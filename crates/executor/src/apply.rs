@@ -354,16 +354,7 @@ impl<'run> Walker<'run> {
         if let Some(failure) = verification.first_failure() {
             let reason = format!("verification failed ({}): {}", failure.check, failure.message);
             let rollback = self.roll_back(host, &before, observed, reason.clone());
-            report.outcome = if rollback.restored {
-                HostOutcome::RolledBack
-            } else {
-                HostOutcome::Failed
-            };
-            report.message = Some(match &rollback.message {
-                None => format!("{reason}; rolled back to its state before the run"),
-                Some(problem) => format!("{reason}; the rollback did not finish: {problem}"),
-            });
-            report.rollback = Some(rollback);
+            record_rollback(&mut report, &reason, rollback);
         }
         report.verification = Some(verification);
         report
@@ -589,16 +580,7 @@ impl<'run> Walker<'run> {
                 self.run_id
             );
             let rollback = self.roll_back(&report.host.clone(), before, None, reason.clone());
-            report.outcome = if rollback.restored {
-                HostOutcome::RolledBack
-            } else {
-                HostOutcome::Failed
-            };
-            report.message = Some(match &rollback.message {
-                None => format!("{reason}; rolled back to its state before the run"),
-                Some(problem) => format!("{reason}; the rollback did not finish: {problem}"),
-            });
-            report.rollback = Some(rollback);
+            record_rollback(report, &reason, rollback);
         }
     }
 
@@ -862,4 +844,19 @@ fn dependents(host_plan: &HostPlan, index: usize) -> BTreeSet<usize> {
         }
     }
     found
+}
+
+/// A host rolled back for `reason`: rolled back when the rollback restored it, failed when it did
+/// not, with the reason and the rollback's own problem in its message.
+fn record_rollback(report: &mut HostReport, reason: &str, rollback: RollbackReport) {
+    report.outcome = if rollback.restored {
+        HostOutcome::RolledBack
+    } else {
+        HostOutcome::Failed
+    };
+    report.message = Some(match &rollback.message {
+        None => format!("{reason}; rolled back to its state before the run"),
+        Some(problem) => format!("{reason}; the rollback did not finish: {problem}"),
+    });
+    report.rollback = Some(rollback);
 }

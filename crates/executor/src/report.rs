@@ -180,6 +180,23 @@ pub struct Counts {
     pub hosts_not_started: usize,
 }
 
+impl Counts {
+    /// The steps and hosts in one line, as the apply and merge reports print them:
+    /// `7 steps applied, 0 already done, 0 failed, 0 blocked; 1 hosts ok, 0 failed, 0 stale`.
+    pub fn line(&self) -> String {
+        format!(
+            "{} steps applied, {} already done, {} failed, {} blocked; {} hosts ok, {} failed, {} stale",
+            self.applied,
+            self.already_in_target,
+            self.failed,
+            self.blocked,
+            self.hosts_ok,
+            self.hosts_failed,
+            self.hosts_stale
+        )
+    }
+}
+
 /// The result of [`crate::apply`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApplyReport {

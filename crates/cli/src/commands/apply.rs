@@ -424,15 +424,9 @@ pub(crate) fn report_text(report: &ApplyReport, journal: &Path, targets: Option<
     let counts = &report.counts;
     let _ = writeln!(
         out,
-        "Apply {}: {} steps applied, {} already done, {} failed, {} blocked; {} hosts ok, {} failed, {} stale. Journal: {}",
+        "Apply {}: {}. Journal: {}",
         if report.succeeded() { "complete" } else { "incomplete" },
-        counts.applied,
-        counts.already_in_target,
-        counts.failed,
-        counts.blocked,
-        counts.hosts_ok,
-        counts.hosts_failed,
-        counts.hosts_stale,
+        counts.line(),
         journal.display()
     );
     if counts.hosts_rolled_back + counts.hosts_not_started > 0 {
