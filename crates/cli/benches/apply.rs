@@ -26,6 +26,10 @@ use esxnet_sim_server::{ServeOptions, ServerHandle};
 
 const PASSWORD: &str = "bench-password";
 
+/// The benchmark fleet's changes on a fresh host: a switch, two port groups, two stacks, two
+/// adapters.
+const CHANGES_PER_HOST: usize = 7;
+
 /// What one round measured.
 struct Round {
     wall: Duration,
@@ -45,47 +49,55 @@ fn main() {
     let rounds = fleet::argument(4, 3);
     let paths = std::env::var("ESXNET_BENCH_PATHS").unwrap_or_else(|_| "sim,vsphere".to_owned());
     println!("apply benchmark: {hosts} hosts, parallelism {parallelism}, {latency_ms} ms per API call, {rounds} rounds, the whole esxnet process");
-    let changes_per_host = 7; // the benchmark fleet: a switch, two port groups, two stacks, two adapters
     let waves = hosts.div_ceil(parallelism);
-    let lower_bound_ms = (waves * (changes_per_host + 1)) as f64 * latency_ms as f64;
-    println!("lower bound {lower_bound_ms:.0} ms ({waves} waves × ({changes_per_host} changes + 1 observation) × {latency_ms} ms)");
-    let runs = paths
-        .split(',')
-        .flat_map(|path| [(path, true), (path, false)])
-        .collect::<Vec<_>>();
-    for (path, no_verify) in runs {
-        let mut ratios = Vec::new();
-        let path_label = if no_verify {
-            format!("{path} --no-verify")
-        } else {
-            format!("{path} (verified)")
-        };
-        let path = path_label.as_str();
-        for round in 1..=rounds {
-            let measured = match path_label.split(' ').next() {
-                Some("sim") => sim_round(hosts, parallelism, latency_ms, no_verify),
-                Some("vsphere") => vsphere_round(hosts, parallelism, latency_ms, no_verify, round == 1),
-                other => panic!("unknown path {other:?}: use sim or vsphere"),
-            };
-            let ratio = measured.wall.as_secs_f64() * 1000.0 / lower_bound_ms;
-            println!(
-                "{path} round {round}: wall {:.0} ms, ratio {ratio:.3}; {:.2} calls per host ({:.2} observations, {} changes), {} session and property-collector calls",
-                measured.wall.as_secs_f64() * 1000.0,
-                measured.calls_per_host,
-                measured.observations_per_host,
-                changes_per_host,
-                measured.shared_calls,
-            );
-            ratios.push(ratio);
+    let lower_bound_ms = (waves * (CHANGES_PER_HOST + 1)) as f64 * latency_ms as f64;
+    println!("lower bound {lower_bound_ms:.0} ms ({waves} waves × ({CHANGES_PER_HOST} changes + 1 observation) × {latency_ms} ms)");
+    for path in paths.split(',') {
+        for no_verify in [true, false] {
+            measure(path, no_verify, hosts, parallelism, latency_ms, rounds, lower_bound_ms);
         }
-        ratios.sort_by(f64::total_cmp);
-        println!(
-            "{path}: ratio best {:.3}, median {:.3}, worst {:.3} (target ≤ 1.3)",
-            ratios[0],
-            ratios[ratios.len() / 2],
-            ratios[ratios.len() - 1]
-        );
     }
+}
+
+/// Rounds of one path, `--no-verify` or verified: each round's figures, then the ratios.
+fn measure(
+    path: &str,
+    no_verify: bool,
+    hosts: usize,
+    parallelism: usize,
+    latency_ms: u64,
+    rounds: usize,
+    lower_bound_ms: f64,
+) {
+    let label = if no_verify {
+        format!("{path} --no-verify")
+    } else {
+        format!("{path} (verified)")
+    };
+    let mut ratios = Vec::new();
+    for round in 1..=rounds {
+        let measured = match path {
+            "sim" => sim_round(hosts, parallelism, latency_ms, no_verify),
+            "vsphere" => vsphere_round(hosts, parallelism, latency_ms, no_verify, round == 1),
+            other => panic!("unknown path {other}: use sim or vsphere"),
+        };
+        let ratio = measured.wall.as_secs_f64() * 1000.0 / lower_bound_ms;
+        println!(
+            "{label} round {round}: wall {:.0} ms, ratio {ratio:.3}; {:.2} calls per host ({:.2} observations, {CHANGES_PER_HOST} changes), {} session and property-collector calls",
+            measured.wall.as_secs_f64() * 1000.0,
+            measured.calls_per_host,
+            measured.observations_per_host,
+            measured.shared_calls,
+        );
+        ratios.push(ratio);
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "{label}: ratio best {:.3}, median {:.3}, worst {:.3} (target ≤ 1.3)",
+        ratios[0],
+        ratios[ratios.len() / 2],
+        ratios[ratios.len() - 1]
+    );
 }
 
 /// A lab for the benchmark fleet with the given latency, and the fleet's manifests.

@@ -175,8 +175,6 @@ pub struct VsphereBackend {
     /// `uuid` of each distributed switch by managed object id: it never changes.
     switch_uuids: Mutex<BTreeMap<String, String>>,
     specs: Mutex<BTreeMap<String, HostSpecs>>,
-    /// Each host's connection state as its last observation in this run read it.
-    connection_states: Mutex<BTreeMap<String, String>>,
     closed: AtomicBool,
     // Last, so it is dropped after everything that may hold tasks on it.
     runtime: tokio::runtime::Runtime,
@@ -253,7 +251,6 @@ impl VsphereBackend {
             hosts: Mutex::new(BTreeMap::new()),
             switch_uuids: Mutex::new(BTreeMap::new()),
             specs: Mutex::new(BTreeMap::new()),
-            connection_states: Mutex::new(BTreeMap::new()),
             closed: AtomicBool::new(false),
             runtime,
         })
@@ -484,16 +481,6 @@ impl VsphereBackend {
             let mut cache = self.hosts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             for host in &hosts {
                 cache.insert(host.name.clone(), host_objects(host));
-            }
-            let mut states = self
-                .connection_states
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            for host in &hosts {
-                match &host.connection_state {
-                    Some(state) => states.insert(host.name.clone(), state.clone()),
-                    None => states.remove(&host.name),
-                };
             }
         }
 
@@ -737,13 +724,24 @@ impl VsphereBackend {
     }
 
     fn observe_one(&self, host: &str) -> Result<ObservedHost, VsphereError> {
+        Ok(self.observe_one_with_state(host)?.0)
+    }
+
+    /// One host and its `runtime.connectionState`, read in the same round trip.
+    fn observe_one_with_state(&self, host: &str) -> Result<(ObservedHost, Option<String>), VsphereError> {
         let names = BTreeSet::from([host.to_owned()]);
         let observation = self.runtime.block_on(self.observe_raw(Some(&names)))?;
+        let state = observation
+            .hosts
+            .iter()
+            .find(|raw| raw.name == host)
+            .and_then(|raw| raw.connection_state.clone());
         let mut fleet = self.lower(observation)?;
-        fleet.hosts.remove(host).ok_or_else(|| VsphereError::UnknownHost {
+        let observed = fleet.hosts.remove(host).ok_or_else(|| VsphereError::UnknownHost {
             host: host.to_owned(),
             server: self.server(),
-        })
+        })?;
+        Ok((observed, state))
     }
 
     /// The host's managed objects, observing it first when this run has not seen it yet.
@@ -1108,13 +1106,7 @@ impl Backend for VsphereBackend {
         &self,
         host: &str,
     ) -> Result<esxnet_executor::backend::ObservedWithState, BackendError> {
-        let observed = self.observe_one(host)?;
-        let state = self
-            .connection_states
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(host)
-            .cloned();
+        let (observed, state) = self.observe_one_with_state(host)?;
         Ok((observed, Ok(state)))
     }
 
