@@ -344,7 +344,12 @@ impl<'run> Walker<'run> {
                 }
                 unique
             });
-        let known_hints = self.options.hints.as_ref().and_then(|hints| hints.get(host));
+        let known_hints = self
+            .options
+            .hints
+            .as_ref()
+            .and_then(|hints| hints.get(host))
+            .map(Vec::as_slice);
         let (verification, observed) = verify_host(self.backend, host, &host_changes, known_hints, &self.options.retry);
         report.observations += 1;
         self.emit(Event::Verified {

@@ -67,7 +67,7 @@ pub(crate) fn verify_host(
     backend: &dyn Backend,
     host: &str,
     changes: &[&Change],
-    known_hints: Option<&Vec<esxnet_model::hints::NicHint>>,
+    known_hints: Option<&[esxnet_model::hints::NicHint]>,
     retry: &RetryPolicy,
 ) -> (Verification, Option<ObservedHost>) {
     let mut checks = Vec::new();
@@ -170,7 +170,7 @@ pub(crate) fn verify_host(
     if !adapters.is_empty() {
         // The run's pre-flight answer where there is one; the question otherwise.
         let hints = match known_hints {
-            Some(known) => Ok(Some(known.clone())),
+            Some(known) => Ok(Some(known.to_vec())),
             None => retry.run(|| backend.network_hints(host), |_, _, _| {}).0,
         };
         match hints {
