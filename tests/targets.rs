@@ -188,10 +188,9 @@ fn a_target_without_its_password_fails_its_hosts_and_names_the_variable() {
     assert!(!unset.all().contains("alpha-secret"), "{}", unset.all());
 }
 
-#[test]
-fn labs_as_targets_are_made_with_their_own_hosts_and_drift_is_shown_per_target() {
-    let scratch = tempfile::tempdir().expect("scratch directory");
-    let scratch = scratch.path();
+/// Two `sim:` labs as Targets, site A's hosts on one and site B's on the other, and a switch with
+/// a Storage port group for every host.
+fn lab_targets_manifests() -> String {
     let mut text = String::from(
         "apiVersion: esxnet/v1
 kind: Target
@@ -216,7 +215,14 @@ spec: {hosts: {matchLabels: {}}, uplinks: [vmnic2], portGroups: [{name: Storage,
             ));
         }
     }
-    std::fs::write(scratch.join("manifests.yaml"), text).unwrap();
+    text
+}
+
+#[test]
+fn labs_as_targets_are_made_with_their_own_hosts_and_drift_is_shown_per_target() {
+    let scratch = tempfile::tempdir().expect("scratch directory");
+    let scratch = scratch.path();
+    std::fs::write(scratch.join("manifests.yaml"), lab_targets_manifests()).unwrap();
 
     let apply = run(scratch, &["apply", "manifests.yaml", "--auto-approve"]);
     assert_eq!(apply.code, 0, "{}", apply.all());
@@ -323,4 +329,30 @@ metadata: {{name: {b}, labels: {{site: b}}}}
             .is_none_or(|address| !address.to_string().starts_with("10.50."))),
         "nothing was applied: {observed:#?}"
     );
+}
+
+#[test]
+fn confirm_within_is_refused_over_several_targets_and_nothing_is_applied() {
+    let scratch = tempfile::tempdir().expect("scratch directory");
+    let scratch = scratch.path();
+    std::fs::write(scratch.join("manifests.yaml"), lab_targets_manifests()).unwrap();
+    let apply = run(
+        scratch,
+        &["apply", "manifests.yaml", "--auto-approve", "--confirm-within", "5m"],
+    );
+    // `esxnet confirm` reads one target's journal: a run over several could never be confirmed.
+    assert_eq!(apply.code, 1, "{}", apply.all());
+    assert!(
+        apply.stderr.contains("--confirm-within needs one target"),
+        "{}",
+        apply.all()
+    );
+    for (lab, hosts) in [("lab-a", &SITE_A[..]), ("lab-b", &SITE_B[..])] {
+        for host in hosts {
+            assert!(
+                !port_groups_of(&scratch.join(lab), host).contains(&"Storage".to_owned()),
+                "{host} was not changed"
+            );
+        }
+    }
 }
