@@ -480,6 +480,57 @@ fn esxnet_rollback_undoes_an_earlier_run_and_resumes_after_sigkill() {
     assert!(again.stdout.contains("No changes"), "{}", again.stdout);
 }
 
+/// A rollback undoes what its run changed and nothing else: a port group someone added by hand
+/// after the run stays, and a port group the run created and someone edited since is removed
+/// all the same, with the plan saying both.
+#[test]
+fn esxnet_rollback_leaves_alone_what_someone_changed_since_the_run() {
+    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch.path();
+    example_lab(scratch, &[]);
+    let before = observe(scratch);
+    let examples = examples();
+    let examples = examples.to_str().unwrap();
+    let apply = esxnet(scratch, &["apply", examples, "--target", "sim:lab", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    let host = "esx-01.lab.example";
+    let lab = esxnet_sim::Lab::open_writer(scratch.join("lab")).expect("the lab opens for writing");
+    lab.modify_host(host, |host| {
+        host.add_port_group("Hand Made", "vSwitch0", 55)?;
+        host.update_port_group("Provisioning", "vSwitch1", 999)
+    })
+    .expect("the changes by hand");
+    drop(lab);
+
+    let rollback = esxnet(scratch, &["rollback", "--target", "sim:lab", "--auto-approve"]);
+    assert_eq!(rollback.code, 0, "{}", rollback.all());
+    let text = rollback.all();
+    assert!(
+        text.contains(&format!("left as they are: {host}/PortGroup/Hand Made")),
+        "the plan names what it leaves: {text}"
+    );
+    assert!(
+        text.contains(&format!("{host}/PortGroup/Provisioning changed since the run")),
+        "the plan names what changed since: {text}"
+    );
+    let after = observe(scratch);
+    let mut esx01 = as_restorable(&after.hosts[host]);
+    let hand_made = esx01
+        .port_groups
+        .iter()
+        .position(|port_group| port_group.name == "Hand Made")
+        .expect("the port group added by hand stays");
+    assert_eq!(esx01.port_groups.remove(hand_made).vlan, 55);
+    assert_eq!(esx01, as_restorable(&before.hosts[host]), "the rest of {host} is back");
+    for (name, host) in before
+        .hosts
+        .iter()
+        .filter(|(name, _)| name.as_str() != "esx-01.lab.example")
+    {
+        assert_eq!(as_restorable(&after.hosts[name]), as_restorable(host), "{name} is back");
+    }
+}
+
 /// The same verification and rollback over the vSphere backend against `sim serve`, which
 /// answers `QueryNetworkHint` from the lab's fabric; `options` picks the protocol.
 fn rolled_back_through_sim_serve(options: &str) {

@@ -673,8 +673,10 @@ pub struct RollbackPlanned {
 
 /// `esxnet rollback [RUN_ID]`: reads the state each host had before the run (the journal's
 /// `host_before` lines; without a run id, the last run that changed hosts and is no rollback
-/// itself), observes those hosts now and plans from their before-state as the desired state
-/// ([`esxnet_planner::restore`]). Run again after an interruption, it plans what is left.
+/// itself), observes those hosts now and plans to put back what the run changed: what differs
+/// between each host's before-state and the state the run left it in (`host_after` lines), and
+/// nothing changed by anyone since ([`esxnet_planner::restore::plan_undo`]). Run again after an
+/// interruption, it plans what is left.
 pub fn plan_rollback(target: &str, run_id: Option<&str>, parallelism: usize) -> Result<RollbackPlanned> {
     let target = Target::parse(target)?;
     let journal_path = target.journal_path();
@@ -703,7 +705,10 @@ pub fn plan_rollback(target: &str, run_id: Option<&str>, parallelism: usize) -> 
             backend.describe()
         );
     }
-    let plan = esxnet_planner::restore::plan_restore(&before, &observed);
+    // Only what the run changed goes back: what differs between each host's state before and
+    // after the run. A host the run did not finish goes back whole.
+    let after = contents.after_states(&run_id);
+    let plan = esxnet_planner::restore::plan_undo(&before, &after, &observed);
     Ok(RollbackPlanned {
         run_id,
         plan,

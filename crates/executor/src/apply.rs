@@ -134,6 +134,7 @@ pub fn apply(plan: &Plan, backend: &dyn Backend, options: &ApplyOptions) -> Resu
         changes: plan.changes.iter().map(|change| (&change.address, change)).collect(),
         journal_problem: Mutex::new(None),
         before_states: Mutex::new(BTreeMap::new()),
+        after_states: Mutex::new(BTreeMap::new()),
     };
     walker.journal(JournalRecord::RunStarted {
         target: backend.describe(),
@@ -197,6 +198,8 @@ struct Walker<'run> {
     journal_problem: Mutex<Option<String>>,
     /// Each host's state at the start of its chain: what a rollback puts back.
     before_states: Mutex<BTreeMap<String, ObservedHost>>,
+    /// The state each host was left in once its steps all succeeded.
+    after_states: Mutex<BTreeMap<String, ObservedHost>>,
 }
 
 /// Whether a host has steps to run.
@@ -326,12 +329,16 @@ impl<'run> Walker<'run> {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .insert(host.to_owned(), before.clone());
-        let mut report = self.run_steps(host_plan, run);
+        let (mut report, carried) = self.run_steps(host_plan, run);
         let changed = report
             .steps
             .iter()
             .any(|step| matches!(step.outcome, StepOutcome::Applied { .. }));
-        if !self.options.safety.verify || report.outcome != HostOutcome::Ok || !changed {
+        if report.outcome != HostOutcome::Ok || !changed {
+            return report;
+        }
+        if !self.options.safety.verify {
+            self.record_after(host, carried);
             return report;
         }
         let host_changes: Vec<&Change> = host_plan
@@ -358,11 +365,27 @@ impl<'run> Walker<'run> {
         });
         if let Some(failure) = verification.first_failure() {
             let reason = format!("verification failed ({}): {}", failure.check, failure.message);
-            let rollback = self.roll_back(host, &before, observed, reason.clone());
+            // Right after the run, whatever differs from the before-state goes back.
+            let rollback = self.roll_back(host, &before, None, observed, reason.clone());
             record_rollback(&mut report, &reason, rollback);
+        } else {
+            self.record_after(host, observed.unwrap_or(carried));
         }
         report.verification = Some(verification);
         report
+    }
+
+    /// Journals and keeps the state a host was left in once its steps all succeeded: what a later
+    /// rollback compares with its before-state to find what the run changed.
+    fn record_after(&self, host: &str, after: ObservedHost) {
+        self.journal(JournalRecord::HostAfter {
+            host: host.to_owned(),
+            state: Box::new(after.clone()),
+        });
+        self.after_states
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(host.to_owned(), after);
     }
 
     /// Runs the hosts at `indices` on up to `parallelism` threads; a host with changes starts
@@ -421,11 +444,14 @@ impl<'run> Walker<'run> {
     }
 
     /// Puts `host` back to `before` with a plan made from it, applied and journaled as a run of
-    /// its own; then reads the host again to say whether it is restored.
+    /// its own; then reads the host again to say whether it is restored. Given the state the run
+    /// left the host in (`after`), only what the run changed goes back
+    /// ([`esxnet_planner::restore::plan_undo`]).
     fn roll_back(
         &self,
         host: &str,
         before: &ObservedHost,
+        after: Option<&ObservedHost>,
         now: Option<ObservedHost>,
         reason: String,
     ) -> RollbackReport {
@@ -457,7 +483,10 @@ impl<'run> Walker<'run> {
         let single = |state: &ObservedHost| ObservedFleet {
             hosts: BTreeMap::from([(host.to_owned(), state.clone())]),
         };
-        let restore = esxnet_planner::restore::plan_restore(&single(before), &single(&now));
+        let restore = match after {
+            Some(after) => esxnet_planner::restore::plan_undo(&single(before), &single(after), &single(&now)),
+            None => esxnet_planner::restore::plan_restore(&single(before), &single(&now)),
+        };
         if let Some(journal) = &self.options.journal {
             if let Err(error) = journal.append(
                 &rollback_run_id,
@@ -504,8 +533,13 @@ impl<'run> Walker<'run> {
             };
         }
         let message = match self.observe(host, None).0 {
-            Ok(after) => {
-                let left = esxnet_planner::restore::plan_restore(&single(before), &single(&after));
+            Ok(restored) => {
+                let left = match after {
+                    Some(after) => {
+                        esxnet_planner::restore::plan_undo(&single(before), &single(after), &single(&restored))
+                    }
+                    None => esxnet_planner::restore::plan_restore(&single(before), &single(&restored)),
+                };
                 left.changes
                     .first()
                     .map(|change| format!("{} still differs from its state before the run", change.address))
@@ -575,6 +609,11 @@ impl<'run> Walker<'run> {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone();
+        let after_states = self
+            .after_states
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
         for index in changed {
             let report = &mut hosts[index];
             let Some(before) = before_states.get(&report.host) else {
@@ -584,7 +623,8 @@ impl<'run> Walker<'run> {
                 "the run was not confirmed within {window} (`esxnet confirm {}`)",
                 self.run_id
             );
-            let rollback = self.roll_back(&report.host.clone(), before, None, reason.clone());
+            let after = after_states.get(&report.host);
+            let rollback = self.roll_back(&report.host.clone(), before, after, None, reason.clone());
             record_rollback(report, &reason, rollback);
         }
     }
@@ -597,7 +637,9 @@ impl<'run> Walker<'run> {
         recorded.get_or_insert(problem);
     }
 
-    fn run_steps(&self, host_plan: &'run HostPlan, mut run: HostRun<'run>) -> HostReport {
+    /// Runs the host's steps; answers its report and the state the executor carried through
+    /// them (what the host is, as far as its steps said).
+    fn run_steps(&self, host_plan: &'run HostPlan, mut run: HostRun<'run>) -> (HostReport, ObservedHost) {
         let host = host_plan.host.as_str();
 
         let mut blocked_by: Vec<Option<Address>> = vec![None; host_plan.steps.len()];
@@ -651,7 +693,8 @@ impl<'run> Walker<'run> {
             (None, Some(failure)) => (HostOutcome::Failed, Some(failure)),
             (None, None) => (HostOutcome::Ok, None),
         };
-        self.host_report(host, outcome, message, steps, run.observations)
+        let report = self.host_report(host, outcome, message, steps, run.observations);
+        (report, run.carried)
     }
 
     fn host_report(

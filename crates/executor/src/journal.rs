@@ -72,6 +72,16 @@ pub enum JournalRecord {
         /// Its observed state.
         state: Box<ObservedHost>,
     },
+    /// A host's state once every step of the run succeeded on it: what the run changed is what
+    /// differs from its before-state, and a rollback puts back only that. Written after its last
+    /// step (or its verification); a host the run did not finish has none.
+    HostAfter {
+        /// The host.
+        host: String,
+        /// Its state after the run: as verification read it, or as the executor recorded each
+        /// step when the run did not verify.
+        state: Box<ObservedHost>,
+    },
     /// This run puts hosts back to their state before another run.
     Rollback {
         /// The run it undoes.
@@ -234,6 +244,7 @@ impl JournalContents {
                     last_run.succeeded = Some(*succeeded);
                 }
                 JournalRecord::HostBefore { .. }
+                | JournalRecord::HostAfter { .. }
                 | JournalRecord::Rollback { .. }
                 | JournalRecord::ConfirmationPending { .. }
                 | JournalRecord::Confirmed => {}
@@ -266,6 +277,18 @@ impl JournalContents {
         for entry in self.run(run_id) {
             if let JournalRecord::HostBefore { host, state } = &entry.record {
                 fleet.hosts.entry(host.clone()).or_insert_with(|| (**state).clone());
+            }
+        }
+        fleet
+    }
+
+    /// The state each host of a run was left in, for the hosts the run finished
+    /// ([`JournalRecord::HostAfter`]; the last one of a host counts).
+    pub fn after_states(&self, run_id: &str) -> ObservedFleet {
+        let mut fleet = ObservedFleet::default();
+        for entry in self.run(run_id) {
+            if let JournalRecord::HostAfter { host, state } = &entry.record {
+                fleet.hosts.insert(host.clone(), (**state).clone());
             }
         }
         fleet

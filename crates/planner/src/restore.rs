@@ -8,6 +8,14 @@
 //! adapters with their adapter. What ESXi does not let anyone undo stays, and the host's plan
 //! says so in a note: a vMotion or Provisioning stack stays instantiated once an adapter used it
 //! (its settings are put back), and a re-created adapter gets the lowest free device.
+//!
+//! An undo ([`plan_undo`]) also knows the state the run left each host in, and puts back only
+//! what the run changed, the way a three-way merge does: an object the run did not change stays
+//! as it is now, whatever happened to it since; of an object the run updated, only the fields
+//! the run changed go back, so a field someone else changed since the run keeps their value. A
+//! field both the run and someone since changed gets its value from before the run, and the
+//! host's plan says so. A host the run did not finish (no after-state journaled) is put back
+//! whole, as [`plan_restore`] does, and its plan says that too.
 
 use std::collections::BTreeSet;
 
@@ -23,6 +31,17 @@ use crate::{fingerprint, graph, plan, summarize, Action, Address};
 /// The plan that takes every host of `current` back to its state in `before`. Hosts missing
 /// from either side are left out.
 pub fn plan_restore(before: &ObservedFleet, current: &ObservedFleet) -> Plan {
+    plan_back(before, None, current)
+}
+
+/// The plan that undoes a run on every host of `current`: what differs between the host's state
+/// before the run (`before`) and after it (`after`) goes back to `before`, and nothing else.
+/// Hosts missing from `after` (the run did not finish them) go back to `before` whole.
+pub fn plan_undo(before: &ObservedFleet, after: &ObservedFleet, current: &ObservedFleet) -> Plan {
+    plan_back(before, Some(after), current)
+}
+
+fn plan_back(before: &ObservedFleet, after: Option<&ObservedFleet>, current: &ObservedFleet) -> Plan {
     let mut changes = Vec::new();
     let mut hosts = Vec::new();
     let mut diagnostics = Vec::new();
@@ -33,6 +52,16 @@ pub fn plan_restore(before: &ObservedFleet, current: &ObservedFleet) -> Plan {
         let mut host_changes = restore_changes(before_host, current_host);
         host_changes.retain(|change| change.action != Action::Noop);
         let mut notes = Vec::new();
+        match after.map(|after| after.hosts.get(name)) {
+            None => {}
+            Some(Some(after_host)) => {
+                notes.extend(only_what_the_run_changed(&mut host_changes, before_host, after_host));
+            }
+            Some(None) => notes.push(
+                "the run did not finish on this host (no state after it was journaled): everything that differs from its state before the run is put back"
+                    .to_owned(),
+            ),
+        }
         for stack in &before_host.stacks {
             let now_instantiated = current_host.stack(stack.stack).is_some_and(|now| now.instantiated);
             if !stack.instantiated && now_instantiated {
@@ -94,6 +123,125 @@ pub fn plan_restore(before: &ObservedFleet, current: &ObservedFleet) -> Plan {
         diagnostics,
         summary,
     }
+}
+
+/// Keeps of `changes` (from the host now back to `before`) only what the run changed, the run
+/// having left the host in `after`; answers the notes that say what was left alone or merged.
+fn only_what_the_run_changed(changes: &mut Vec<Change>, before: &ObservedHost, after: &ObservedHost) -> Vec<String> {
+    // From the state the run left back to `before`: exactly the run's changes, by address.
+    let run_changes: std::collections::BTreeMap<Address, Change> = restore_changes(before, after)
+        .into_iter()
+        .filter(|change| change.action != Action::Noop)
+        .map(|change| (change.address.clone(), change))
+        .collect();
+    let mut left_alone = Vec::new();
+    let mut notes = Vec::new();
+    changes.retain_mut(|change| {
+        let Some(run_change) = run_changes.get(&change.address) else {
+            left_alone.push(change.address.to_string());
+            return false;
+        };
+        // `run_change.before` is the object as the run left it, `change.before` as it is now.
+        if run_change.before == change.before {
+            return true;
+        }
+        let (Action::Update, Some(now), Some(then), Some(left)) = (
+            change.action,
+            change.before.as_ref(),
+            change.after.as_ref(),
+            run_change.before.as_ref(),
+        ) else {
+            notes.push(format!(
+                "{} changed since the run: it is put back whole to its state before the run",
+                change.address
+            ));
+            return true;
+        };
+        let Some((merged, both)) = merge(now, then, left) else {
+            notes.push(format!(
+                "{} changed since the run: it is put back whole to its state before the run",
+                change.address
+            ));
+            return true;
+        };
+        if now.satisfies(&merged) {
+            // What the run changed is already back (by hand, say); the rest is someone else's.
+            left_alone.push(change.address.to_string());
+            return false;
+        }
+        change.fields = crate::diff::field_changes(Some(now), Some(&merged));
+        change.after = Some(merged);
+        notes.push(if both.is_empty() {
+            format!(
+                "{} changed since the run: only the fields the run changed are put back",
+                change.address
+            )
+        } else {
+            format!(
+                "{} changed since the run: only the fields the run changed are put back, and {} (changed by the run and since) get their value from before the run",
+                change.address,
+                both.join(", ")
+            )
+        });
+        true
+    });
+    if !left_alone.is_empty() {
+        notes.insert(
+            0,
+            format!(
+                "left as they are: {} (they differ from the state before the run, but the run did not change them)",
+                left_alone.join(", ")
+            ),
+        );
+    }
+    notes
+}
+
+/// The object `now` with every field the run changed (where `then`, before the run, and `left`,
+/// after it, differ) set back to `then`; with the paths of those fields that also changed since
+/// the run. `None` when the merged object is no longer a state of its kind.
+fn merge(now: &ObjectState, then: &ObjectState, left: &ObjectState) -> Option<(ObjectState, Vec<String>)> {
+    let now = serde_json::to_value(now).ok()?;
+    let then = serde_json::to_value(then).ok()?;
+    let left = serde_json::to_value(left).ok()?;
+    let mut both = Vec::new();
+    let merged = merge_values("", &now, &then, &left, &mut both);
+    let merged = serde_json::from_value(merged).ok()?;
+    Some((merged, both))
+}
+
+fn merge_values(
+    path: &str,
+    now: &serde_json::Value,
+    then: &serde_json::Value,
+    left: &serde_json::Value,
+    both: &mut Vec<String>,
+) -> serde_json::Value {
+    use serde_json::Value;
+    if then == left {
+        return now.clone();
+    }
+    if let (Value::Object(now), Value::Object(then), Value::Object(left)) = (now, then, left) {
+        let keys: BTreeSet<&String> = now.keys().chain(then.keys()).chain(left.keys()).collect();
+        let mut merged = serde_json::Map::new();
+        for key in keys {
+            let field = |map: &serde_json::Map<String, Value>| map.get(key).cloned().unwrap_or(Value::Null);
+            let path = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            let value = merge_values(&path, &field(now), &field(then), &field(left), both);
+            if !value.is_null() {
+                merged.insert(key.clone(), value);
+            }
+        }
+        return Value::Object(merged);
+    }
+    if now != left {
+        both.push(path.to_owned());
+    }
+    then.clone()
 }
 
 /// One change per object that differs between `current` and `before`.
@@ -276,4 +424,189 @@ fn change_between(
     let now = state::current_state(current, &identity);
     let then = state::current_state(before, &identity);
     new_change(host, kind, name, identity, now, then)
+}
+
+#[cfg(test)]
+mod tests {
+    use esxnet_model::observed::{ObservedFleet, ObservedHost, ObservedPortGroup};
+
+    use super::{plan_restore, plan_undo};
+    use crate::plan::Plan;
+    use crate::state::ObjectState;
+    use crate::Action;
+
+    /// A host with vSwitch0 (management) and vSwitch1 (`VM Network` on VLAN 10), both at MTU 1500.
+    fn host() -> ObservedHost {
+        serde_json::from_value(serde_json::json!({
+            "name": "esx-01",
+            "version": "8.0.3",
+            "switches": [
+                {"name": "vSwitch0", "mtu": 1500, "uplinks": ["vmnic0"], "teaming": {"active": ["vmnic0"]}},
+                {"name": "vSwitch1", "mtu": 1500, "uplinks": ["vmnic2"], "teaming": {"active": ["vmnic2"]}},
+            ],
+            "portGroups": [{"name": "VM Network", "switch": "vSwitch1", "vlan": 10}],
+        }))
+        .expect("a host")
+    }
+
+    fn fleet(host: &ObservedHost) -> ObservedFleet {
+        ObservedFleet {
+            hosts: [(host.name.clone(), host.clone())].into(),
+        }
+    }
+
+    fn switch<'a>(host: &'a mut ObservedHost, name: &str) -> &'a mut esxnet_model::observed::ObservedSwitch {
+        host.switches
+            .iter_mut()
+            .find(|switch| switch.name == name)
+            .expect("the switch")
+    }
+
+    /// The changes of a plan as (address, action) pairs.
+    fn actions(plan: &Plan) -> Vec<(String, Action)> {
+        plan.changes
+            .iter()
+            .map(|change| (change.address.to_string(), change.action))
+            .collect()
+    }
+
+    fn mtu_wanted(plan: &Plan, name: &str) -> Option<u32> {
+        plan.changes
+            .iter()
+            .find(|change| change.name == name)
+            .and_then(|change| match &change.after {
+                Some(ObjectState::StandardSwitch(state)) => Some(state.mtu),
+                _ => None,
+            })
+    }
+
+    #[test]
+    fn an_undo_leaves_alone_an_object_the_run_did_not_change() {
+        let before = host();
+        let mut after = host();
+        switch(&mut after, "vSwitch1").mtu = 9000;
+        let mut now = after.clone();
+        switch(&mut now, "vSwitch0").mtu = 1600; // by hand, after the run
+
+        let undo = plan_undo(&fleet(&before), &fleet(&after), &fleet(&now));
+        assert_eq!(
+            actions(&undo),
+            [("esx-01/StandardSwitch/vSwitch1".to_owned(), Action::Update)]
+        );
+        assert_eq!(mtu_wanted(&undo, "vSwitch1"), Some(1500));
+        let notes = &undo.hosts[0].notes;
+        assert!(
+            notes
+                .iter()
+                .any(|note| note.starts_with("left as they are: esx-01/StandardSwitch/vSwitch0")),
+            "{notes:?}"
+        );
+
+        // Without the state after the run, everything goes back: the hand-made change too.
+        let restore = plan_restore(&fleet(&before), &fleet(&now));
+        assert_eq!(actions(&restore).len(), 2, "{:?}", actions(&restore));
+    }
+
+    #[test]
+    fn an_undo_puts_back_only_the_fields_the_run_changed() {
+        let before = host();
+        let mut after = host();
+        switch(&mut after, "vSwitch1").mtu = 9000;
+        let mut now = after.clone();
+        switch(&mut now, "vSwitch1").policy.security.allow_promiscuous = true; // by hand
+
+        let undo = plan_undo(&fleet(&before), &fleet(&after), &fleet(&now));
+        let [change] = undo.changes.as_slice() else {
+            panic!("one change: {:?}", actions(&undo));
+        };
+        let Some(ObjectState::StandardSwitch(wanted)) = &change.after else {
+            panic!("a switch: {change:?}");
+        };
+        assert_eq!(wanted.mtu, 1500, "the run's MTU goes back");
+        assert!(wanted.security.allow_promiscuous, "the hand-made setting stays");
+        let fields: Vec<&str> = change.fields.iter().map(|field| field.path.as_str()).collect();
+        assert_eq!(fields, ["mtu"]);
+        assert!(
+            undo.hosts[0].notes.iter().any(|note| {
+                note
+                == "esx-01/StandardSwitch/vSwitch1 changed since the run: only the fields the run changed are put back"
+            }),
+            "{:?}",
+            undo.hosts[0].notes
+        );
+    }
+
+    #[test]
+    fn a_field_the_run_and_someone_since_both_changed_goes_back_and_the_plan_says_so() {
+        let before = host();
+        let mut after = host();
+        switch(&mut after, "vSwitch1").mtu = 9000;
+        let mut now = after.clone();
+        switch(&mut now, "vSwitch1").mtu = 4000;
+
+        let undo = plan_undo(&fleet(&before), &fleet(&after), &fleet(&now));
+        assert_eq!(mtu_wanted(&undo, "vSwitch1"), Some(1500));
+        assert!(
+            undo.hosts[0]
+                .notes
+                .iter()
+                .any(|note| note.contains("and mtu (changed by the run and since)")),
+            "{:?}",
+            undo.hosts[0].notes
+        );
+    }
+
+    #[test]
+    fn what_was_put_back_by_hand_already_is_left_alone() {
+        let before = host();
+        let mut after = host();
+        switch(&mut after, "vSwitch1").mtu = 9000;
+        let mut now = before.clone();
+        now.switches[1].policy.security.forged_transmits = true; // MTU back by hand, and more
+
+        let undo = plan_undo(&fleet(&before), &fleet(&after), &fleet(&now));
+        assert_eq!(actions(&undo), []);
+    }
+
+    #[test]
+    fn an_undo_deletes_what_the_run_created_and_creates_what_it_deleted() {
+        let before = host();
+        let mut after = host();
+        after.port_groups.clear();
+        after.port_groups.push(ObservedPortGroup {
+            name: "Provisioning".to_owned(),
+            switch: "vSwitch1".to_owned(),
+            vlan: 120,
+            ..Default::default()
+        });
+        let undo = plan_undo(&fleet(&before), &fleet(&after), &fleet(&after));
+        let mut found = actions(&undo);
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                ("esx-01/PortGroup/Provisioning".to_owned(), Action::Delete),
+                ("esx-01/PortGroup/VM Network".to_owned(), Action::Create),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_host_the_run_did_not_finish_goes_back_whole_and_its_plan_says_so() {
+        let before = host();
+        let mut now = host();
+        switch(&mut now, "vSwitch0").mtu = 1600;
+        switch(&mut now, "vSwitch1").mtu = 9000;
+
+        let undo = plan_undo(&fleet(&before), &ObservedFleet::default(), &fleet(&now));
+        assert_eq!(actions(&undo).len(), 2, "{:?}", actions(&undo));
+        assert!(
+            undo.hosts[0]
+                .notes
+                .iter()
+                .any(|note| note.starts_with("the run did not finish on this host")),
+            "{:?}",
+            undo.hosts[0].notes
+        );
+    }
 }
