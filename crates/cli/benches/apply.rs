@@ -24,6 +24,11 @@ use std::time::{Duration, Instant};
 use esxnet_sim::{HostNames, InitOptions, Lab, SimBackend};
 use esxnet_sim_server::{ServeOptions, ServerHandle};
 
+/// The server runs in this process, so it gets the allocator `esxnet sim serve` has (glibc's
+/// malloc and free were a fifth of its CPU here): the figures are the server users run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const PASSWORD: &str = "bench-password";
 
 /// The benchmark fleet's changes on a fresh host: a switch, two port groups, two stacks, two
