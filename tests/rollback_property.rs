@@ -86,7 +86,7 @@ fn rollback_restores(start: &ManifestChoice, run: &ManifestChoice) {
     };
     assert!(second.succeeded(), "{second:#?}");
 
-    let planned = ops::plan_rollback(&target, Some(&second.run_id), 2).unwrap();
+    let planned = ops::plan_rollback(Some(&target), Some(&second.run_id), 2).unwrap();
     assert!(!planned.plan.has_errors(), "{:#?}", planned.plan.diagnostics);
     let report = ops::apply_rollback(
         planned,
@@ -101,7 +101,7 @@ fn rollback_restores(start: &ManifestChoice, run: &ManifestChoice) {
     for (name, host) in &before.hosts {
         assert_eq!(as_restorable(&after.hosts[name]), as_restorable(host), "{name} is back");
     }
-    let again = ops::plan_rollback(&target, Some(&second.run_id), 2).unwrap();
+    let again = ops::plan_rollback(Some(&target), Some(&second.run_id), 2).unwrap();
     assert!(
         !again.plan.summary.has_changes(),
         "nothing left to roll back: {:#?}",

@@ -111,6 +111,24 @@ fn two_servers_converge_together_and_a_server_down_fails_only_its_hosts() {
     let again = run(scratch, &["plan", "manifests.yaml", "--detailed-exitcode"]);
     assert_eq!(again.code, 0, "nothing left to do on either server: {}", again.all());
 
+    // The run is undone through both servers from its journal alone, each password read where
+    // its Target document says; the journal holds neither.
+    let journal = std::fs::read_to_string(scratch.join(".esxnet/journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("SITE_A_PASSWORD"),
+        "the journal names where: {journal}"
+    );
+    assert!(!journal.contains("alpha-secret") && !journal.contains("bravo-secret"));
+    let rollback = run(scratch, &["rollback", "--auto-approve"]);
+    assert_eq!(rollback.code, 0, "{}", rollback.all());
+    for (lab, hosts) in [("lab-a", &SITE_A[..]), ("lab-b", &SITE_B[..])] {
+        for host in hosts {
+            assert!(!port_groups_of(&scratch.join(lab), host).contains(&"Storage".to_owned()));
+        }
+    }
+    let apply = run(scratch, &["apply", "manifests.yaml", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+
     // Site B's server goes away; a new port group is declared for every host.
     drop(server_b);
     write("{name: Storage, vlan: 40}, {name: Backup, vlan: 50}");
@@ -331,28 +349,88 @@ metadata: {{name: {b}, labels: {{site: b}}}}
     );
 }
 
+/// Whether every host of both labs has the Storage port group (`true`) or none has (`false`).
+fn storage_everywhere(scratch: &Path) -> Vec<bool> {
+    [("lab-a", &SITE_A[..]), ("lab-b", &SITE_B[..])]
+        .into_iter()
+        .flat_map(|(lab, hosts)| {
+            hosts
+                .iter()
+                .map(move |host| port_groups_of(&scratch.join(lab), host).contains(&"Storage".to_owned()))
+        })
+        .collect()
+}
+
+/// The run id of the apply's pending confirmation in the journal of runs over several Targets,
+/// once the apply wrote it (at most a minute).
+fn pending_run(scratch: &Path, child: &mut std::process::Child) -> String {
+    let journal = scratch.join(".esxnet/journal.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        let text = std::fs::read_to_string(&journal).unwrap_or_default();
+        let pending = text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|entry| entry["entry"] == "confirmation_pending");
+        if let Some(entry) = pending {
+            return entry["run_id"].as_str().unwrap().to_owned();
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the apply ended before it asked for a confirmation: {status}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("no confirmation pending in {} after a minute", journal.display());
+}
+
+/// A run over several Targets journals its servers, so `esxnet confirm` and `esxnet rollback`
+/// find it and its hosts without `--target` or the manifests.
 #[test]
-fn confirm_within_is_refused_over_several_targets_and_nothing_is_applied() {
+fn a_run_over_several_targets_is_confirmed_and_rolled_back_from_its_journal() {
+    let scratch = tempfile::tempdir().expect("scratch directory");
+    let scratch = scratch.path();
+    std::fs::write(scratch.join("manifests.yaml"), lab_targets_manifests()).unwrap();
+    let mut child = command(
+        scratch,
+        &["apply", "manifests.yaml", "--auto-approve", "--confirm-within", "10m"],
+    )
+    .spawn()
+    .expect("apply starts");
+    let run_id = pending_run(scratch, &mut child);
+    let confirm = run(scratch, &["confirm", &run_id]);
+    assert_eq!(confirm.code, 0, "{}", confirm.all());
+    assert!(confirm.stdout.contains("is confirmed"), "{}", confirm.stdout);
+    let apply = Run::from(child.wait_with_output().unwrap());
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    assert!(
+        apply.stderr.contains(&format!("run `esxnet confirm {run_id}` before")),
+        "says how to confirm, with nothing else to name: {}",
+        apply.stderr
+    );
+    assert_eq!(storage_everywhere(scratch), [true, true, true], "the changes stayed");
+
+    // Both labs' hosts go back through the servers the journal recorded: no manifests needed.
+    std::fs::remove_file(scratch.join("manifests.yaml")).unwrap();
+    let rollback = run(scratch, &["rollback", "--auto-approve"]);
+    assert_eq!(rollback.code, 0, "{}", rollback.all());
+    assert!(rollback.all().contains(&run_id), "{}", rollback.all());
+    assert_eq!(storage_everywhere(scratch), [false, false, false], "every host is back");
+    let again = run(scratch, &["rollback", &run_id, "--auto-approve"]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(again.stdout.contains("No changes"), "{}", again.stdout);
+}
+
+/// The same run left unconfirmed is rolled back on both servers when its window ends.
+#[test]
+fn an_unconfirmed_run_over_several_targets_is_rolled_back_on_every_server() {
     let scratch = tempfile::tempdir().expect("scratch directory");
     let scratch = scratch.path();
     std::fs::write(scratch.join("manifests.yaml"), lab_targets_manifests()).unwrap();
     let apply = run(
         scratch,
-        &["apply", "manifests.yaml", "--auto-approve", "--confirm-within", "5m"],
+        &["apply", "manifests.yaml", "--auto-approve", "--confirm-within", "300ms"],
     );
-    // `esxnet confirm` reads one target's journal: a run over several could never be confirmed.
     assert_eq!(apply.code, 1, "{}", apply.all());
-    assert!(
-        apply.stderr.contains("--confirm-within needs one target"),
-        "{}",
-        apply.all()
-    );
-    for (lab, hosts) in [("lab-a", &SITE_A[..]), ("lab-b", &SITE_B[..])] {
-        for host in hosts {
-            assert!(
-                !port_groups_of(&scratch.join(lab), host).contains(&"Storage".to_owned()),
-                "{host} was not changed"
-            );
-        }
-    }
+    assert!(apply.stdout.contains("not confirmed within"), "{}", apply.stdout);
+    assert_eq!(storage_everywhere(scratch), [false, false, false], "every host is back");
 }

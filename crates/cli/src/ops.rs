@@ -541,16 +541,18 @@ pub fn apply(planned: Planned, request: ApplyRequest) -> Result<ApplyReport> {
         backend,
         observed,
         made_from: _,
-        routing: _,
+        routing,
         unreachable: _,
         hints,
     } = planned;
+    let plan_hosts: std::collections::BTreeSet<&str> = plan.hosts.iter().map(|host| host.host.as_str()).collect();
     let mut options = ApplyOptions {
         parallelism: request.parallelism,
         observed: request.reuse_observation.then(|| Arc::new(observed)),
         run_id: request.run_id,
         safety: request.safety,
         hints: Some(hints),
+        targets: routing.journaled(&plan_hosts),
         ..ApplyOptions::default()
     };
     if let Some(journal_path) = &request.journal {
@@ -667,8 +669,90 @@ pub struct RollbackPlanned {
     pub backend: Box<dyn Backend>,
     /// The hosts as observed now.
     pub observed: ObservedFleet,
-    /// Where the hosts are.
-    pub target: Target,
+    /// Where the hosts are: `--target`, or the servers the run's journal recorded.
+    pub routing: Routing,
+    /// The journal the run is in, where the rollback journals too.
+    pub journal: PathBuf,
+}
+
+/// A journaled run found for `rollback` or `confirm`, and how to reach its hosts.
+struct JournaledRun {
+    run_id: String,
+    journal: PathBuf,
+    contents: esxnet_executor::JournalContents,
+    routing: Routing,
+}
+
+/// Finds a run in the journals: with `--target`, in that target's; without, in the journal of
+/// runs over several `Target` documents (`.esxnet/journal.jsonl`, whose runs record their
+/// servers) when the run is there, else in the default lab's. Without a run id, the last run that
+/// changed hosts and is no rollback itself, the later of the two journals' when both have one.
+fn find_run(target: Option<&str>, run_id: Option<&str>) -> Result<JournaledRun> {
+    let in_journal = |routing: Routing, journal: PathBuf| -> Result<JournaledRun> {
+        let contents = esxnet_executor::read_journal(&journal)
+            .context("nothing to roll back or confirm: no apply has journaled through this target yet")?;
+        let run_id = match run_id {
+            Some(run_id) if contents.has_run(run_id) => run_id.to_owned(),
+            Some(run_id) => bail!(
+                "the journal {} has no run {run_id}: give a run id an apply printed (and the --target it applied through), or none for the last run",
+                journal.display()
+            ),
+            None => last_undoable_run(&contents, |_| true)
+                .with_context(|| format!("the journal {} has no run that changed a host", journal.display()))?,
+        };
+        Ok(JournaledRun {
+            run_id,
+            journal,
+            contents,
+            routing,
+        })
+    };
+    if let Some(target) = target {
+        let target = Target::parse(target)?;
+        let journal = target.journal_path();
+        return in_journal(Routing::Single(target), journal);
+    }
+    let default = Target::parse(crate::target::DEFAULT_TARGET)?;
+    let default_journal = default.journal_path();
+    let several_journal = crate::target::per_host_journal_path();
+    let several = esxnet_executor::read_journal(&several_journal).ok();
+    let found = several.as_ref().and_then(|contents| {
+        // The runs that recorded their servers (that journal also holds runs through one
+        // vSphere `--target`, which need it given again).
+        let routed: std::collections::BTreeSet<&str> = contents
+            .entries
+            .iter()
+            .filter(|entry| {
+                matches!(&entry.record, esxnet_executor::JournalRecord::RunStarted { targets, .. } if !targets.is_empty())
+            })
+            .map(|entry| entry.run_id.as_str())
+            .collect();
+        match run_id {
+            Some(run_id) => routed.contains(run_id).then(|| run_id.to_owned()),
+            None => last_undoable_run(contents, |run_id| routed.contains(run_id)),
+        }
+    });
+    let Some((several, found)) = several.zip(found) else {
+        return in_journal(Routing::Single(default), default_journal);
+    };
+    if run_id.is_none() {
+        // The default lab's last run wins when it is the later one.
+        let in_lab = esxnet_executor::read_journal(&default_journal)
+            .ok()
+            .and_then(|lab| Some((last_undoable_run(&lab, |_| true)?, lab)));
+        if let Some((lab_run, lab)) = in_lab {
+            if lab.started(&lab_run) > several.started(&found) {
+                return in_journal(Routing::Single(default), default_journal);
+            }
+        }
+    }
+    let routing = Routing::from_journal(&several.targets(&found), &several_journal)?;
+    Ok(JournaledRun {
+        run_id: found,
+        journal: several_journal,
+        contents: several,
+        routing,
+    })
 }
 
 /// `esxnet rollback [RUN_ID]`: reads the state each host had before the run (the journal's
@@ -676,29 +760,33 @@ pub struct RollbackPlanned {
 /// itself), observes those hosts now and plans to put back what the run changed: what differs
 /// between each host's before-state and the state the run left it in (`host_after` lines), and
 /// nothing changed by anyone since ([`esxnet_planner::restore::plan_undo`]). Run again after an
-/// interruption, it plans what is left.
-pub fn plan_rollback(target: &str, run_id: Option<&str>, parallelism: usize) -> Result<RollbackPlanned> {
-    let target = Target::parse(target)?;
-    let journal_path = target.journal_path();
-    let contents = esxnet_executor::read_journal(&journal_path)
-        .context("nothing to roll back: no apply has journaled through this target yet")?;
-    let run_id = match run_id {
-        Some(run_id) if contents.has_run(run_id) => run_id.to_owned(),
-        Some(run_id) => bail!(
-            "the journal {} has no run {run_id}: give a run id an apply printed, or none for the last run",
-            journal_path.display()
-        ),
-        None => last_undoable_run(&contents)
-            .with_context(|| format!("the journal {} has no run that changed a host", journal_path.display()))?,
-    };
+/// interruption, it plans what is left. Without `--target`, a run over several `Target`
+/// documents reaches each host through the server its journal recorded ([`find_run`]).
+pub fn plan_rollback(target: Option<&str>, run_id: Option<&str>, parallelism: usize) -> Result<RollbackPlanned> {
+    let JournaledRun {
+        run_id,
+        journal,
+        contents,
+        routing,
+    } = find_run(target, run_id)?;
     let before = contents.before_states(&run_id);
     if before.hosts.is_empty() {
         bail!("run {run_id} changed no host: there is nothing to roll back");
     }
-    let backend = target.open(&[], true, parallelism)?;
-    ensure_writable(backend.as_ref())?;
     let hosts: Vec<String> = before.hosts.keys().cloned().collect();
-    let observed = crate::target::observe(backend.as_ref(), &hosts, parallelism)?;
+    let opened = routing.open_and_observe(&Loaded::default(), &hosts, true, parallelism)?;
+    if let Some(unreachable) = opened.unreachable.first() {
+        bail!(
+            "target {} ({}) cannot be reached: {}; its hosts {} cannot be rolled back, and nothing was",
+            unreachable.name,
+            unreachable.server,
+            unreachable.error,
+            unreachable.hosts.join(", ")
+        );
+    }
+    let backend = opened.backend;
+    let observed = opened.observed;
+    ensure_writable(backend.as_ref())?;
     if let Some(missing) = hosts.iter().find(|host| !observed.hosts.contains_key(host.as_str())) {
         bail!(
             "{} has no host {missing}, which run {run_id} changed: check the target",
@@ -714,12 +802,14 @@ pub fn plan_rollback(target: &str, run_id: Option<&str>, parallelism: usize) -> 
         plan,
         backend,
         observed,
-        target,
+        routing,
+        journal,
     })
 }
 
-/// The last run in a journal that recorded a before-state and is not itself a rollback.
-fn last_undoable_run(contents: &esxnet_executor::JournalContents) -> Option<String> {
+/// The last run in a journal that recorded a before-state, is not itself a rollback and is
+/// `wanted`.
+fn last_undoable_run(contents: &esxnet_executor::JournalContents, wanted: impl Fn(&str) -> bool) -> Option<String> {
     let rollbacks: std::collections::BTreeSet<&str> = contents
         .entries
         .iter()
@@ -732,7 +822,7 @@ fn last_undoable_run(contents: &esxnet_executor::JournalContents) -> Option<Stri
         .rev()
         .filter(|entry| matches!(entry.record, esxnet_executor::JournalRecord::HostBefore { .. }))
         .map(|entry| entry.run_id.as_str())
-        .find(|run_id| !rollbacks.contains(run_id))
+        .find(|run_id| !rollbacks.contains(run_id) && wanted(run_id))
         .map(str::to_owned)
 }
 
@@ -756,7 +846,7 @@ pub fn apply_rollback(planned: RollbackPlanned, request: ApplyRequest) -> Result
             backend: planned.backend,
             observed: planned.observed,
             made_from: Box::new(made_from),
-            routing: Box::new(Routing::Single(planned.target)),
+            routing: Box::new(planned.routing),
             unreachable: Vec::new(),
             hints: Arc::default(),
         },
@@ -778,17 +868,12 @@ pub enum Confirmation {
 
 /// `esxnet confirm RUN_ID`: keeps the changes of a run applied with `--confirm-within`, when its
 /// deadline has not passed; the waiting apply reads the confirmation from the journal.
-pub fn confirm(target: &str, run_id: &str) -> Result<Confirmation> {
-    let target = Target::parse(target)?;
-    let journal_path = target.journal_path();
-    let contents = esxnet_executor::read_journal(&journal_path)
-        .with_context(|| format!("cannot confirm run {run_id}: no apply has journaled through this target yet"))?;
-    if !contents.has_run(run_id) {
-        bail!(
-            "the journal {} has no run {run_id}: give the run id apply printed",
-            journal_path.display()
-        );
-    }
+pub fn confirm(target: Option<&str>, run_id: &str) -> Result<Confirmation> {
+    let JournaledRun {
+        journal: journal_path,
+        contents,
+        ..
+    } = find_run(target, Some(run_id)).with_context(|| format!("cannot confirm run {run_id}"))?;
     let Some((deadline, confirmed)) = contents.confirmation(run_id) else {
         bail!("run {run_id} did not ask for confirmation (apply --confirm-within): its changes stay as they are");
     };

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use esxnet_executor::{Backend, BackendError, Fault, Operation, OperationOutcome, SnapshotBackend};
+use esxnet_executor::{Backend, BackendError, Fault, JournaledTarget, Operation, OperationOutcome, SnapshotBackend};
 use esxnet_model::analysis;
 use esxnet_model::common::EsxiVersion;
 use esxnet_model::desired::DesiredTarget;
@@ -136,7 +136,7 @@ impl Target {
     pub fn journal_path(&self) -> PathBuf {
         match self {
             Target::Sim(dir) => dir.join("journal.jsonl"),
-            _ => Path::new(".esxnet").join("journal.jsonl"),
+            _ => per_host_journal_path(),
         }
     }
 }
@@ -317,6 +317,11 @@ pub fn observe(backend: &dyn Backend, hosts: &[String], parallelism: usize) -> R
         .with_context(|| format!("cannot observe the hosts of {}", backend.describe()))
 }
 
+/// The journal of runs over several `Target` documents (and over one vSphere server).
+pub fn per_host_journal_path() -> PathBuf {
+    Path::new(".esxnet").join("journal.jsonl")
+}
+
 /// Where a command's hosts are: one target for all of them, or the server of each host's `Target`
 /// document.
 #[derive(Debug, Clone)]
@@ -425,8 +430,61 @@ impl Routing {
     pub fn journal_path(&self) -> PathBuf {
         match self {
             Routing::Single(target) => target.journal_path(),
-            Routing::PerHost(_) => Path::new(".esxnet").join("journal.jsonl"),
+            Routing::PerHost(_) => per_host_journal_path(),
         }
+    }
+
+    /// The `Target` documents of a run over several servers, as its journal recorded them
+    /// ([`Routing::journaled`] inverted): how `esxnet rollback` reaches that run's hosts again.
+    pub fn from_journal(targets: &[JournaledTarget], journal: &Path) -> Result<Routing> {
+        let mut routed = Vec::with_capacity(targets.len());
+        for journaled in targets {
+            let target = Target::parse(&journaled.server).with_context(|| {
+                format!(
+                    "the journal {} records target \"{}\" with a server that cannot be read",
+                    journal.display(),
+                    journaled.name
+                )
+            })?;
+            routed.push(RoutedTarget {
+                declared: Arc::new(DesiredTarget {
+                    name: journaled.name.clone(),
+                    server: journaled.server.clone(),
+                    password_from: journaled.password_from.clone(),
+                    source: esxnet_model::source::Source::new(
+                        journal.to_path_buf(),
+                        0,
+                        Arc::new(esxnet_model::source::SpanIndex::default()),
+                    ),
+                }),
+                target,
+                hosts: journaled.hosts.clone(),
+            });
+        }
+        Ok(Routing::PerHost(routed))
+    }
+
+    /// What a run's journal records of its servers: each `Target` document's name, server as
+    /// written, where its password is read, and the hosts of `plan_hosts` on it; nothing for one
+    /// target, which `--target` names again.
+    pub fn journaled(&self, plan_hosts: &BTreeSet<&str>) -> Vec<JournaledTarget> {
+        let Routing::PerHost(targets) = self else {
+            return Vec::new();
+        };
+        targets
+            .iter()
+            .map(|routed| JournaledTarget {
+                name: routed.name().to_owned(),
+                server: routed.declared.server.clone(),
+                password_from: routed.declared.password_from.clone(),
+                hosts: routed
+                    .hosts
+                    .iter()
+                    .filter(|host| plan_hosts.contains(host.as_str()))
+                    .cloned()
+                    .collect(),
+            })
+            .collect()
     }
 
     /// Opens every target and observes `hosts` (those of a target that it does not list are left

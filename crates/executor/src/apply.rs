@@ -13,7 +13,7 @@ use esxnet_planner::{Action, Address, Change, HostPlan, HostStatus, Phase, Plan}
 use crate::backend::{Backend, BackendError, Fault};
 use crate::error::ExecutorError;
 use crate::events::{Event, IgnoreEvents, Observer};
-use crate::journal::{Journal, JournalRecord};
+use crate::journal::{Journal, JournalRecord, JournaledTarget};
 use crate::operations::operations;
 use crate::precondition::{classify, Precondition};
 use crate::report::{change_reports, ApplyReport, HostOutcome, HostReport, RollbackReport, StepOutcome, StepReport};
@@ -51,6 +51,8 @@ pub struct ApplyOptions {
     /// the physical network behind its NICs, which no change of esxnet's alters, so asking twice
     /// would only cost every host one more call in its chain.
     pub hints: Option<Arc<BTreeMap<String, Vec<NicHint>>>>,
+    /// The servers of a run over several `Target` documents, journaled with its start.
+    pub targets: Vec<JournaledTarget>,
 }
 
 impl Default for ApplyOptions {
@@ -64,6 +66,7 @@ impl Default for ApplyOptions {
             observed: None,
             safety: Safety::default(),
             hints: None,
+            targets: Vec::new(),
         }
     }
 }
@@ -139,6 +142,7 @@ pub fn apply(plan: &Plan, backend: &dyn Backend, options: &ApplyOptions) -> Resu
     walker.journal(JournalRecord::RunStarted {
         target: backend.describe(),
         hosts: plan.hosts.iter().map(|host| host.host.clone()).collect(),
+        targets: options.targets.clone(),
     });
     options.observer.event(&Event::RunStarted {
         run_id: run_id.clone(),
@@ -508,6 +512,7 @@ impl<'run> Walker<'run> {
             // A rollback is not verified (no safety), so it needs no hints.
             safety: Safety::default(),
             hints: None,
+            targets: Vec::new(),
         };
         let report = match apply(&restore, self.backend, &nested) {
             Ok(report) => report,

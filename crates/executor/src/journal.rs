@@ -31,6 +31,21 @@ pub struct JournalEntry {
     pub record: JournalRecord,
 }
 
+/// A server a run reached some of its hosts through: a manifest `Target` document as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JournaledTarget {
+    /// The document's name.
+    pub name: String,
+    /// `spec.server` as written: a user name at most, never a password.
+    pub server: String,
+    /// Where its password is read (a variable's or file's name, never the password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_from: Option<esxnet_model::manifest::PasswordFrom>,
+    /// The run's hosts on this server.
+    pub hosts: Vec<String>,
+}
+
 /// What a journal line records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "entry")]
@@ -41,6 +56,11 @@ pub enum JournalRecord {
         target: String,
         /// The hosts of the plan.
         hosts: Vec<String>,
+        /// The servers of a run over several (the manifests' `Target` documents), so that
+        /// `esxnet rollback` and `esxnet confirm` find its hosts from the journal alone; empty
+        /// for a run through one target.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        targets: Vec<JournaledTarget>,
     },
     /// A step's operations are about to be sent.
     StepStarted {
@@ -280,6 +300,22 @@ impl JournalContents {
             }
         }
         fleet
+    }
+
+    /// The servers a run over several `Target` documents reached its hosts through; empty for a
+    /// run through one target.
+    pub fn targets(&self, run_id: &str) -> Vec<JournaledTarget> {
+        self.run(run_id)
+            .find_map(|entry| match &entry.record {
+                JournalRecord::RunStarted { targets, .. } => Some(targets.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    /// The time of the run's first line, RFC 3339 UTC (they sort as text).
+    pub fn started(&self, run_id: &str) -> Option<&str> {
+        self.run(run_id).next().map(|entry| entry.time.as_str())
     }
 
     /// The state each host of a run was left in, for the hosts the run finished

@@ -52,7 +52,7 @@ pub use backend::{Backend, BackendError, Fault, FaultKind, Operation, OperationO
 pub use error::ExecutorError;
 pub use events::{Event, IgnoreEvents, Observer};
 pub use fingerprint::{check_fingerprints, ensure_plan_is_fresh, StaleHost};
-pub use journal::{read_journal, Journal, JournalContents, JournalEntry, JournalRecord, LastRun};
+pub use journal::{read_journal, Journal, JournalContents, JournalEntry, JournalRecord, JournaledTarget, LastRun};
 pub use observe::{network_hints_of, observe_fleet, observe_fleet_with};
 pub use report::{ApplyReport, ChangeReport, Counts, HostOutcome, HostReport, RollbackReport, StepOutcome, StepReport};
 pub use retry::RetryPolicy;

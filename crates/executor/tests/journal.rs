@@ -33,7 +33,7 @@ fn every_step_is_journaled_with_its_operations_and_outcome() {
     assert!(contents.entries.iter().all(|entry| entry.time.ends_with('Z')));
     let records: Vec<JournalRecord> = contents.entries.into_iter().map(|entry| entry.record).collect();
     assert!(
-        matches!(&records[0], JournalRecord::RunStarted { target, hosts } if target == "memory:test" && hosts.len() == 2)
+        matches!(&records[0], JournalRecord::RunStarted { target, hosts, .. } if target == "memory:test" && hosts.len() == 2)
     );
     assert!(matches!(
         records.last().unwrap(),
@@ -126,6 +126,7 @@ fn the_last_run_summary_names_where_a_killed_run_stopped() {
             JournalRecord::RunStarted {
                 target: "memory:test".into(),
                 hosts: vec!["esx-01".into()],
+                targets: Vec::new(),
             },
         )
         .unwrap();

@@ -11,7 +11,7 @@ use esxnet::ops::{self, ApplyRequest};
 use esxnet::output::Output;
 use esxnet::report::{self, Annotated, TargetEntry};
 use esxnet::saved_plan::PlanKey;
-use esxnet::target::{Routing, UnreachableTarget};
+use esxnet::target::UnreachableTarget;
 use esxnet_executor::{ApplyReport, Confirmation, Event, HostOutcome, HostReport, Safety, StepOutcome};
 use esxnet_model::diagnostic::escape_control;
 use esxnet_planner::render::{self, TextStyle};
@@ -53,11 +53,6 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
             planned
         }
     };
-    if arguments.confirm_within.is_some() && matches!(*planned.routing, Routing::PerHost(_)) {
-        // `esxnet confirm` finds the run in one target's journal; a run over several servers
-        // journals apart from all of them, so it could never be confirmed and would roll back.
-        bail!("--confirm-within needs one target (--target): `esxnet confirm` finds the run in that target's journal. Apply each Target's hosts on their own (--target SERVER) to confirm them; nothing was applied");
-    }
     let targets = report::target_entries(&planned);
     report_unreachable(&planned.unreachable, output);
     let unreachable = planned.unreachable.clone();
@@ -107,7 +102,11 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
     let progress = (output.interactive && arguments.output == ApplyFormat::Text).then(|| progress_bar(plan));
     let bar = progress.clone();
     let status = *output;
-    let target_text = arguments.target.or_default().to_owned();
+    // `esxnet confirm` finds a run over several Targets, or on the default lab, by itself.
+    let confirm_with = match &arguments.target.target {
+        Some(target) => format!(" --target {}", escape_control(target)),
+        None => String::new(),
+    };
     let observer = Box::new(move |event: &Event| {
         match event {
         Event::StepFinished { address, outcome, .. } => {
@@ -122,8 +121,7 @@ pub fn run(arguments: &ApplyArgs, output: &Output) -> Result<Outcome> {
             escape_control(reason)
         )),
         Event::AwaitingConfirmation { run_id, deadline } => status.status(&format!(
-            "the changes stay only if confirmed: run `esxnet confirm {run_id} --target {}` before {deadline}, or every changed host is rolled back",
-            escape_control(&target_text)
+            "the changes stay only if confirmed: run `esxnet confirm {run_id}{confirm_with}` before {deadline}, or every changed host is rolled back"
         )),
         _ => {}
     }

@@ -14,7 +14,11 @@ use crate::Outcome;
 
 pub fn run(arguments: &RollbackArgs, output: &Output) -> Result<Outcome> {
     let parallelism = arguments.parallelism as usize;
-    let planned = ops::plan_rollback(arguments.target.or_default(), arguments.run_id.as_deref(), parallelism)?;
+    let planned = ops::plan_rollback(
+        arguments.target.target.as_deref(),
+        arguments.run_id.as_deref(),
+        parallelism,
+    )?;
     let plan = &planned.plan;
     output.diagnostics(&plan.diagnostics);
     let plan_text = render::text(
@@ -36,7 +40,7 @@ pub fn run(arguments: &RollbackArgs, output: &Output) -> Result<Outcome> {
         return Ok(Outcome::Success);
     }
     output.status(&format!(
-        "Rolling back run {undone}: every host back to its state before it."
+        "Rolling back run {undone}: what it changed goes back to its state before it."
     ));
     match arguments.output {
         ApplyFormat::Text => output.result(&plan_text),
@@ -45,7 +49,7 @@ pub fn run(arguments: &RollbackArgs, output: &Output) -> Result<Outcome> {
     if !arguments.auto_approve && !ask(output, plan)? {
         return Ok(Outcome::Failed);
     }
-    let journal_path = planned.target.journal_path();
+    let journal_path = planned.journal.clone();
     let progress = (output.interactive && arguments.output == ApplyFormat::Text).then(|| progress_bar(plan));
     let observer = progress.clone().map(|bar| {
         Box::new(move |event: &Event| {
@@ -88,7 +92,7 @@ pub fn run(arguments: &RollbackArgs, output: &Output) -> Result<Outcome> {
 
 pub fn confirm(arguments: &ConfirmArgs, output: &Output) -> Result<Outcome> {
     let run_id = escape_control(&arguments.run_id).into_owned();
-    match ops::confirm(arguments.target.or_default(), &arguments.run_id)? {
+    match ops::confirm(arguments.target.target.as_deref(), &arguments.run_id)? {
         Confirmation::Confirmed => output.result(&format!("Run {run_id} is confirmed: its changes stay.")),
         Confirmation::AlreadyConfirmed => output.result(&format!("Run {run_id} was already confirmed.")),
     }
