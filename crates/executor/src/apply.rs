@@ -206,6 +206,15 @@ struct Walker<'run> {
     after_states: Mutex<BTreeMap<String, ObservedHost>>,
 }
 
+/// Which of a host's states [`Walker::keep_state`] keeps.
+#[derive(Clone, Copy)]
+enum Moment {
+    /// Before its first step.
+    Before,
+    /// After its last, every step having succeeded.
+    After,
+}
+
 /// Whether a host has steps to run.
 fn has_changes(host_plan: &HostPlan) -> bool {
     host_plan.status == HostStatus::Planned && !host_plan.steps.is_empty()
@@ -325,14 +334,7 @@ impl<'run> Walker<'run> {
     fn run_and_verify(&self, host_plan: &'run HostPlan, run: HostRun<'run>) -> HostReport {
         let host = host_plan.host.as_str();
         let before = run.carried.clone();
-        self.journal(JournalRecord::HostBefore {
-            host: host.to_owned(),
-            state: Box::new(before.clone()),
-        });
-        self.before_states
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(host.to_owned(), before.clone());
+        self.keep_state(host, before.clone(), Moment::Before);
         let (mut report, carried) = self.run_steps(host_plan, run);
         let changed = report
             .steps
@@ -342,7 +344,7 @@ impl<'run> Walker<'run> {
             return report;
         }
         if !self.options.safety.verify {
-            self.record_after(host, carried);
+            self.keep_state(host, carried, Moment::After);
             return report;
         }
         let host_changes: Vec<&Change> = host_plan
@@ -373,23 +375,35 @@ impl<'run> Walker<'run> {
             let rollback = self.roll_back(host, &before, None, observed, reason.clone());
             record_rollback(&mut report, &reason, rollback);
         } else {
-            self.record_after(host, observed.unwrap_or(carried));
+            self.keep_state(host, observed.unwrap_or(carried), Moment::After);
         }
         report.verification = Some(verification);
         report
     }
 
-    /// Journals and keeps the state a host was left in once its steps all succeeded: what a later
-    /// rollback compares with its before-state to find what the run changed.
-    fn record_after(&self, host: &str, after: ObservedHost) {
-        self.journal(JournalRecord::HostAfter {
-            host: host.to_owned(),
-            state: Box::new(after.clone()),
-        });
-        self.after_states
-            .lock()
+    /// Journals and keeps a host's state before its steps (what a rollback puts back) or after
+    /// they all succeeded (what a later rollback compares with it to find what the run changed).
+    fn keep_state(&self, host: &str, state: ObservedHost, moment: Moment) {
+        let (record, kept) = match moment {
+            Moment::Before => (
+                JournalRecord::HostBefore {
+                    host: host.to_owned(),
+                    state: Box::new(state.clone()),
+                },
+                &self.before_states,
+            ),
+            Moment::After => (
+                JournalRecord::HostAfter {
+                    host: host.to_owned(),
+                    state: Box::new(state.clone()),
+                },
+                &self.after_states,
+            ),
+        };
+        self.journal(record);
+        kept.lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(host.to_owned(), after);
+            .insert(host.to_owned(), state);
     }
 
     /// Runs the hosts at `indices` on up to `parallelism` threads; a host with changes starts
