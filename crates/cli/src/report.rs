@@ -672,14 +672,7 @@ pub fn apply_markdown(report: &ApplyReport) -> String {
             out,
             "- {}: {}{}",
             render::escape_markdown(&host.host),
-            match host.outcome {
-                HostOutcome::Ok => "ok",
-                HostOutcome::Failed => "failed",
-                HostOutcome::Stale => "stale plan",
-                HostOutcome::Refused => "not planned",
-                HostOutcome::RolledBack => "rolled back",
-                HostOutcome::NotStarted => "not started",
-            },
+            host.outcome.label(),
             host.message
                 .as_deref()
                 .map(|message| format!(": {}", render::escape_markdown(message)))

@@ -109,6 +109,21 @@ pub enum HostOutcome {
     NotStarted,
 }
 
+impl HostOutcome {
+    /// How reports name the outcome to people: `ok`, `failed`, `stale plan`, `not planned`,
+    /// `rolled back`, `not started`.
+    pub fn label(self) -> &'static str {
+        match self {
+            HostOutcome::Ok => "ok",
+            HostOutcome::Failed => "failed",
+            HostOutcome::Stale => "stale plan",
+            HostOutcome::Refused => "not planned",
+            HostOutcome::RolledBack => "rolled back",
+            HostOutcome::NotStarted => "not started",
+        }
+    }
+}
+
 /// One host's result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostReport {

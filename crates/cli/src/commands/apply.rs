@@ -361,12 +361,7 @@ pub(crate) fn report_text(report: &ApplyReport, journal: &Path, targets: Option<
         if host.outcome == HostOutcome::Ok {
             continue;
         }
-        let _ = writeln!(
-            out,
-            "{}: {}",
-            escape_control(&host.host),
-            host_outcome_label(host.outcome)
-        );
+        let _ = writeln!(out, "{}: {}", escape_control(&host.host), host.outcome.label());
         if matches!(host.outcome, HostOutcome::RolledBack | HostOutcome::NotStarted) || host.rollback.is_some() {
             if let Some(message) = &host.message {
                 let _ = writeln!(out, "  {}", escape_control(message));
@@ -440,17 +435,6 @@ pub(crate) fn report_text(report: &ApplyReport, journal: &Path, targets: Option<
         out.push_str("Fix the cause and run apply again: steps already done are skipped.\n");
     }
     out
-}
-
-fn host_outcome_label(outcome: HostOutcome) -> &'static str {
-    match outcome {
-        HostOutcome::Ok => "ok",
-        HostOutcome::Failed => "failed",
-        HostOutcome::Stale => "stale plan",
-        HostOutcome::Refused => "not planned",
-        HostOutcome::RolledBack => "rolled back",
-        HostOutcome::NotStarted => "not started",
-    }
 }
 
 fn describe(outcome: &StepOutcome) -> String {
