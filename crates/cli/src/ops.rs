@@ -742,7 +742,12 @@ fn find_run(target: Option<&str>, run_id: Option<&str>) -> Result<JournaledRun> 
             .and_then(|lab| Some((last_undoable_run(&lab, |_| true)?, lab)));
         if let Some((lab_run, lab)) = in_lab {
             if lab.started(&lab_run) > several.started(&found) {
-                return in_journal(Routing::Single(default), default_journal);
+                return Ok(JournaledRun {
+                    run_id: lab_run,
+                    journal: default_journal,
+                    contents: lab,
+                    routing: Routing::Single(default),
+                });
             }
         }
     }

@@ -145,19 +145,18 @@ fn only_what_the_run_changed(changes: &mut Vec<Change>, before: &ObservedHost, a
         if run_change.before == change.before {
             return true;
         }
-        let (Action::Update, Some(now), Some(then), Some(left)) = (
+        // Field by field where the run updated the object; whole where it made, removed or
+        // replaced it, or where the merge is no state of its kind.
+        let merged = match (
             change.action,
             change.before.as_ref(),
             change.after.as_ref(),
             run_change.before.as_ref(),
-        ) else {
-            notes.push(format!(
-                "{} changed since the run: it is put back whole to its state before the run",
-                change.address
-            ));
-            return true;
+        ) {
+            (Action::Update, Some(now), Some(then), Some(left)) => merge(now, then, left).map(|merged| (now, merged)),
+            _ => None,
         };
-        let Some((merged, both)) = merge(now, then, left) else {
+        let Some((now, (merged, both))) = merged else {
             notes.push(format!(
                 "{} changed since the run: it is put back whole to its state before the run",
                 change.address
