@@ -116,6 +116,8 @@ fn parse_shard(text: &str) -> Result<esxnet::shard::Shard, String> {
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
     /// The run to undo, as apply printed it; the last apply that changed hosts by default.
+    /// Without --target, a run over several Target documents is found in .esxnet/journal.jsonl
+    /// and its hosts are reached through the servers that run recorded.
     pub run_id: Option<String>,
     #[command(flatten)]
     pub target: TargetArgs,
@@ -133,7 +135,8 @@ pub struct RollbackArgs {
 /// `confirm`.
 #[derive(Debug, Args)]
 pub struct ConfirmArgs {
-    /// The run to keep, as apply printed it.
+    /// The run to keep, as apply printed it. Without --target, a run over several Target
+    /// documents is found in .esxnet/journal.jsonl.
     pub run_id: String,
     #[command(flatten)]
     pub target: TargetArgs,
