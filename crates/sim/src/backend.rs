@@ -90,6 +90,11 @@ pub struct SimBackend {
     /// Calls made per host, which key the fault draws; kept apart from the counters so a
     /// [`SimBackend::reset_counters`] does not replay the same faults.
     call_sequence: Mutex<HashMap<String, u64>>,
+    /// The physical NICs of each host observed through this backend, by device name: what
+    /// [`Backend::network_hints`] answers from, as `sim serve` answers from the hosts it holds.
+    /// A lab host's physical NICs are made with it and never change, so reading the host file
+    /// again (a second parse of every host in a plan's pre-flight) would only cost time.
+    physical_nics: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl SimBackend {
@@ -110,6 +115,7 @@ impl SimBackend {
             lab,
             counters: Mutex::new(CallCounters::default()),
             call_sequence: Mutex::new(HashMap::new()),
+            physical_nics: Mutex::new(HashMap::new()),
         }
     }
 
@@ -185,6 +191,20 @@ impl SimBackend {
         self.counters.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Keeps the physical NICs of observed hosts for [`Backend::network_hints`].
+    fn remember_physical_nics<'a>(&self, hosts: impl IntoIterator<Item = &'a ObservedHost>) {
+        let mut known = self
+            .physical_nics
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for host in hosts {
+            if !known.contains_key(&host.name) {
+                let devices = host.physical_nics.iter().map(|nic| nic.device.clone()).collect();
+                known.insert(host.name.clone(), devices);
+            }
+        }
+    }
+
     /// Runs the call's `work` unless a transient fault was drawn, as one call lasting the call's
     /// latency ([`lasting`]), holding no lock.
     fn finish_draw<T>(
@@ -250,7 +270,9 @@ impl Backend for SimBackend {
     }
 
     fn observe(&self, host: &str) -> Result<ObservedHost, BackendError> {
-        Ok(self.call(host, OBSERVE_METHOD, || self.lab.observe(host))?)
+        let observed = self.call(host, OBSERVE_METHOD, || self.lab.observe(host))?;
+        self.remember_physical_nics([&observed]);
+        Ok(observed)
     }
 
     fn observe_many(&self, hosts: &[String]) -> Result<ObservedFleet, BackendError> {
@@ -266,9 +288,11 @@ impl Backend for SimBackend {
                 }
             }
         }
-        Ok(Self::finish_draw(verdict, "(batch)", "RetrievePropertiesEx", || {
+        let fleet = Self::finish_draw(verdict, "(batch)", "RetrievePropertiesEx", || {
             self.lab.observe_many(hosts)
-        })?)
+        })?;
+        self.remember_physical_nics(fleet.hosts.values());
+        Ok(fleet)
     }
 
     fn execute(&self, host: &str, operation: &Operation) -> Result<OperationOutcome, BackendError> {
@@ -288,12 +312,24 @@ impl Backend for SimBackend {
     }
 
     /// The lab's fabric answers, as one `QueryNetworkHint` call; a lab without a fabric has no
-    /// network to see, and no call is made.
+    /// network to see, and no call is made. A host not observed through this backend yet is read
+    /// for its physical NICs.
     fn network_hints(&self, host: &str) -> Result<Option<Vec<NicHint>>, BackendError> {
         let Some(fabric) = &self.lab.settings().fabric else {
             return Ok(None);
         };
-        let observed = self.call(host, NETWORK_HINT_METHOD, || self.lab.observe(host))?;
-        Ok(Some(fabric.hints(&observed)))
+        let hints = self.call(host, NETWORK_HINT_METHOD, || {
+            let known = self
+                .physical_nics
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .get(host)
+                .cloned();
+            match known {
+                Some(devices) => Ok(fabric.hints_of_devices(host, devices.iter().map(String::as_str))),
+                None => self.lab.observe(host).map(|observed| fabric.hints(&observed)),
+            }
+        })?;
+        Ok(Some(hints))
     }
 }

@@ -119,10 +119,15 @@ impl Fabric {
     /// What `QueryNetworkHint` answers for `host`: for every physical NIC, the subnets of the
     /// VLANs its port carries, and the VLAN list a configured port advertises.
     pub fn hints(&self, host: &ObservedHost) -> Vec<NicHint> {
-        host.physical_nics
-            .iter()
-            .map(|nic| {
-                let carried = self.port_vlans(&host.name, &nic.device);
+        self.hints_of_devices(&host.name, host.physical_nics.iter().map(|nic| nic.device.as_str()))
+    }
+
+    /// [`Fabric::hints`] for the host named `host` with physical NICs of these device names.
+    pub fn hints_of_devices<'a>(&self, host: &str, devices: impl IntoIterator<Item = &'a str>) -> Vec<NicHint> {
+        devices
+            .into_iter()
+            .map(|device| {
+                let carried = self.port_vlans(host, device);
                 let subnets = self
                     .vlans
                     .iter()
@@ -135,7 +140,7 @@ impl Fabric {
                     })
                     .collect();
                 NicHint {
-                    device: nic.device.clone(),
+                    device: device.to_owned(),
                     subnets,
                     port_vlans: carried.cloned(),
                 }

@@ -914,14 +914,32 @@ impl Lab {
 
     /// Loads one host with the simulator's bookkeeping.
     pub fn load_host(&self, name: &str) -> Result<SimHost, SimError> {
-        let path = self.host_path(name);
-        if validate_host_name(name).is_err() || !path.is_file() {
-            return Err(SimError::UnknownHost {
-                host: name.to_owned(),
-                dir: self.dir.clone(),
-            });
+        let unknown = || SimError::UnknownHost {
+            host: name.to_owned(),
+            dir: self.dir.clone(),
+        };
+        if validate_host_name(name).is_err() {
+            return Err(unknown());
         }
-        let host: SimHost = read_json(&path)?;
+        let path = self.host_path(name);
+        // Read without asking first whether the file is there: a plan reads every host, and the
+        // extra `stat` of each was a tenth of the reading.
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::IsADirectory | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Err(unknown())
+            }
+            Err(source) => return Err(SimError::io("read", &path, source)),
+        };
+        let host: SimHost = serde_json::from_slice(&bytes).map_err(|source| SimError::Corrupt {
+            path: path.clone(),
+            source,
+        })?;
         check_format(&path, host.format_version)?;
         if let Some(message) = inconsistency(name, host.observed()) {
             return Err(SimError::Inconsistent { path, message });

@@ -635,3 +635,40 @@ fn lab_settings_out_of_bounds_are_refused_on_open() {
     };
     assert!(error.to_string().contains("latency"), "{error}");
 }
+
+/// A plan's pre-flight asks for the hints of hosts it has just observed: they are answered from
+/// that observation's NICs, as one counted call, and are what the lab's fabric says of the host
+/// file, for a host observed first and for one never observed.
+#[test]
+fn network_hints_answer_from_the_observed_nics_as_from_the_host_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let fabric = esxnet_sim::fabric::Fabric::examples().with_port("esx-1:vmnic2=0,130".parse().unwrap());
+    let lab = Lab::init(
+        dir.path(),
+        &InitOptions {
+            hosts: HostNames::Count(2),
+            fabric: Some(fabric.clone()),
+            ..InitOptions::default()
+        },
+    )
+    .unwrap();
+    let backend = SimBackend::from_lab(lab);
+    let names = vec!["esx-1".to_owned(), "esx-2".to_owned()];
+    backend.observe_many(&names[..1]).unwrap();
+    for name in &names {
+        let hints = backend
+            .network_hints(name)
+            .unwrap()
+            .expect("a lab with a fabric answers");
+        let expected = fabric.hints(&backend.lab().observe(name).unwrap());
+        assert_eq!(hints, expected, "{name}");
+        assert!(hints.iter().any(|hint| hint.device == "vmnic2"), "{name}: {hints:?}");
+    }
+    let configured = backend.network_hints("esx-1").unwrap().unwrap();
+    let vmnic2 = configured.iter().find(|hint| hint.device == "vmnic2").unwrap();
+    assert_eq!(vmnic2.port_vlans, Some(BTreeSet::from([0, 130])));
+    let counters = backend.counters();
+    assert_eq!(counters.hosts["esx-1"].calls["QueryNetworkHint"], 2);
+    assert_eq!(counters.hosts["esx-2"].calls["QueryNetworkHint"], 1);
+    assert!(backend.network_hints("esx-9").is_err(), "an unknown host is an error");
+}
