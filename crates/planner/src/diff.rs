@@ -203,19 +203,22 @@ pub fn field_changes(before: Option<&ObjectState>, after: Option<&ObjectState>) 
         .and_then(|state| serde_json::to_value(state).ok())
         .unwrap_or(serde_json::Value::Null);
     let mut changes = Vec::new();
-    collect_field_changes("", Some(&before), Some(&after), &mut changes);
+    collect_field_changes(&mut Vec::new(), Some(&before), Some(&after), &mut changes);
     changes
 }
 
-fn collect_field_changes(
-    path: &str,
-    before: Option<&serde_json::Value>,
-    after: Option<&serde_json::Value>,
+/// The changes under `path` (its keys, outermost first; joined with `.` only for a field that
+/// changed, as most do not).
+fn collect_field_changes<'value>(
+    path: &mut Vec<&'value str>,
+    before: Option<&'value serde_json::Value>,
+    after: Option<&'value serde_json::Value>,
     changes: &mut Vec<FieldChange>,
 ) {
     use serde_json::Value;
     // An object that appears or goes (a port group's first override, say) reads field by field.
-    let empty = serde_json::Map::new();
+    static EMPTY: std::sync::LazyLock<serde_json::Map<String, Value>> = std::sync::LazyLock::new(serde_json::Map::new);
+    let empty: &'value serde_json::Map<String, Value> = &EMPTY;
     fn object(value: Option<&Value>) -> Option<&serde_json::Map<String, Value>> {
         match value {
             Some(Value::Object(map)) => Some(map),
@@ -225,8 +228,8 @@ fn collect_field_changes(
     let absent = |value: Option<&Value>| matches!(value, None | Some(Value::Null));
     let pair = match (object(before), object(after)) {
         (Some(before), Some(after)) => Some((before, after)),
-        (Some(before), None) if absent(after) => Some((before, &empty)),
-        (None, Some(after)) if absent(before) => Some((&empty, after)),
+        (Some(before), None) if absent(after) => Some((before, empty)),
+        (None, Some(after)) if absent(before) => Some((empty, after)),
         _ => None,
     };
     match pair {
@@ -236,12 +239,9 @@ fn collect_field_changes(
                 if key == "kind" && path.is_empty() {
                     continue;
                 }
-                let child = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                collect_field_changes(&child, before.get(key), after.get(key), changes);
+                path.push(key);
+                collect_field_changes(path, before.get(key), after.get(key), changes);
+                path.pop();
             }
         }
         // An absent list and an empty one say the same.
@@ -251,7 +251,7 @@ fn collect_field_changes(
         None if before != after => {
             let present = |value: Option<&Value>| value.filter(|value| !value.is_null()).cloned();
             changes.push(FieldChange {
-                path: path.to_owned(),
+                path: path.join("."),
                 before: present(before),
                 after: present(after),
             });

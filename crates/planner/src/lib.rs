@@ -32,16 +32,23 @@ pub use plan::{
 ///
 /// Migrations in flight are left out: they come and go without changing the network.
 pub fn fingerprint(host: &ObservedHost) -> String {
-    // The host's JSON streams into the hash; a copy is made only to leave out migrations in
-    // flight, which a host rarely has.
+    // The host's JSON streams into the hash, through a buffer: serde_json writes a token at a
+    // time, and hashing each few bytes on its own cost more than the hash itself. A copy is made
+    // only to leave out migrations in flight, which a host rarely has.
     let mut hasher = Sha256::new();
+    let mut buffered = std::io::BufWriter::with_capacity(4096, &mut hasher);
     let written = if host.active_migrations.is_empty() {
-        serde_json::to_writer(&mut hasher, host)
+        serde_json::to_writer(&mut buffered, host)
     } else {
         let mut stable = host.clone();
         stable.active_migrations.clear();
-        serde_json::to_writer(&mut hasher, &stable)
+        serde_json::to_writer(&mut buffered, &stable)
     };
+    let written = written.map_err(std::io::Error::from).and_then(|()| {
+        use std::io::Write as _;
+        buffered.flush()
+    });
+    drop(buffered);
     if written.is_err() {
         // Serializing plain data to a hasher cannot fail; should it, the empty input's digest
         // still names the host's state as unknown the same way every time, as before.
@@ -80,7 +87,9 @@ pub fn plan(
         let host_has_error = global_error || hosts_with_errors.contains(name.as_str());
         plan_host(name, desired_host, observed.hosts.get(*name), host_has_error, options)
     });
-    let mut changes = Vec::new();
+    // Reserved once: a change is large, and growing the vector by doubling copied every change of
+    // a 10,000-host plan several times over.
+    let mut changes = Vec::with_capacity(planned.iter().map(|host| host.changes.len()).sum());
     let mut hosts = Vec::with_capacity(planned.len());
     for host in planned {
         changes.extend(host.changes);

@@ -735,11 +735,106 @@ const JSON_CHUNK_ITEMS: usize = 32;
 const JSON_WINDOW_CHUNKS: usize = 64;
 
 /// `value` pretty-printed as a member of the top-level object: every line after the first
-/// indented by two spaces. (A JSON string never holds a raw newline, so every newline is between
-/// tokens.)
+/// indented by two spaces.
 fn write_pretty_member(writer: &mut impl std::io::Write, value: &impl Serialize) -> std::io::Result<()> {
-    let text = serde_json::to_vec_pretty(value)?;
-    writer.write_all(&indent_lines(&text, b"  "))
+    write_nested_pretty(writer, value, b"  ")
+}
+
+/// `value` pretty-printed as serde_json prints it, with `base` after every newline: the value
+/// nested in an outer pretty-printed document without scanning or copying its text again.
+fn write_nested_pretty(
+    writer: &mut impl std::io::Write,
+    value: &impl Serialize,
+    base: &'static [u8],
+) -> std::io::Result<()> {
+    let formatter = NestedPretty {
+        base,
+        depth: 0,
+        has_value: false,
+    };
+    value
+        .serialize(&mut serde_json::Serializer::with_formatter(writer, formatter))
+        .map_err(std::io::Error::from)
+}
+
+/// serde_json's `PrettyFormatter` (two spaces a level) inside an outer document: every newline is
+/// followed by `base`, then the value's own indentation.
+struct NestedPretty {
+    base: &'static [u8],
+    depth: usize,
+    has_value: bool,
+}
+
+impl NestedPretty {
+    fn newline<W: ?Sized + std::io::Write>(&self, writer: &mut W) -> std::io::Result<()> {
+        writer.write_all(b"\n")?;
+        writer.write_all(self.base)?;
+        for _ in 0..self.depth {
+            writer.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+
+    fn open<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, bracket: &[u8]) -> std::io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        writer.write_all(bracket)
+    }
+
+    fn close<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, bracket: &[u8]) -> std::io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.newline(writer)?;
+        }
+        writer.write_all(bracket)
+    }
+
+    fn item<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, first: bool) -> std::io::Result<()> {
+        if !first {
+            writer.write_all(b",")?;
+        }
+        self.newline(writer)
+    }
+}
+
+impl serde_json::ser::Formatter for NestedPretty {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.open(writer, b"[")
+    }
+
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.close(writer, b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, first: bool) -> std::io::Result<()> {
+        self.item(writer, first)
+    }
+
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _writer: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.open(writer, b"{")
+    }
+
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.close(writer, b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, first: bool) -> std::io::Result<()> {
+        self.item(writer, first)
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        writer.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _writer: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }
 
 /// `items` as a pretty array in a member of the top-level object, chunks printed in parallel.
@@ -747,14 +842,14 @@ fn write_pretty_array<T: Serialize + Sync>(writer: &mut impl std::io::Write, ite
     if items.is_empty() {
         return writer.write_all(b"[]");
     }
-    let print_chunk = |chunk: &&[T]| -> serde_json::Result<Vec<u8>> {
+    let print_chunk = |chunk: &&[T]| -> std::io::Result<Vec<u8>> {
         let mut out = Vec::new();
         for (position, item) in chunk.iter().enumerate() {
             if position > 0 {
                 out.extend_from_slice(b",\n");
             }
             out.extend_from_slice(b"    ");
-            out.extend_from_slice(&indent_lines(&serde_json::to_vec_pretty(item)?, b"    "));
+            write_nested_pretty(&mut out, item, b"    ")?;
         }
         Ok(out)
     };
@@ -771,18 +866,6 @@ fn write_pretty_array<T: Serialize + Sync>(writer: &mut impl std::io::Write, ite
         }
     }
     writer.write_all(b"\n  ]")
-}
-
-/// `text` with `indent` after every newline.
-fn indent_lines(text: &[u8], indent: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len() + text.len() / 8);
-    for &byte in text {
-        out.push(byte);
-        if byte == b'\n' {
-            out.extend_from_slice(indent);
-        }
-    }
-    out
 }
 
 /// The plan as pretty JSON (`format_version`, `changes`, `hosts`, `diagnostics`, `summary`).
