@@ -59,23 +59,47 @@ pub fn lower(documents: &[LoadedDocument], observed: Option<&ObservedFleet>) -> 
         }
     }
     lower_targets(documents, &mut lowered);
+    // Each host's documents, in document order, with the adapters they give it. Pools hand out
+    // addresses in document order, host by host, as one sequence, so adapters are made here, in
+    // that order; the rest of lowering touches one host at a time and runs in parallel below.
     let mut allocator = PoolAllocator::new(documents, observed);
-    for loaded in documents {
+    let mut work: Vec<Vec<HostDocument>> = (0..lowered.fleet.hosts.len()).map(|_| Vec::new()).collect();
+    // Per document, the diagnostics of its selector and lists, then those of its hosts in host
+    // order: the order lowering one document after the other gave them.
+    let mut by_document: Vec<Vec<Diagnostic>> = (0..documents.len()).map(|_| Vec::new()).collect();
+    for (document_index, loaded) in documents.iter().enumerate() {
         let (selector, name) = match &loaded.document {
             AnyDocument::Host(_) | AnyDocument::Target(_) => continue,
             AnyDocument::StandardSwitch(document) => (&document.spec.hosts, &document.metadata.name),
             AnyDocument::NetStack(document) => (&document.spec.hosts, &document.metadata.name),
             AnyDocument::VmkernelAdapter(document) => (&document.spec.hosts, &document.metadata.name),
         };
-        let hosts = select_hosts(&lowered.fleet, selector, &loaded.source, name, &mut lowered.diagnostics);
+        let diagnostics = &mut by_document[document_index];
+        let hosts = select_hosts(&lowered.fleet, selector, &loaded.source, name, diagnostics);
         if let AnyDocument::StandardSwitch(document) = &loaded.document {
-            check_order_lists(&document.spec, &loaded.source, &mut lowered.diagnostics);
+            check_order_lists(&document.spec, &loaded.source, diagnostics);
         }
-        for host_name in hosts {
-            let observed_host = observed.and_then(|fleet| fleet.hosts.get(&host_name));
-            let Some(host) = lowered.fleet.hosts.get_mut(&host_name) else {
-                continue;
+        for (host_index, host_name) in hosts {
+            let adapter = match &loaded.document {
+                AnyDocument::VmkernelAdapter(document) => Some(Box::new(lower_adapter(
+                    host_name,
+                    &document.metadata.name,
+                    &document.spec,
+                    &loaded.source,
+                    observed.and_then(|fleet| fleet.hosts.get(host_name)),
+                    &mut allocator,
+                ))),
+                _ => None,
             };
+            work[host_index].push((document_index, adapter));
+        }
+    }
+    let mut hosts: Vec<(&mut DesiredHost, Vec<HostDocument>)> = lowered.fleet.hosts.values_mut().zip(work).collect();
+    let per_host = crate::parallel::map_in_order_mut(&mut hosts, |(host, work)| {
+        let mut found: Vec<(usize, Diagnostic)> = Vec::new();
+        let mut diagnostics = Vec::new();
+        for (document_index, adapter) in work.drain(..) {
+            let loaded = &documents[document_index];
             match &loaded.document {
                 AnyDocument::Host(_) | AnyDocument::Target(_) => {}
                 AnyDocument::StandardSwitch(document) => lower_switch(
@@ -83,31 +107,35 @@ pub fn lower(documents: &[LoadedDocument], observed: Option<&ObservedFleet>) -> 
                     &document.metadata.name,
                     &document.spec,
                     &loaded.source,
-                    &mut lowered.diagnostics,
+                    &mut diagnostics,
                 ),
                 AnyDocument::NetStack(document) => lower_stack(
                     host,
                     &document.metadata.name,
                     &document.spec,
                     &loaded.source,
-                    &mut lowered.diagnostics,
+                    &mut diagnostics,
                 ),
-                AnyDocument::VmkernelAdapter(document) => {
-                    let adapter = lower_adapter(
-                        &host_name,
-                        &document.metadata.name,
-                        &document.spec,
-                        &loaded.source,
-                        observed_host,
-                        &mut allocator,
-                    );
-                    insert_adapter(host, adapter, &mut lowered.diagnostics);
+                AnyDocument::VmkernelAdapter(_) => {
+                    if let Some(adapter) = adapter {
+                        insert_adapter(host, *adapter, &mut diagnostics);
+                    }
                 }
             }
+            found.extend(diagnostics.drain(..).map(|diagnostic| (document_index, diagnostic)));
         }
+        found
+    });
+    for (document_index, diagnostic) in per_host.into_iter().flatten() {
+        by_document[document_index].push(diagnostic);
     }
+    lowered.diagnostics.extend(by_document.into_iter().flatten());
     lowered
 }
+
+/// A document that applies to a host, by its position, with the adapter it gives the host (boxed:
+/// most documents are not adapters).
+type HostDocument = (usize, Option<Box<DesiredAdapter>>);
 
 fn conflict(host: &str, kind: &str, name: &str, source: &Source, field: &str, other: &Source) -> Diagnostic {
     Diagnostic::error(
@@ -178,13 +206,16 @@ fn lower_targets(documents: &[LoadedDocument], lowered: &mut Lowered) {
             password_from: document.spec.password_from.clone(),
             source: loaded.source.clone(),
         });
-        let selected = select_hosts(
+        let selected: Vec<String> = select_hosts(
             &lowered.fleet,
             &document.spec.hosts,
             &loaded.source,
             name,
             &mut lowered.diagnostics,
-        );
+        )
+        .into_iter()
+        .map(|(_, host_name)| host_name.to_owned())
+        .collect();
         for host_name in selected {
             let Some(host) = lowered.fleet.hosts.get_mut(&host_name) else {
                 continue;
@@ -223,14 +254,14 @@ fn lower_targets(documents: &[LoadedDocument], lowered: &mut Lowered) {
     }
 }
 
-/// The declared hosts a selector picks, sorted.
-fn select_hosts(
-    fleet: &DesiredFleet,
+/// The declared hosts a selector picks, sorted: each one's position in the fleet, and its name.
+fn select_hosts<'fleet>(
+    fleet: &'fleet DesiredFleet,
     selector: &HostSelector,
     source: &Source,
     document_name: &str,
     diagnostics: &mut Vec<Diagnostic>,
-) -> Vec<String> {
+) -> Vec<(usize, &'fleet str)> {
     if selector.names.is_none() && selector.match_labels.is_none() {
         diagnostics.push(
             Diagnostic::error(
@@ -257,17 +288,18 @@ fn select_hosts(
     }
     // A set: selectors that name thousands of hosts must not make lowering quadratic.
     let named: Option<BTreeSet<&String>> = selector.names.as_ref().map(|names| names.iter().collect());
-    let selected: Vec<String> = fleet
+    let selected: Vec<(usize, &str)> = fleet
         .hosts
         .values()
-        .filter(|host| named.as_ref().is_none_or(|names| names.contains(&host.name)))
-        .filter(|host| {
+        .enumerate()
+        .filter(|(_, host)| named.as_ref().is_none_or(|names| names.contains(&host.name)))
+        .filter(|(_, host)| {
             selector
                 .match_labels
                 .as_ref()
                 .is_none_or(|labels| labels.iter().all(|(key, value)| host.labels.get(key) == Some(value)))
         })
-        .map(|host| host.name.clone())
+        .map(|(index, host)| (index, host.name.as_str()))
         .collect();
     if selected.is_empty() && selector.names.as_ref().is_none_or(|names| !names.is_empty()) {
         diagnostics.push(

@@ -16,26 +16,55 @@ where
     R: Send,
     F: Fn(&T) -> R + Sync,
 {
-    let threads = std::thread::available_parallelism()
-        .map(|count| count.get())
-        .unwrap_or(1)
-        .clamp(1, MAX_THREADS);
-    if threads == 1 || items.len() < MIN_PARALLEL_ITEMS {
+    let Some(chunk_size) = chunk_size(items.len()) else {
         return items.iter().map(work).collect();
-    }
-    let chunk_size = items.len().div_ceil(threads);
+    };
     let work = &work;
     std::thread::scope(|scope| {
         let workers: Vec<_> = items
             .chunks(chunk_size)
             .map(|chunk| scope.spawn(move || chunk.iter().map(work).collect::<Vec<R>>()))
             .collect();
-        let mut results = Vec::with_capacity(items.len());
-        for worker in workers {
-            results.extend(worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-        }
-        results
+        join_in_order(workers, items.len())
     })
+}
+
+/// [`map_in_order`] for work that changes each item: `items.iter_mut().map(work).collect()`.
+pub fn map_in_order_mut<T, R, F>(items: &mut [T], work: F) -> Vec<R>
+where
+    T: Send,
+    R: Send,
+    F: Fn(&mut T) -> R + Sync,
+{
+    let Some(chunk_size) = chunk_size(items.len()) else {
+        return items.iter_mut().map(work).collect();
+    };
+    let count = items.len();
+    let work = &work;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = items
+            .chunks_mut(chunk_size)
+            .map(|chunk| scope.spawn(move || chunk.iter_mut().map(work).collect::<Vec<R>>()))
+            .collect();
+        join_in_order(workers, count)
+    })
+}
+
+/// How many items each thread takes, or `None` when the calling thread should do it all.
+fn chunk_size(items: usize) -> Option<usize> {
+    let threads = std::thread::available_parallelism()
+        .map(|count| count.get())
+        .unwrap_or(1)
+        .clamp(1, MAX_THREADS);
+    (threads > 1 && items >= MIN_PARALLEL_ITEMS).then(|| items.div_ceil(threads))
+}
+
+fn join_in_order<R>(workers: Vec<std::thread::ScopedJoinHandle<'_, Vec<R>>>, count: usize) -> Vec<R> {
+    let mut results = Vec::with_capacity(count);
+    for worker in workers {
+        results.extend(worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+    }
+    results
 }
 
 #[cfg(test)]
@@ -50,6 +79,24 @@ mod tests {
             assert_eq!(
                 doubled,
                 items.iter().map(|item| item * 2).collect::<Vec<_>>(),
+                "{count} items"
+            );
+        }
+    }
+
+    #[test]
+    fn changed_items_and_results_keep_the_input_order() {
+        for count in [0, 1, 63, 64, 65, 1001] {
+            let mut items: Vec<usize> = (0..count).collect();
+            let before = map_in_order_mut(&mut items, |item| {
+                let before = *item;
+                *item *= 3;
+                before
+            });
+            assert_eq!(before, (0..count).collect::<Vec<_>>(), "{count} items");
+            assert_eq!(
+                items,
+                (0..count).map(|item| item * 3).collect::<Vec<_>>(),
                 "{count} items"
             );
         }
