@@ -562,7 +562,12 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), SimEr
 
 fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, SimError> {
     let bytes = std::fs::read(path).map_err(|source| SimError::io("read", path, source))?;
-    serde_json::from_slice(&bytes).map_err(|source| SimError::Corrupt {
+    parse_json(path, &bytes)
+}
+
+/// The contents of the file at `path`, read as JSON; a file that is not is corrupt.
+fn parse_json<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T, SimError> {
+    serde_json::from_slice(bytes).map_err(|source| SimError::Corrupt {
         path: path.to_owned(),
         source,
     })
@@ -936,10 +941,7 @@ impl Lab {
             }
             Err(source) => return Err(SimError::io("read", &path, source)),
         };
-        let host: SimHost = serde_json::from_slice(&bytes).map_err(|source| SimError::Corrupt {
-            path: path.clone(),
-            source,
-        })?;
+        let host: SimHost = parse_json(&path, &bytes)?;
         check_format(&path, host.format_version)?;
         if let Some(message) = inconsistency(name, host.observed()) {
             return Err(SimError::Inconsistent { path, message });
