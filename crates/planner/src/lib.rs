@@ -32,29 +32,19 @@ pub use plan::{
 ///
 /// Migrations in flight are left out: they come and go without changing the network.
 pub fn fingerprint(host: &ObservedHost) -> String {
-    // The host's JSON streams into the hash, through a buffer: serde_json writes a token at a
-    // time, and hashing each few bytes on its own cost more than the hash itself. A copy is made
-    // only to leave out migrations in flight, which a host rarely has.
-    let mut hasher = Sha256::new();
-    let mut buffered = std::io::BufWriter::with_capacity(4096, &mut hasher);
-    let written = if host.active_migrations.is_empty() {
-        serde_json::to_writer(&mut buffered, host)
+    // The host's JSON, printed whole and hashed at once: serde_json writes a token at a time,
+    // and hashing each few bytes on its own cost more than the hash itself. A copy is made only to
+    // leave out migrations in flight, which a host rarely has.
+    let json = if host.active_migrations.is_empty() {
+        serde_json::to_vec(host)
     } else {
         let mut stable = host.clone();
         stable.active_migrations.clear();
-        serde_json::to_writer(&mut buffered, &stable)
+        serde_json::to_vec(&stable)
     };
-    let written = written.map_err(std::io::Error::from).and_then(|()| {
-        use std::io::Write as _;
-        buffered.flush()
-    });
-    drop(buffered);
-    if written.is_err() {
-        // Serializing plain data to a hasher cannot fail; should it, the empty input's digest
-        // still names the host's state as unknown the same way every time, as before.
-        hasher = Sha256::new();
-    }
-    let digest = hasher.finalize();
+    // Serializing plain data cannot fail; should it, the empty input's digest still names the
+    // host's state as unknown the same way every time, as before.
+    let digest = Sha256::digest(json.unwrap_or_default());
     let mut hex = String::with_capacity(32);
     for byte in digest.iter().take(16) {
         let _ = write!(hex, "{byte:02x}");
