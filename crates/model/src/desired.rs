@@ -16,6 +16,10 @@ use crate::observed::{
 use crate::pool::Ipv4Pool;
 use crate::source::Source;
 
+/// A host's objects by name: a map kept as one sorted vector. A host declares a handful of each, and
+/// a B-tree's smallest node holds eleven, so on a large fleet most of a B-tree's memory is empty slots.
+pub type ObjectMap<K, V> = litemap::LiteMap<K, V>;
+
 /// The desired state of every declared host.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DesiredFleet {
@@ -33,13 +37,13 @@ pub struct DesiredHost {
     /// Its `Host` document.
     pub source: Source,
     /// Standard switches by name.
-    pub switches: BTreeMap<String, DesiredSwitch>,
+    pub switches: ObjectMap<String, DesiredSwitch>,
     /// Standard port groups by name (names are unique on a host).
-    pub port_groups: BTreeMap<String, DesiredPortGroup>,
+    pub port_groups: ObjectMap<String, DesiredPortGroup>,
     /// Stack settings by stack.
-    pub stacks: BTreeMap<StackKind, DesiredStack>,
+    pub stacks: ObjectMap<StackKind, DesiredStack>,
     /// VMkernel adapters by their manifest name.
-    pub adapters: BTreeMap<String, DesiredAdapter>,
+    pub adapters: ObjectMap<String, DesiredAdapter>,
     /// The `Target` that selects it, when the manifests declare targets.
     pub target: Option<std::sync::Arc<DesiredTarget>>,
 }
@@ -64,10 +68,10 @@ impl DesiredHost {
             name,
             labels,
             source,
-            switches: BTreeMap::new(),
-            port_groups: BTreeMap::new(),
-            stacks: BTreeMap::new(),
-            adapters: BTreeMap::new(),
+            switches: ObjectMap::new(),
+            port_groups: ObjectMap::new(),
+            stacks: ObjectMap::new(),
+            adapters: ObjectMap::new(),
             target: None,
         }
     }
