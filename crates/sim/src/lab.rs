@@ -941,7 +941,8 @@ impl Lab {
             }
             Err(source) => return Err(SimError::io("read", &path, source)),
         };
-        let host: SimHost = parse_json(&path, &bytes)?;
+        let mut host: SimHost = parse_json(&path, &bytes)?;
+        host.observed.shrink_to_fit();
         check_format(&path, host.format_version)?;
         if let Some(message) = inconsistency(name, host.observed()) {
             return Err(SimError::Inconsistent { path, message });
