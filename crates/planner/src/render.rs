@@ -731,8 +731,9 @@ pub fn write_json(plan: &Plan, writer: impl std::io::Write) -> std::io::Result<(
 /// Items printed by one thread at a time in [`write_pretty_array`].
 const JSON_CHUNK_ITEMS: usize = 32;
 
-/// Chunks printed at once, then written: bounds the text held in memory to a few thousand items.
-const JSON_WINDOW_CHUNKS: usize = 64;
+/// How far printing may run ahead of writing, in chunks: bounds the text held in memory to a few
+/// thousand items.
+const JSON_CHUNKS_AHEAD: usize = 64;
 
 /// `value` pretty-printed as a member of the top-level object: every line after the first
 /// indented by two spaces.
@@ -837,13 +838,29 @@ impl serde_json::ser::Formatter for NestedPretty {
     }
 }
 
-/// `items` as a pretty array in a member of the top-level object, chunks printed in parallel.
+/// `items` as a pretty array in a member of the top-level object. Every thread prints chunks of
+/// items while this one writes the printed chunks in order, so writing overlaps printing; the
+/// buffers written go back to the printers, so a large plan reuses a few megabytes instead of
+/// asking the system for fresh memory for every chunk.
 fn write_pretty_array<T: Serialize + Sync>(writer: &mut impl std::io::Write, items: &[T]) -> std::io::Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{mpsc, Mutex, PoisonError};
     if items.is_empty() {
         return writer.write_all(b"[]");
     }
-    let print_chunk = |chunk: &&[T]| -> std::io::Result<Vec<u8>> {
-        let mut out = Vec::new();
+    let chunks: Vec<&[T]> = items.chunks(JSON_CHUNK_ITEMS).collect();
+    let printers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(chunks.len());
+    let next_chunk = AtomicUsize::new(0);
+    let spare_buffers: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+    let print_chunk = |chunk: &[T]| -> std::io::Result<Vec<u8>> {
+        let mut out = spare_buffers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default();
+        out.clear();
         for (position, item) in chunk.iter().enumerate() {
             if position > 0 {
                 out.extend_from_slice(b",\n");
@@ -854,17 +871,42 @@ fn write_pretty_array<T: Serialize + Sync>(writer: &mut impl std::io::Write, ite
         Ok(out)
     };
     writer.write_all(b"[\n")?;
-    let mut first = true;
-    for window in items.chunks(JSON_CHUNK_ITEMS * JSON_WINDOW_CHUNKS) {
-        let chunks: Vec<&[T]> = window.chunks(JSON_CHUNK_ITEMS).collect();
-        for chunk in esxnet_model::parallel::map_in_order(&chunks, print_chunk) {
-            if !first {
-                writer.write_all(b",\n")?;
-            }
-            first = false;
-            writer.write_all(&chunk?)?;
+    std::thread::scope(|scope| {
+        let (printed, received) = mpsc::sync_channel::<(usize, std::io::Result<Vec<u8>>)>(JSON_CHUNKS_AHEAD);
+        for _ in 0..printers {
+            let printed = printed.clone();
+            let (chunks, next_chunk, print_chunk) = (&chunks, &next_chunk, &print_chunk);
+            scope.spawn(move || {
+                loop {
+                    let index = next_chunk.fetch_add(1, Ordering::Relaxed);
+                    let Some(chunk) = chunks.get(index) else {
+                        break;
+                    };
+                    // The writer stopped (it failed): nothing more to print.
+                    if printed.send((index, print_chunk(chunk))).is_err() {
+                        break;
+                    }
+                }
+            });
         }
-    }
+        drop(printed);
+        // Chunks arrive in the order they were printed; they are written in the items' order.
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut next_to_write = 0;
+        for (index, text) in received {
+            waiting.insert(index, text);
+            while let Some(text) = waiting.remove(&next_to_write) {
+                let text = text?;
+                if next_to_write > 0 {
+                    writer.write_all(b",\n")?;
+                }
+                writer.write_all(&text)?;
+                spare_buffers.lock().unwrap_or_else(PoisonError::into_inner).push(text);
+                next_to_write += 1;
+            }
+        }
+        Ok::<(), std::io::Error>(())
+    })?;
     writer.write_all(b"\n  ]")
 }
 
@@ -1492,6 +1534,35 @@ mod tests {
                 json(&written),
                 "{count} changes"
             );
+        }
+    }
+
+    #[test]
+    fn a_json_writer_that_fails_stops_the_printing_and_reports_the_error() {
+        /// Takes `room` bytes, then refuses every write, as a closed pipe does.
+        struct Closing {
+            room: usize,
+        }
+        impl std::io::Write for Closing {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                if self.room == 0 {
+                    return Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+                }
+                let taken = bytes.len().min(self.room);
+                self.room -= taken;
+                Ok(taken)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let changes: Vec<Change> = (0..20_000)
+            .map(|index| delete("esx-01", &format!("pg-{index}")))
+            .collect();
+        let written = plan(changes, vec![host("esx-01", &[])]);
+        for room in [0, 100, 1 << 20] {
+            let error = write_json(&written, Closing { room }).expect_err("the writer fails");
+            assert_eq!(error.kind(), std::io::ErrorKind::BrokenPipe, "after {room} bytes");
         }
     }
 
