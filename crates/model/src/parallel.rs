@@ -50,6 +50,33 @@ where
     })
 }
 
+/// `work` over contiguous chunks of `items`, one chunk a thread (the whole slice on the calling
+/// thread where [`map_in_order`] would not start threads), with where each chunk starts; one
+/// result a chunk, in input order. For work that gathers what a chunk makes into one value, such
+/// as one list for all the chunk's items instead of a list an item.
+pub fn map_chunks_in_order<T, R, F>(items: &[T], work: F) -> Vec<R>
+where
+    T: Sync,
+    R: Send,
+    F: Fn(usize, &[T]) -> R + Sync,
+{
+    let Some(chunk_size) = chunk_size(items.len()) else {
+        return vec![work(0, items)];
+    };
+    let work = &work;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = items
+            .chunks(chunk_size)
+            .enumerate()
+            .map(|(number, chunk)| scope.spawn(move || work(number * chunk_size, chunk)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
+}
+
 /// How many items each thread takes, or `None` when the calling thread should do it all.
 fn chunk_size(items: usize) -> Option<usize> {
     let threads = std::thread::available_parallelism()
@@ -99,6 +126,19 @@ mod tests {
                 (0..count).map(|item| item * 3).collect::<Vec<_>>(),
                 "{count} items"
             );
+        }
+    }
+
+    #[test]
+    fn chunks_cover_the_items_once_in_order_and_know_where_they_start() {
+        for count in [0, 1, 63, 64, 65, 1001] {
+            let items: Vec<usize> = (0..count).collect();
+            let chunks = map_chunks_in_order(&items, |start, chunk| {
+                assert_eq!(chunk.first().copied().unwrap_or(start), start, "{count} items");
+                chunk.to_vec()
+            });
+            assert!(!chunks.is_empty());
+            assert_eq!(chunks.concat(), items, "{count} items");
         }
     }
 

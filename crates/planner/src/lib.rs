@@ -71,20 +71,43 @@ pub fn plan(
         .filter_map(|diagnostic| diagnostic.host.as_deref())
         .collect();
     // Hosts plan independently of each other: in parallel, then joined in host order, so the plan
-    // is the same value whatever the number of threads.
+    // is the same value whatever the number of threads. A change is large (about 560 bytes), and a
+    // 10,000-host plan has tens of thousands: each thread gathers its hosts' changes into one list
+    // as it goes, the first thread's list reserved for the whole plan, so they are copied once, and
+    // only the later threads' ones.
     let desired_hosts: Vec<(&String, &DesiredHost)> = desired.hosts.iter().collect();
-    let planned: Vec<PlannedHost> = esxnet_model::parallel::map_in_order(&desired_hosts, |(name, desired_host)| {
-        let host_has_error = global_error || hosts_with_errors.contains(name.as_str());
-        plan_host(name, desired_host, observed.hosts.get(*name), host_has_error, options)
+    let parts = esxnet_model::parallel::map_chunks_in_order(&desired_hosts, |start, hosts| {
+        let reserved = if start == 0 { &desired_hosts[..] } else { hosts };
+        let mut part = PlannedPart {
+            hosts: Vec::with_capacity(hosts.len()),
+            changes: Vec::with_capacity(
+                reserved
+                    .iter()
+                    .map(|(name, desired_host)| changes_estimate(desired_host, observed.hosts.get(*name)))
+                    .sum(),
+            ),
+            diagnostics: Vec::new(),
+        };
+        for (name, desired_host) in hosts {
+            let host_has_error = global_error || hosts_with_errors.contains(name.as_str());
+            let planned = plan_host(name, desired_host, observed.hosts.get(*name), host_has_error, options);
+            part.changes.extend(planned.changes);
+            part.diagnostics.extend(planned.diagnostics);
+            part.hosts.push(planned.plan);
+        }
+        part
     });
-    // Reserved once: a change is large, and growing the vector by doubling copied every change of
-    // a 10,000-host plan several times over.
-    let mut changes = Vec::with_capacity(planned.iter().map(|host| host.changes.len()).sum());
-    let mut hosts = Vec::with_capacity(planned.len());
-    for host in planned {
-        changes.extend(host.changes);
-        diagnostics.extend(host.diagnostics);
-        hosts.push(host.plan);
+    let mut parts = parts.into_iter();
+    let PlannedPart {
+        mut hosts,
+        mut changes,
+        diagnostics: first_diagnostics,
+    } = parts.next().unwrap_or_default();
+    diagnostics.extend(first_diagnostics);
+    for part in parts {
+        changes.extend(part.changes);
+        hosts.extend(part.hosts);
+        diagnostics.extend(part.diagnostics);
     }
     diagnostic::sort(&mut diagnostics);
     let summary = summarize(&changes, &hosts);
@@ -96,6 +119,26 @@ pub fn plan(
         diagnostics,
         summary,
     }
+}
+
+/// The part of the plan one thread made: its hosts', in host order.
+#[derive(Default)]
+struct PlannedPart {
+    hosts: Vec<HostPlan>,
+    changes: Vec<Change>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// About how many changes a host's plan has, a little more rather than less: one a declared
+/// object, two an adapter (its services), one an object on the host (unmanaged ones).
+fn changes_estimate(desired: &DesiredHost, observed: Option<&ObservedHost>) -> usize {
+    desired.switches.len()
+        + desired.port_groups.len()
+        + 2 * desired.adapters.len()
+        + desired.stacks.len()
+        + observed.map_or(0, |host| {
+            host.switches.len() + host.port_groups.len() + host.adapters.len()
+        })
 }
 
 /// One host's part of the plan.
