@@ -729,7 +729,9 @@ apiVersion: esxnet/v1\nkind: Host\nmetadata: {name: esx-03, labels: {cluster: b}
     const POOLED: &str = "apiVersion: esxnet/v1\nkind: VmkernelAdapter\nmetadata: {name: prov}\nspec:\n  hosts: {matchLabels: {cluster: a}}\n  stack: provisioning\n  portGroup: {standardSwitch: vSwitch1, name: Prov}\n  ipv4: {mode: static, prefixLength: 24, pool: 10.0.0.10-10.0.0.20}\n";
 
     fn address(lowered: &Lowered, host: &str) -> Option<Ipv4Addr> {
-        lowered.fleet.hosts[host].adapters.get("prov")?
+        lowered.fleet.hosts[host]
+            .adapters
+            .get("prov")?
             .ipv4
             .network()
             .map(|network| network.addr())

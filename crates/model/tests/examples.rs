@@ -74,7 +74,8 @@ fn examples_are_clean_against_the_example_lab() {
     let lab = example_lab(&analysis::declared_hosts(&loaded), dvs_lab());
     let result = analysis::analyze(&loaded, Some(&lab));
     assert!(result.diagnostics.is_empty(), "{}", rendered(&result.diagnostics));
-    let pooled = result.fleet.hosts["esx-02.lab.example"].adapters
+    let pooled = result.fleet.hosts["esx-02.lab.example"]
+        .adapters
         .get("provisioning")
         .expect("the provisioning adapter")
         .ipv4
