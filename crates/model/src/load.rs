@@ -176,7 +176,119 @@ fn collect_files(path: &Path, walk: &mut Walk) -> std::io::Result<Vec<PathBuf>> 
 }
 
 /// Reads the documents of one file's text. `file` is only used to name places.
+///
+/// A large file is cut at its `---` lines into pieces read on several threads (a 10,000-host
+/// manifest was read on one thread, a tenth of `esxnet plan`); a piece is read with blank lines in
+/// front of it, so every line number is the file's, and its documents are numbered on from the
+/// pieces before it. Should any piece have a problem, the file is read again whole, so what is
+/// reported of a bad file never depends on where it was cut.
 pub fn load_str(file: &Path, text: &str) -> (Vec<LoadedDocument>, Vec<Diagnostic>) {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    load_in_pieces(file, text, threads)
+}
+
+/// [`load_str`] with the text cut into at most `pieces` pieces.
+fn load_in_pieces(file: &Path, text: &str, pieces: usize) -> (Vec<LoadedDocument>, Vec<Diagnostic>) {
+    if let Some(pieces) = cut(text, pieces) {
+        let read: Vec<PieceRead> = std::thread::scope(|scope| {
+            let readers: Vec<_> = pieces
+                .iter()
+                .map(|piece| {
+                    scope.spawn(move || {
+                        let padded = format!("{}{}", "\n".repeat(piece.lines_before), piece.text);
+                        load_whole(file, &padded)
+                    })
+                })
+                .collect();
+            readers
+                .into_iter()
+                .map(|reader| reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .collect()
+        });
+        if read.iter().all(|piece| piece.diagnostics.is_empty()) {
+            let mut documents = Vec::new();
+            let mut documents_before = 0;
+            for piece in read {
+                documents.extend(piece.documents.into_iter().map(|mut loaded| {
+                    loaded.source.document_index += documents_before;
+                    loaded
+                }));
+                documents_before += piece.document_count;
+            }
+            return (documents, Vec::new());
+        }
+    }
+    let read = load_whole(file, text);
+    (read.documents, read.diagnostics)
+}
+
+/// Files at least this large are cut into pieces read at once ([`load_str`]).
+const SPLIT_PARSE_BYTES: usize = 256 * 1024;
+
+/// A part of a file's text that starts at a document's `---` line (or at the file's start).
+struct Piece<'text> {
+    lines_before: usize,
+    text: &'text str,
+}
+
+/// What [`load_whole`] read of a text: its documents, its problems, and how many documents the
+/// text holds, empty ones included (the index the next text's documents start from).
+struct PieceRead {
+    documents: Vec<LoadedDocument>,
+    diagnostics: Vec<Diagnostic>,
+    document_count: usize,
+}
+
+/// A large text cut at `---` lines into at most `threads` pieces of about the same size, or `None`
+/// to read it whole. A text with directives (`%YAML`, `%TAG` lines), which belong to the document
+/// after them, is read whole.
+fn cut(text: &str, threads: usize) -> Option<Vec<Piece<'_>>> {
+    if text.len() < SPLIT_PARSE_BYTES || threads < 2 {
+        return None;
+    }
+    // Where each line starts, and whether it is a bare document marker.
+    let mut markers = Vec::new();
+    let mut line_start = 0;
+    for (line_number, line) in text.split_inclusive('\n').enumerate() {
+        if line.starts_with('%') {
+            return None;
+        }
+        if line_start > 0 && line.strip_prefix("---").is_some_and(|rest| rest.trim().is_empty()) {
+            markers.push((line_start, line_number));
+        }
+        line_start += line.len();
+    }
+    let mut pieces = Vec::new();
+    let (mut start, mut lines_before) = (0, 0);
+    for part in 1..threads {
+        let wanted = text.len() * part / threads;
+        let Some(&(cut, line_number)) = markers.iter().find(|(cut, _)| *cut >= wanted && *cut > start) else {
+            break;
+        };
+        pieces.push(Piece {
+            lines_before,
+            text: &text[start..cut],
+        });
+        (start, lines_before) = (cut, line_number);
+    }
+    pieces.push(Piece {
+        lines_before,
+        text: &text[start..],
+    });
+    (pieces.len() > 1).then_some(pieces)
+}
+
+/// [`load_str`] of a text read whole, on this thread (and a helper for a large one).
+fn load_whole(file: &Path, text: &str) -> PieceRead {
+    let (documents, diagnostics, document_count) = load_text(file, text);
+    PieceRead {
+        documents,
+        diagnostics,
+        document_count,
+    }
+}
+
+fn load_text(file: &Path, text: &str) -> (Vec<LoadedDocument>, Vec<Diagnostic>, usize) {
     let file = source::display_path(file);
     let mut documents = Vec::new();
     let mut diagnostics = Vec::new();
@@ -194,13 +306,13 @@ pub fn load_str(file: &Path, text: &str) -> (Vec<LoadedDocument>, Vec<Diagnostic
                     error.field,
                 ),
             );
-            return (documents, diagnostics);
+            return (documents, diagnostics, 0);
         }
     };
     // An empty file, or one of comments only, holds no documents: nothing to read, as kubectl
     // takes it (serde_yaml would still yield one empty document from it).
     if spans.iter().all(|span| span.empty) {
-        return (documents, diagnostics);
+        return (documents, diagnostics, spans.len());
     }
     if deserializers.len() != spans.len() {
         // serde_yaml read the text otherwise than the span parser: its own error, where it has
@@ -213,7 +325,7 @@ pub fn load_str(file: &Path, text: &str) -> (Vec<LoadedDocument>, Vec<Diagnostic
                 Diagnostic::error(RuleId::Esx000, format!("invalid YAML: {message}"))
                     .at(Location { file, line, column }, ""),
             );
-            return (documents, diagnostics);
+            return (documents, diagnostics, 0);
         }
         diagnostics.push(
             Diagnostic::error(
@@ -229,8 +341,9 @@ pub fn load_str(file: &Path, text: &str) -> (Vec<LoadedDocument>, Vec<Diagnostic
                 "",
             ),
         );
-        return (documents, diagnostics);
+        return (documents, diagnostics, 0);
     }
+    let document_count = spans.len();
     for (document_index, (deserializer, span_index)) in deserializers.into_iter().zip(spans).enumerate() {
         if span_index.empty {
             continue;
@@ -241,7 +354,7 @@ pub fn load_str(file: &Path, text: &str) -> (Vec<LoadedDocument>, Vec<Diagnostic
             Err(diagnostic) => diagnostics.push(*diagnostic),
         }
     }
-    (documents, diagnostics)
+    (documents, diagnostics, document_count)
 }
 
 /// The first error serde_yaml meets reading the first `limit` documents of a text, if any.
@@ -411,6 +524,51 @@ mod tests {
         assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
         let location = diagnostics[0].location.as_ref().expect("a place");
         assert_eq!(location.line, lines_before + 3, "{:?}", diagnostics[0]);
+    }
+
+    /// A large file cut into pieces reads exactly as read whole: the same documents with the same
+    /// numbers and places, and for a bad file the same problems.
+    #[test]
+    fn a_large_file_read_in_pieces_reads_as_the_whole_file() {
+        let mut text = String::from("# a fleet\n");
+        for number in 0..4_000 {
+            match number % 500 {
+                // A document without a leading marker, an empty document, a marker with a trailing
+                // blank, a comment before a marker, a block scalar.
+                0 if number == 0 => {}
+                7 => text.push_str("---\n# nothing here\n---   \n"),
+                11 => text.push_str("# the next host\n---\n"),
+                _ => text.push_str("---\n"),
+            }
+            text.push_str(&format!(
+                "apiVersion: esxnet/v1\nkind: Host\nmetadata:\n  name: esx-{number:04}\n  labels: {{rack: \"{}\"}}\n",
+                number % 7
+            ));
+            if number % 300 == 5 {
+                text.push_str("# notes:\n#   |\n#   --- not a marker\n");
+            }
+        }
+        assert!(text.len() >= SPLIT_PARSE_BYTES, "the test must cut the text");
+        assert!(cut(&text, 3).is_some_and(|pieces| pieces.len() == 3));
+        let whole = load_whole(Path::new("fleet.yaml"), &text);
+        assert!(whole.diagnostics.is_empty(), "{:?}", whole.diagnostics);
+        assert_eq!(whole.documents.len(), 4_000);
+        for pieces in [2, 3, 8] {
+            let (documents, diagnostics) = load_in_pieces(Path::new("fleet.yaml"), &text, pieces);
+            assert!(diagnostics.is_empty(), "{pieces} pieces: {diagnostics:?}");
+            assert!(documents == whole.documents, "{pieces} pieces read otherwise");
+        }
+
+        // A problem late in the file, and one in a piece of its own.
+        let broken = text.replacen("name: esx-3900", "name: esx-3900\n  colour: blue", 1);
+        let broken = broken.replacen("name: esx-0100", "name: [esx-0100", 1);
+        let whole = load_whole(Path::new("fleet.yaml"), &broken);
+        assert!(!whole.diagnostics.is_empty());
+        for pieces in [2, 3] {
+            let read = load_in_pieces(Path::new("fleet.yaml"), &broken, pieces);
+            assert!(read.0 == whole.documents, "{pieces} pieces read otherwise");
+            assert_eq!(read.1, whole.diagnostics, "{pieces} pieces");
+        }
     }
 
     #[test]
