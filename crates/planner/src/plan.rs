@@ -386,21 +386,9 @@ impl Plan {
     /// linear [`Plan::host_changes`] and [`Plan::change`] make such a visit quadratic in the fleet.
     pub fn change_index(&self) -> ChangeIndex<'_> {
         let mut by_host: HashMap<&str, Vec<&Change>> = HashMap::new();
-        // A plan lists each host's changes together: one lookup per host, not one per change.
-        let mut current: Option<(&str, Vec<&Change>)> = None;
-        for change in &self.changes {
-            match &mut current {
-                Some((host, changes)) if *host == change.host => changes.push(change),
-                _ => {
-                    if let Some((host, changes)) = current.take() {
-                        by_host.entry(host).or_default().extend(changes);
-                    }
-                    current = Some((change.host.as_str(), vec![change]));
-                }
-            }
-        }
-        if let Some((host, changes)) = current {
-            by_host.entry(host).or_default().extend(changes);
+        // A plan lists each host's changes together: one lookup per run of a host's changes.
+        for run in self.changes.chunk_by(|one, other| one.host == other.host) {
+            by_host.entry(run[0].host.as_str()).or_default().extend(run);
         }
         ChangeIndex { by_host }
     }
