@@ -16,17 +16,12 @@ where
     R: Send,
     F: Fn(&T) -> R + Sync,
 {
-    let Some(chunk_size) = chunk_size(items.len()) else {
-        return items.iter().map(work).collect();
-    };
-    let work = &work;
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = items
-            .chunks(chunk_size)
-            .map(|chunk| scope.spawn(move || chunk.iter().map(work).collect::<Vec<R>>()))
-            .collect();
-        join_in_order(workers, items.len())
-    })
+    let parts = map_chunks_in_order(items, |_, chunk| chunk.iter().map(&work).collect::<Vec<R>>());
+    let mut results = Vec::with_capacity(items.len());
+    for part in parts {
+        results.extend(part);
+    }
+    results
 }
 
 /// [`map_in_order`] for work that changes each item: `items.iter_mut().map(work).collect()`.
@@ -51,7 +46,7 @@ where
 }
 
 /// `work` over contiguous chunks of `items`, one chunk a thread (the whole slice on the calling
-/// thread where [`map_in_order`] would not start threads), with where each chunk starts; one
+/// thread when the items or the cores are too few for threads), with where each chunk starts; one
 /// result a chunk, in input order. For work that gathers what a chunk makes into one value, such
 /// as one list for all the chunk's items instead of a list an item.
 pub fn map_chunks_in_order<T, R, F>(items: &[T], work: F) -> Vec<R>
