@@ -425,7 +425,7 @@ fn xml_as<T>(value: &Value, tag: &str) -> Result<String, VimFault>
 where
     T: miniserde::Deserialize + miniserde::Serialize,
 {
-    let typed: T = miniserde::json::from_str(&value.to_string()).map_err(|_| {
+    let typed: T = crate::fault::read_as_vim(value).map_err(|_| {
         VimFault::new(
             "SystemError",
             format!(
