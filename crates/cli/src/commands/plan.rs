@@ -115,7 +115,10 @@ pub fn run(arguments: &PlanArgs, output: &Output) -> Result<Outcome> {
         color: output.stdout_color,
     };
     match (arguments.output, &targets) {
-        (PlanFormat::Text, None) => output.result(&render::text(&plan, text_style)),
+        (PlanFormat::Text, None) => {
+            // A write error is remembered by the output and reported with the exit code.
+            let _ = output.result_with(|out| render::write_text(&plan, text_style, out));
+        }
         (PlanFormat::Text, Some(targets)) => output.result(&report::grouped_by_target(&plan, targets, false, |part| {
             render::text(part, text_style)
         })),
