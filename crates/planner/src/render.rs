@@ -457,29 +457,39 @@ fn sign_color(sign: Sign) -> &'static str {
 ///
 /// Hosts render independently, in parallel, and are joined in plan order.
 pub fn text(plan: &Plan, style: TextStyle) -> String {
-    let mut out = Vec::new();
-    // Writing to memory cannot fail, and every piece written is a `String`'s.
-    let _ = write_text(plan, style, &mut out);
-    String::from_utf8(out).unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+    let (blocks, ending) = text_parts(plan, style);
+    let mut out = String::with_capacity(blocks.iter().map(|block| block.text.len()).sum::<usize>() + ending.len());
+    for block in &blocks {
+        out.push_str(&block.text);
+    }
+    out.push_str(&ending);
+    out
 }
 
 /// [`text`] written to `out` host by host, without first joining the hosts' text into one string
 /// (13 MB of fresh memory for a 10,000-host plan).
 pub fn write_text(plan: &Plan, style: TextStyle, mut out: impl std::io::Write) -> std::io::Result<()> {
+    let (blocks, ending) = text_parts(plan, style);
+    for block in &blocks {
+        out.write_all(block.text.as_bytes())?;
+    }
+    out.write_all(ending.as_bytes())
+}
+
+/// The text plan's hosts, rendered in parallel in plan order, and what follows them: the
+/// sentence for a plan without changes and the summary line.
+fn text_parts(plan: &Plan, style: TextStyle) -> (Vec<HostText>, String) {
     let index = plan.change_index();
     let hosts: Vec<&HostPlan> = plan.hosts.iter().collect();
     let blocks = esxnet_model::parallel::map_in_order(&hosts, |host| host_text(plan, &index, host, style));
-    let mut unchanged_hosts = 0usize;
-    for block in &blocks {
-        out.write_all(block.text.as_bytes())?;
-        unchanged_hosts += usize::from(block.unchanged);
-    }
+    let unchanged_hosts = blocks.iter().filter(|block| block.unchanged).count();
     let summary = &plan.summary;
+    let mut ending = String::new();
     if !summary.has_changes() {
-        out.write_all(no_changes_sentence(summary).as_bytes())?;
+        ending.push_str(no_changes_sentence(summary));
     }
-    writeln!(
-        out,
+    let _ = writeln!(
+        ending,
         "Plan: {} to create, {} to update, {} to replace, {} to delete; {} host{} planned ({} unchanged), {} refused.",
         summary.create,
         summary.update,
@@ -489,7 +499,8 @@ pub fn write_text(plan: &Plan, style: TextStyle, mut out: impl std::io::Write) -
         if summary.hosts_planned == 1 { "" } else { "s" },
         unchanged_hosts,
         summary.hosts_refused
-    )
+    );
+    (blocks, ending)
 }
 
 /// One host's part of the text plan.

@@ -130,6 +130,14 @@ fn check_scenario(name: &str) {
     let folder = scenarios_root().join(name);
     assert!(folder.is_dir(), "scenario folder {} is missing", folder.display());
     let plan = plan_scenario(&folder);
+    // `esxnet plan` writes the text plan host by host; other commands build it as one string.
+    let mut written = Vec::new();
+    render::write_text(&plan, TextStyle { color: false }, &mut written).expect("writing to memory");
+    assert_eq!(
+        String::from_utf8(written).ok(),
+        Some(render::text(&plan, TextStyle { color: false })),
+        "{name}: the text plan written differs from the text plan built"
+    );
     let outputs = [
         ("expected.txt", expected_text(&plan)),
         ("expected.json", render::json(&plan)),
