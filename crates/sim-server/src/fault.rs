@@ -123,7 +123,7 @@ where
 
 /// Reads `value` as the vim_rs type `T`, as `miniserde::json::from_str` reads the value's JSON
 /// text, without writing the text: the value drives `T`'s visitor directly. Printing each answer
-/// and reading it back was two thirds of `sim serve`'s time answering an observation.
+/// and reading it back was a quarter of `sim serve`'s CPU in the apply benchmark.
 pub(crate) fn read_as_vim<T: miniserde::Deserialize>(value: &Value) -> miniserde::Result<T> {
     let mut out = None;
     drive(value, T::begin(&mut out))?;
