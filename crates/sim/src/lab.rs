@@ -8,11 +8,13 @@
 //!   hosts/NAME.json   one simulated host: format version, observed state, simulator-only state
 //! ```
 //!
-//! Every write goes to a temporary file in the same directory, which then takes the old file's
-//! place in one step (exchanged with it on Linux, renamed over it elsewhere): a reader sees the old
-//! or the new file, never half of one, and a writer killed mid-write leaves at most a stray
-//! temporary file, which loading ignores. Readers therefore take no lock. There is no fsync (see
-//! `write_atomically`).
+//! Every write goes to a spare file beside the file it replaces (`.esxnet-spare-NAME`), which then
+//! takes the old file's place in one step: on Linux the two are exchanged, so the spare holds the
+//! old content and is written over next time; elsewhere it is renamed over the old file. A reader
+//! sees the old or the new file, never half of one, and a writer killed mid-write leaves at most a
+//! half-written spare, which loading ignores and the next write overwrites. Readers hold a shared
+//! lock on the file they read while they read it, so the spare they may be holding is never
+//! written under them (see `read_whole`). There is no fsync (see `write_atomically`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{File, OpenOptions, TryLockError};
@@ -46,7 +48,11 @@ pub const HOSTS_DIRECTORY: &str = "hosts";
 /// How long a second writer waits for the lock before giving up.
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(3);
 
-/// Temporary files start with this prefix; loading skips anything that starts with a dot.
+/// Spare files (`write_atomically`) start with this prefix; loading skips anything that starts
+/// with a dot.
+const SPARE_PREFIX: &str = ".esxnet-spare-";
+/// Temporary files of platforms without an atomic exchange start with this prefix.
+#[cfg(not(target_os = "linux"))]
 const TEMPORARY_PREFIX: &str = ".esxnet-partial-";
 const LOCK_RETRY_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -509,59 +515,142 @@ fn validate_host_name(name: &str) -> Result<(), SimError> {
     }
 }
 
-/// Writes `contents` to `path` atomically: a temporary file in the same directory, renamed over
-/// the old file. A process killed at any moment (SIGKILL mid-apply, two writers racing) leaves
-/// either the old or the new file, never a torn one.
+/// Writes `contents` to `path` atomically: a reader sees the old file or the new one, and a
+/// process killed at any moment (SIGKILL mid-apply) leaves one of them, never a torn file.
+///
+/// On Linux the new content is written into a spare file beside `path`, which is then exchanged
+/// with the old file (`renameat2(RENAME_EXCHANGE)`): the spare now holds the old content and is
+/// written over by the next write. No file is created or removed once a host has its spare. That
+/// is the point: a write that made a temporary file and removed the old one made ext4 allocate an
+/// inode for every change, and without a journal ext4 passes over every inode removed in the last
+/// few seconds to find one (`recently_deleted`). At the rate an apply writes (2,000 changes a
+/// second) that search was most of the apply's CPU, all of it in the kernel, and grew with the
+/// rate: 1.8 s of system time for a 200-host apply, 17 s for 2,000 hosts. Exchanged, the old file
+/// also keeps ext4 from writing the new one out at once (`auto_da_alloc` does for a rename over a
+/// file), so a host file rewritten every few milliseconds stays in the page cache.
+///
+/// A reader may still hold the old file open, and the old file is the next write's spare, so a
+/// write takes the spare's lock first ([`File::lock`]): readers hold the file they read locked
+/// shared while they read it ([`read_whole`]). A write whose spare a reader still reads, or that
+/// finds the spare replaced by another writer, makes a new spare instead of waiting.
 ///
 /// There is no fsync: the lab is a simulator, and durability across a power loss is not worth an
 /// fsync per API call (with one per change, the disk's journal was most of the time of a large
 /// apply). After a power loss a host file may be older than the journal says; the next apply
 /// observes it and converges.
 ///
-/// Writes from the threads of one process take turns: creating and renaming files in one
-/// directory takes the directory's lock in the kernel, and twenty threads contending for it spent
-/// more CPU spinning there than on everything else an apply does. Waiting on a mutex here costs
-/// nothing by comparison (a write is tens of microseconds).
-///
-/// On Linux an existing file is replaced by exchanging it with the temporary file
-/// (`renameat2(RENAME_EXCHANGE)`), and the temporary name, now holding the old content, is removed.
-/// Readers see the same atomic switch as with a rename, but ext4 does not treat an exchange as
-/// "replace by rename": a rename over an existing file makes ext4 allocate and write the new file's
-/// blocks at once (its `auto_da_alloc` safeguard), and with the old file's blocks discarded that was
-/// most of the CPU `sim serve` spent in a vSphere benchmark, on the two cores esxnet also ran on.
-/// Exchanged, a host file rewritten every few milliseconds stays in the page cache (here 30-50 µs a
-/// write instead of 110 µs, and no device IO).
+/// Writes from the threads of one process take turns: renaming files in one directory takes the
+/// directory's lock in the kernel, and twenty threads contending for it spent more CPU spinning
+/// there than waiting on a mutex costs (a write is tens of microseconds).
 pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), SimError> {
     static DIRECTORY_WRITES: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = DIRECTORY_WRITES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let directory = path.parent().unwrap_or(Path::new("."));
-    let mut temporary = tempfile::Builder::new()
-        .prefix(TEMPORARY_PREFIX)
-        .tempfile_in(directory)
-        .map_err(|source| SimError::io("create a temporary file in", directory, source))?;
-    temporary
-        .write_all(contents)
-        .map_err(|source| SimError::io("write", temporary.path().to_owned(), source))?;
     #[cfg(target_os = "linux")]
     {
+        let Some(file_name) = path.file_name() else {
+            return Err(SimError::io(
+                "replace",
+                path,
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"),
+            ));
+        };
+        let mut spare_name = std::ffi::OsString::from(SPARE_PREFIX);
+        spare_name.push(file_name);
+        let spare_path = directory.join(spare_name);
+        let mut spare = locked_spare(&spare_path)?;
+        spare
+            .write_all(contents)
+            .and_then(|()| spare.set_len(contents.len() as u64))
+            .map_err(|source| SimError::io("write", &spare_path, source))?;
         use rustix::fs::{renameat_with, RenameFlags, CWD};
         use rustix::io::Errno;
-        match renameat_with(CWD, temporary.path(), CWD, path, RenameFlags::EXCHANGE) {
-            // The temporary name now holds the old content; dropping it removes that file.
-            Ok(()) => return Ok(()),
-            // No file to exchange with (a new host), or a file system without exchange: rename.
-            Err(Errno::NOENT | Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {}
-            Err(errno) => return Err(SimError::io("replace", path, std::io::Error::from(errno))),
+        // The spare stays locked until it is the file at `path`, holding the new content.
+        return match renameat_with(CWD, &spare_path, CWD, path, RenameFlags::EXCHANGE) {
+            Ok(()) => Ok(()),
+            // No file to exchange with (a new host), or a file system without exchange: the
+            // spare becomes the file, and the next write makes a new spare.
+            Err(Errno::NOENT | Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
+                std::fs::rename(&spare_path, path).map_err(|source| SimError::io("replace", path, source))
+            }
+            Err(errno) => Err(SimError::io("replace", path, std::io::Error::from(errno))),
+        };
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let mut temporary = tempfile::Builder::new()
+            .prefix(TEMPORARY_PREFIX)
+            .tempfile_in(directory)
+            .map_err(|source| SimError::io("create a temporary file in", directory, source))?;
+        temporary
+            .write_all(contents)
+            .map_err(|source| SimError::io("write", temporary.path().to_owned(), source))?;
+        temporary
+            .persist(path)
+            .map_err(|error| SimError::io("replace", path, error.error))?;
+        Ok(())
+    }
+}
+
+/// The spare file at `spare_path`, opened for writing at its start and locked: no reader reads
+/// it, and it is still the file at `spare_path`. A spare a reader holds is left to the reader
+/// (removed from its name) and a new one made; so is one another writer exchanged meanwhile.
+#[cfg(target_os = "linux")]
+fn locked_spare(spare_path: &Path) -> Result<File, SimError> {
+    use std::os::unix::fs::MetadataExt;
+    let failed = |what: &'static str| move |source| SimError::io(what, spare_path, source);
+    // A few rounds: each round that fails is a reader or writer that got there first, and a
+    // removed spare's name is free for this writer's new one.
+    for _ in 0..8 {
+        let spare = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(spare_path)
+            .map_err(failed("open"))?;
+        match spare.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                remove_if_present(spare_path).map_err(failed("remove"))?;
+                continue;
+            }
+            // A file system without locks: nothing to keep readers from, as before spares.
+            Err(TryLockError::Error(_)) => return Ok(spare),
+        }
+        let opened = spare.metadata().map_err(failed("inspect"))?;
+        match std::fs::symlink_metadata(spare_path) {
+            Ok(named) if named.dev() == opened.dev() && named.ino() == opened.ino() => return Ok(spare),
+            Ok(_) | Err(_) => continue,
         }
     }
-    temporary
-        .persist(path)
-        .map_err(|error| SimError::io("replace", path, error.error))?;
-    Ok(())
+    Err(SimError::io(
+        "lock",
+        spare_path,
+        std::io::Error::new(std::io::ErrorKind::WouldBlock, "other processes kept taking it"),
+    ))
+}
+
+#[cfg(target_os = "linux")]
+fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
+}
+
+/// The whole file at `path`, read under a shared lock, so a writer never writes it while it is
+/// read (after the read, the file may be a writer's spare: see [`write_atomically`]).
+pub(crate) fn read_whole(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut file = File::open(path)?;
+    // A file system without locks reads as before spares: unlocked.
+    let _ = file.lock_shared();
+    let mut bytes = Vec::with_capacity(file.metadata().map_or(0, |metadata| metadata.len() as usize));
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, SimError> {
-    let bytes = std::fs::read(path).map_err(|source| SimError::io("read", path, source))?;
+    let bytes = read_whole(path).map_err(|source| SimError::io("read", path, source))?;
     parse_json(path, &bytes)
 }
 
@@ -929,7 +1018,7 @@ impl Lab {
         let path = self.host_path(name);
         // Read without asking first whether the file is there: a plan reads every host, and the
         // extra `stat` of each was a tenth of the reading.
-        let bytes = match std::fs::read(&path) {
+        let bytes = match read_whole(&path) {
             Ok(bytes) => bytes,
             Err(error)
                 if matches!(
@@ -1074,17 +1163,29 @@ mod tests {
     }
 
     #[test]
-    fn a_write_creates_then_replaces_the_file_and_leaves_no_temporary_file() {
+    fn a_write_creates_then_replaces_the_file_and_reuses_one_spare() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("host.json");
         write_atomically(&path, b"first").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"first");
-        // Replacing takes the exchange path on Linux: the old content must be gone with its name.
-        for round in 0..3 {
-            let contents = format!("replacement {round}");
+        assert_eq!(read_whole(&path).unwrap(), b"first");
+        // Replacing exchanges the file with its spare on Linux, which keeps the old content until
+        // the next write: no other file is made or left, and no inode is allocated once there is
+        // a spare.
+        let mut inodes = std::collections::BTreeSet::new();
+        for round in 0..4 {
+            let contents = format!("replacement {round}{}", "!".repeat(3 - round));
             write_atomically(&path, contents.as_bytes()).unwrap();
             assert_eq!(std::fs::read_to_string(&path).unwrap(), contents);
-            assert_eq!(listing(dir.path()), ["host.json"]);
+            if cfg!(target_os = "linux") {
+                assert_eq!(listing(dir.path()), [".esxnet-spare-host.json", "host.json"]);
+                use std::os::unix::fs::MetadataExt;
+                inodes.insert(std::fs::metadata(&path).unwrap().ino());
+            } else {
+                assert_eq!(listing(dir.path()), ["host.json"]);
+            }
+        }
+        if cfg!(target_os = "linux") {
+            assert_eq!(inodes.len(), 2, "the file and its spare take turns");
         }
     }
 
@@ -1093,11 +1194,52 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("host.json");
         write_atomically(&path, b"old").unwrap();
+        // A reader holds the file as `read_whole` does, while two writes go by: the second would
+        // write into the file it holds (the first write's spare) if writers did not respect the
+        // lock.
         let mut reader = File::open(&path).unwrap();
+        reader.lock_shared().unwrap();
         write_atomically(&path, b"new").unwrap();
+        write_atomically(&path, b"newer").unwrap();
         let mut seen = String::new();
         reader.read_to_string(&mut seen).unwrap();
-        assert_eq!(seen, "old", "the file a reader opened is never rewritten in place");
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(seen, "old", "the file a reader holds is never rewritten under it");
+        drop(reader);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "newer");
+        write_atomically(&path, b"newest").unwrap();
+        assert_eq!(read_whole(&path).unwrap(), b"newest");
+    }
+
+    #[test]
+    fn readers_never_see_half_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("host.json");
+        let versions: Vec<Vec<u8>> = (0..6u8)
+            .map(|version| vec![b'a' + version; 20_000 + usize::from(version) * 3_000])
+            .collect();
+        write_atomically(&path, &versions[0]).unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let readers: Vec<_> = (0..3)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut reads = 0;
+                        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            let bytes = read_whole(&path).unwrap();
+                            assert!(versions.contains(&bytes), "a torn read of {} bytes", bytes.len());
+                            reads += 1;
+                        }
+                        reads
+                    })
+                })
+                .collect();
+            for round in 0..600 {
+                write_atomically(&path, &versions[round % versions.len()]).unwrap();
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            for reader in readers {
+                assert!(reader.join().unwrap() > 0);
+            }
+        });
     }
 }
