@@ -568,9 +568,17 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), SimEr
         // The spare stays locked until it is the file at `path`, holding the new content.
         return match renameat_with(CWD, &spare_path, CWD, path, RenameFlags::EXCHANGE) {
             Ok(()) => Ok(()),
-            // No file to exchange with (a new host), or a file system without exchange: the
-            // spare becomes the file, and the next write makes a new spare.
-            Err(Errno::NOENT | Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
+            // No file to exchange with (a new host): the spare becomes the file, and an empty
+            // spare is made now, so that no later write allocates an inode (a new lab's hosts
+            // get theirs when the lab is made, not in its first apply).
+            Err(Errno::NOENT) => {
+                std::fs::rename(&spare_path, path).map_err(|source| SimError::io("replace", path, source))?;
+                File::create(&spare_path).map_err(|source| SimError::io("create", &spare_path, source))?;
+                Ok(())
+            }
+            // A file system without exchange: the spare becomes the file, and the next write
+            // makes a new spare.
+            Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
                 std::fs::rename(&spare_path, path).map_err(|source| SimError::io("replace", path, source))
             }
             Err(errno) => Err(SimError::io("replace", path, std::io::Error::from(errno))),
@@ -1168,6 +1176,13 @@ mod tests {
         let path = dir.path().join("host.json");
         write_atomically(&path, b"first").unwrap();
         assert_eq!(read_whole(&path).unwrap(), b"first");
+        if cfg!(target_os = "linux") {
+            assert_eq!(
+                listing(dir.path()),
+                [".esxnet-spare-host.json", "host.json"],
+                "a new file has its spare"
+            );
+        }
         // Replacing exchanges the file with its spare on Linux, which keeps the old content until
         // the next write: no other file is made or left, and no inode is allocated once there is
         // a spare.
