@@ -45,6 +45,11 @@ struct Round {
     /// Calls that are no one host's change, in all: session, views and property-collector reads
     /// (one may list many hosts, as observation's do, or one, as verification's does).
     shared_calls: u64,
+    /// The round's fleet and lab, removed only when the benchmark ends: on ext4 without a
+    /// journal, creating files right after removing thousands of others costs a search past every
+    /// inode removed in the last few seconds, so one round's cleanup would slow the next one's
+    /// first writes (no user's apply follows removing a lab).
+    scratch: tempfile::TempDir,
 }
 
 fn main() {
@@ -57,14 +62,24 @@ fn main() {
     let waves = hosts.div_ceil(parallelism);
     let lower_bound_ms = (waves * (CHANGES_PER_HOST + 1)) as f64 * latency_ms as f64;
     println!("lower bound {lower_bound_ms:.0} ms ({waves} waves × ({CHANGES_PER_HOST} changes + 1 observation) × {latency_ms} ms)");
+    let mut scratches = Vec::new();
     for path in paths.split(',') {
         for no_verify in [true, false] {
-            measure(path, no_verify, hosts, parallelism, latency_ms, rounds, lower_bound_ms);
+            scratches.extend(measure(
+                path,
+                no_verify,
+                hosts,
+                parallelism,
+                latency_ms,
+                rounds,
+                lower_bound_ms,
+            ));
         }
     }
 }
 
-/// Rounds of one path, `--no-verify` or verified: each round's figures, then the ratios.
+/// Rounds of one path, `--no-verify` or verified: each round's figures, then the ratios. Returns
+/// the rounds' scratch directories, for the caller to remove at the end.
 fn measure(
     path: &str,
     no_verify: bool,
@@ -73,13 +88,14 @@ fn measure(
     latency_ms: u64,
     rounds: usize,
     lower_bound_ms: f64,
-) {
+) -> Vec<tempfile::TempDir> {
     let label = if no_verify {
         format!("{path} --no-verify")
     } else {
         format!("{path} (verified)")
     };
     let mut ratios = Vec::new();
+    let mut scratches = Vec::new();
     for round in 1..=rounds {
         let measured = match path {
             "sim" => sim_round(hosts, parallelism, latency_ms, no_verify),
@@ -95,6 +111,7 @@ fn measure(
             measured.shared_calls,
         );
         ratios.push(ratio);
+        scratches.push(measured.scratch);
     }
     ratios.sort_by(f64::total_cmp);
     println!(
@@ -103,6 +120,7 @@ fn measure(
         ratios[ratios.len() / 2],
         ratios[ratios.len() - 1]
     );
+    scratches
 }
 
 /// A lab for the benchmark fleet with the given latency, and the fleet's manifests.
@@ -178,6 +196,7 @@ fn sim_round(hosts: usize, parallelism: usize, latency_ms: u64, no_verify: bool)
         calls_per_host: counters.total_calls as f64 / hosts as f64,
         observations_per_host: observations as f64 / hosts as f64,
         shared_calls: counters.batched_observations,
+        scratch,
     }
 }
 
@@ -222,5 +241,6 @@ fn vsphere_round(hosts: usize, parallelism: usize, latency_ms: u64, no_verify: b
         calls_per_host: per_host as f64 / hosts as f64,
         observations_per_host: observations as f64 / hosts as f64,
         shared_calls,
+        scratch,
     }
 }
