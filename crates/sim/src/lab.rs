@@ -990,7 +990,7 @@ impl Lab {
         self.dir.join(HOSTS_DIRECTORY).join(format!("{name}.json"))
     }
 
-    /// The names of the lab's hosts, sorted. Stray temporary files are ignored.
+    /// The names of the lab's hosts, sorted. Spare and stray temporary files are ignored.
     pub fn host_names(&self) -> Result<Vec<String>, SimError> {
         let hosts_dir = self.dir.join(HOSTS_DIRECTORY);
         let entries = match std::fs::read_dir(&hosts_dir) {
