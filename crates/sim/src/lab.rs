@@ -545,59 +545,64 @@ fn validate_host_name(name: &str) -> Result<(), SimError> {
 pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), SimError> {
     static DIRECTORY_WRITES: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = DIRECTORY_WRITES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    replace(path, contents)
+}
+
+/// [`write_atomically`] on Linux: through the spare, exchanged.
+#[cfg(target_os = "linux")]
+fn replace(path: &Path, contents: &[u8]) -> Result<(), SimError> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    use rustix::io::Errno;
+    let (Some(directory), Some(file_name)) = (path.parent(), path.file_name()) else {
+        return Err(SimError::io(
+            "replace",
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"),
+        ));
+    };
+    let mut spare_name = std::ffi::OsString::from(SPARE_PREFIX);
+    spare_name.push(file_name);
+    let spare_path = directory.join(spare_name);
+    let mut spare = locked_spare(&spare_path)?;
+    spare
+        .write_all(contents)
+        .and_then(|()| spare.set_len(contents.len() as u64))
+        .map_err(|source| SimError::io("write", &spare_path, source))?;
+    // The spare stays locked until it is the file at `path`, holding the new content.
+    match renameat_with(CWD, &spare_path, CWD, path, RenameFlags::EXCHANGE) {
+        Ok(()) => Ok(()),
+        // No file to exchange with (a new host): the spare becomes the file, and an empty
+        // spare is made now, so that no later write allocates an inode (a new lab's hosts get
+        // theirs when the lab is made, not in its first apply).
+        Err(Errno::NOENT) => {
+            std::fs::rename(&spare_path, path).map_err(|source| SimError::io("replace", path, source))?;
+            File::create(&spare_path).map_err(|source| SimError::io("create", &spare_path, source))?;
+            Ok(())
+        }
+        // A file system without exchange: the spare becomes the file, and the next write makes
+        // a new spare.
+        Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
+            std::fs::rename(&spare_path, path).map_err(|source| SimError::io("replace", path, source))
+        }
+        Err(errno) => Err(SimError::io("replace", path, std::io::Error::from(errno))),
+    }
+}
+
+/// [`write_atomically`] elsewhere: a temporary file renamed over the old one.
+#[cfg(not(target_os = "linux"))]
+fn replace(path: &Path, contents: &[u8]) -> Result<(), SimError> {
     let directory = path.parent().unwrap_or(Path::new("."));
-    #[cfg(target_os = "linux")]
-    {
-        let Some(file_name) = path.file_name() else {
-            return Err(SimError::io(
-                "replace",
-                path,
-                std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"),
-            ));
-        };
-        let mut spare_name = std::ffi::OsString::from(SPARE_PREFIX);
-        spare_name.push(file_name);
-        let spare_path = directory.join(spare_name);
-        let mut spare = locked_spare(&spare_path)?;
-        spare
-            .write_all(contents)
-            .and_then(|()| spare.set_len(contents.len() as u64))
-            .map_err(|source| SimError::io("write", &spare_path, source))?;
-        use rustix::fs::{renameat_with, RenameFlags, CWD};
-        use rustix::io::Errno;
-        // The spare stays locked until it is the file at `path`, holding the new content.
-        return match renameat_with(CWD, &spare_path, CWD, path, RenameFlags::EXCHANGE) {
-            Ok(()) => Ok(()),
-            // No file to exchange with (a new host): the spare becomes the file, and an empty
-            // spare is made now, so that no later write allocates an inode (a new lab's hosts
-            // get theirs when the lab is made, not in its first apply).
-            Err(Errno::NOENT) => {
-                std::fs::rename(&spare_path, path).map_err(|source| SimError::io("replace", path, source))?;
-                File::create(&spare_path).map_err(|source| SimError::io("create", &spare_path, source))?;
-                Ok(())
-            }
-            // A file system without exchange: the spare becomes the file, and the next write
-            // makes a new spare.
-            Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
-                std::fs::rename(&spare_path, path).map_err(|source| SimError::io("replace", path, source))
-            }
-            Err(errno) => Err(SimError::io("replace", path, std::io::Error::from(errno))),
-        };
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let mut temporary = tempfile::Builder::new()
-            .prefix(TEMPORARY_PREFIX)
-            .tempfile_in(directory)
-            .map_err(|source| SimError::io("create a temporary file in", directory, source))?;
-        temporary
-            .write_all(contents)
-            .map_err(|source| SimError::io("write", temporary.path().to_owned(), source))?;
-        temporary
-            .persist(path)
-            .map_err(|error| SimError::io("replace", path, error.error))?;
-        Ok(())
-    }
+    let mut temporary = tempfile::Builder::new()
+        .prefix(TEMPORARY_PREFIX)
+        .tempfile_in(directory)
+        .map_err(|source| SimError::io("create a temporary file in", directory, source))?;
+    temporary
+        .write_all(contents)
+        .map_err(|source| SimError::io("write", temporary.path().to_owned(), source))?;
+    temporary
+        .persist(path)
+        .map_err(|error| SimError::io("replace", path, error.error))?;
+    Ok(())
 }
 
 /// The spare file at `spare_path`, opened for writing at its start and locked: no reader reads
