@@ -12,7 +12,7 @@ use esxnet_model::observed::{ObservedFleet, ObservedHost};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SimError;
-use crate::lab::{read_whole, write_atomically, Lab, COUNTERS_FILE};
+use crate::lab::{read_json, write_atomically, Lab, COUNTERS_FILE};
 
 /// The method name counted for reading a host's state (a property-collector retrieval).
 pub const OBSERVE_METHOD: &str = "RetrieveProperties";
@@ -143,9 +143,7 @@ impl SimBackend {
 
     /// Reads the counters a writer left in a lab directory.
     pub fn read_counters(dir: impl AsRef<Path>) -> Result<CallCounters, SimError> {
-        let path = dir.as_ref().join(COUNTERS_FILE);
-        let bytes = read_whole(&path).map_err(|source| SimError::io("read", &path, source))?;
-        serde_json::from_slice(&bytes).map_err(|source| SimError::Corrupt { path, source })
+        read_json(&dir.as_ref().join(COUNTERS_FILE))
     }
 
     /// Draws the latency and fault of the next call keyed on `key` (a host name, or the batch key).

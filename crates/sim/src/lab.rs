@@ -653,7 +653,7 @@ fn remove_if_present(path: &Path) -> std::io::Result<()> {
 
 /// The whole file at `path`, read under a shared lock, so a writer never writes it while it is
 /// read (after the read, the file may be a writer's spare: see [`write_atomically`]).
-pub(crate) fn read_whole(path: &Path) -> std::io::Result<Vec<u8>> {
+fn read_whole(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut file = File::open(path)?;
     // A file system without locks reads as before spares: unlocked.
     let _ = file.lock_shared();
@@ -662,7 +662,7 @@ pub(crate) fn read_whole(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, SimError> {
+pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, SimError> {
     let bytes = read_whole(path).map_err(|source| SimError::io("read", path, source))?;
     parse_json(path, &bytes)
 }
