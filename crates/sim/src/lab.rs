@@ -571,18 +571,16 @@ fn replace(path: &Path, contents: &[u8]) -> Result<(), SimError> {
     // The spare stays locked until it is the file at `path`, holding the new content.
     match renameat_with(CWD, &spare_path, CWD, path, RenameFlags::EXCHANGE) {
         Ok(()) => Ok(()),
-        // No file to exchange with (a new host): the spare becomes the file, and an empty
-        // spare is made now, so that no later write allocates an inode (a new lab's hosts get
-        // theirs when the lab is made, not in its first apply).
-        Err(Errno::NOENT) => {
+        // No file to exchange with (a new host), or a file system without exchange: the spare
+        // becomes the file. For a new file an empty spare is made now, so that no later write
+        // allocates an inode (a new lab's hosts get theirs when the lab is made, not in its first
+        // apply); without exchange, the next write makes a new spare anyway.
+        Err(errno @ (Errno::NOENT | Errno::INVAL | Errno::NOSYS | Errno::NOTSUP)) => {
             std::fs::rename(&spare_path, path).map_err(|source| SimError::io("replace", path, source))?;
-            File::create(&spare_path).map_err(|source| SimError::io("create", &spare_path, source))?;
+            if errno == Errno::NOENT {
+                File::create(&spare_path).map_err(|source| SimError::io("create", &spare_path, source))?;
+            }
             Ok(())
-        }
-        // A file system without exchange: the spare becomes the file, and the next write makes
-        // a new spare.
-        Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
-            std::fs::rename(&spare_path, path).map_err(|source| SimError::io("replace", path, source))
         }
         Err(errno) => Err(SimError::io("replace", path, std::io::Error::from(errno))),
     }
