@@ -774,17 +774,16 @@ impl Simulator {
 
     /// A `RetrieveResult` with at most `max_objects` objects and a token for the rest.
     fn retrieve_answer(&self, mut objects: Vec<Value>, max_objects: usize) -> Result<VimReply, VimFault> {
-        let mut result = json!({"_typeName": "RetrieveResult"});
+        let mut token = None;
         if objects.len() > max_objects {
             let rest = objects.split_off(max_objects);
             let mut state = self.state();
             state.next_token += 1;
-            let token = format!("esxnet-retrieve-{}", state.next_token);
-            state.pending_results.insert(token.clone(), rest);
-            result["token"] = json!(token);
+            let next = format!("esxnet-retrieve-{}", state.next_token);
+            state.pending_results.insert(next.clone(), rest);
+            token = Some(next);
         }
-        result["objects"] = Value::Array(objects);
-        Ok(VimReply::json(through_vim::<vim::RetrieveResult>(&result)?))
+        Ok(VimReply::json(crate::fault::retrieve_result_text(token, &objects)?))
     }
 
     fn modify<T>(
