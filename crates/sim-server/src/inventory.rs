@@ -323,11 +323,21 @@ fn host_product(host: &ObservedHost) -> Value {
 
 /// `HostNetworkInfo`: what `HostSystem.config.network` reports.
 pub(crate) fn network_info(host: &ObservedHost) -> Value {
-    json!({
+    let mut info = json!({
         "_typeName": "HostNetworkInfo",
-        "vswitch": host.switches.iter().map(|switch| virtual_switch(host, switch)).collect::<Vec<_>>(),
-        "proxySwitch": host.distributed_switches.iter().map(proxy_switch).collect::<Vec<_>>(),
-        "portgroup": host.port_groups.iter().map(|port_group| {
+        "ipV6Enabled": host.ipv6_enabled,
+        "atBootIpV6Enabled": host.ipv6_enabled,
+    });
+    info["vswitch"] = host
+        .switches
+        .iter()
+        .map(|switch| virtual_switch(host, switch))
+        .collect();
+    info["proxySwitch"] = host.distributed_switches.iter().map(proxy_switch).collect();
+    info["portgroup"] = host
+        .port_groups
+        .iter()
+        .map(|port_group| {
             let computed = host
                 .switches
                 .iter()
@@ -337,26 +347,34 @@ pub(crate) fn network_info(host: &ObservedHost) -> Value {
                     network_policy(&policy, &order)
                 })
                 .unwrap_or_else(|| json!({"_typeName": "HostNetworkPolicy"}));
-            json!({
+            let mut value = json!({
                 "_typeName": "HostPortGroup",
                 "key": port_group_key(&port_group.name),
                 "vswitch": switch_key(&port_group.switch),
-                "computedPolicy": computed,
                 "spec": {
                     "_typeName": "HostPortGroupSpec",
                     "name": port_group.name,
                     "vlanId": port_group.vlan,
                     "vswitchName": port_group.switch,
-                    "policy": port_group_policy(&port_group.policy),
                 },
-            })
-        }).collect::<Vec<_>>(),
-        "pnic": host.physical_nics.iter().enumerate().map(|(index, nic)| {
-            let link = nic.link_speed_mb.map(|speed| json!({
-                "_typeName": "PhysicalNicLinkInfo",
-                "speedMb": speed,
-                "duplex": true,
-            }));
+            });
+            value["computedPolicy"] = computed;
+            value["spec"]["policy"] = port_group_policy(&port_group.policy);
+            value
+        })
+        .collect();
+    info["pnic"] = host
+        .physical_nics
+        .iter()
+        .enumerate()
+        .map(|(index, nic)| {
+            let link = nic.link_speed_mb.map(|speed| {
+                json!({
+                    "_typeName": "PhysicalNicLinkInfo",
+                    "speedMb": speed,
+                    "duplex": true,
+                })
+            });
             let mut value = json!({
                 "_typeName": "PhysicalNic",
                 "key": pnic_key(&nic.device),
@@ -372,13 +390,17 @@ pub(crate) fn network_info(host: &ObservedHost) -> Value {
                 value["spec"]["linkSpeed"] = link;
             }
             value
-        }).collect::<Vec<_>>(),
-        "vnic": host.adapters.iter().map(|adapter| virtual_nic(host, adapter)).collect::<Vec<_>>(),
-        // ESXi lists vSphereProvisioning, vmotion, then defaultTcpipStack (D67, G65).
-        "netStackInstance": host.stacks.iter().rev().map(|stack| net_stack_instance(host, stack)).collect::<Vec<_>>(),
-        "ipV6Enabled": host.ipv6_enabled,
-        "atBootIpV6Enabled": host.ipv6_enabled,
-    })
+        })
+        .collect();
+    info["vnic"] = host.adapters.iter().map(|adapter| virtual_nic(host, adapter)).collect();
+    // ESXi lists vSphereProvisioning, vmotion, then defaultTcpipStack (D67, G65).
+    info["netStackInstance"] = host
+        .stacks
+        .iter()
+        .rev()
+        .map(|stack| net_stack_instance(host, stack))
+        .collect();
+    info
 }
 
 /// `HostNicOrderPolicy`; an empty list is left out, as ESXi reports it (D67).
@@ -417,7 +439,7 @@ fn shaping_value(
 /// A switch's whole `HostNetworkPolicy`, as vSwitch0 reports it in D67: security, teaming with
 /// ESXi's fixed failure criteria (only `checkBeacon` is simulated), offloads on, shaping.
 fn network_policy(policy: &SwitchPolicy, order: &Teaming) -> Value {
-    json!({
+    let mut value = json!({
         "_typeName": "HostNetworkPolicy",
         "security": {
             "_typeName": "HostNetworkSecurityPolicy",
@@ -440,7 +462,6 @@ fn network_policy(policy: &SwitchPolicy, order: &Teaming) -> Value {
                 "checkErrorPercent": false,
                 "checkBeacon": policy.teaming.beacon_probing,
             },
-            "nicOrder": nic_order(order),
         },
         "offloadPolicy": {
             "_typeName": "HostNetOffloadCapabilities",
@@ -448,13 +469,15 @@ fn network_policy(policy: &SwitchPolicy, order: &Teaming) -> Value {
             "tcpSegmentation": true,
             "zeroCopyXmit": true,
         },
-        "shapingPolicy": shaping_value(
-            Some(policy.shaping.enabled),
-            policy.shaping.average_bandwidth,
-            policy.shaping.peak_bandwidth,
-            policy.shaping.burst_size,
-        ),
-    })
+    });
+    value["nicTeaming"]["nicOrder"] = nic_order(order);
+    value["shapingPolicy"] = shaping_value(
+        Some(policy.shaping.enabled),
+        policy.shaping.average_bandwidth,
+        policy.shaping.peak_bandwidth,
+        policy.shaping.burst_size,
+    );
+    value
 }
 
 /// A port group's `spec.policy`: only its overrides, and every field it does not override as an
@@ -492,13 +515,19 @@ fn port_group_policy(policy: &PortGroupPolicy) -> Value {
         teaming["nicOrder"] = nic_order(order);
     }
     let shaping = &policy.shaping;
-    json!({
+    let mut value = json!({
         "_typeName": "HostNetworkPolicy",
-        "security": security,
-        "nicTeaming": teaming,
         "offloadPolicy": {"_typeName": "HostNetOffloadCapabilities"},
-        "shapingPolicy": shaping_value(shaping.enabled, shaping.average_bandwidth, shaping.peak_bandwidth, shaping.burst_size),
-    })
+    });
+    value["security"] = security;
+    value["nicTeaming"] = teaming;
+    value["shapingPolicy"] = shaping_value(
+        shaping.enabled,
+        shaping.average_bandwidth,
+        shaping.peak_bandwidth,
+        shaping.burst_size,
+    );
+    value
 }
 
 fn virtual_switch(host: &ObservedHost, switch: &ObservedSwitch) -> Value {
@@ -518,9 +547,9 @@ fn virtual_switch(host: &ObservedHost, switch: &ObservedSwitch) -> Value {
     let mut spec = json!({
         "_typeName": "HostVirtualSwitchSpec",
         "numPorts": num_ports,
-        "policy": network_policy(&switch.policy, &switch.teaming),
         "mtu": switch.mtu,
     });
+    spec["policy"] = network_policy(&switch.policy, &switch.teaming);
     // No uplinks means no bridge at all, as ESXi reports an internal-only switch.
     if !uplinks.is_empty() {
         let mut bridge = json!({"_typeName": "HostVirtualSwitchBondBridge", "nicDevice": uplinks});
@@ -546,7 +575,7 @@ fn virtual_switch(host: &ObservedHost, switch: &ObservedSwitch) -> Value {
         }
         spec["bridge"] = bridge;
     }
-    json!({
+    let mut value = json!({
         "_typeName": "HostVirtualSwitch",
         "name": switch.name,
         "key": switch_key(&switch.name),
@@ -557,8 +586,9 @@ fn virtual_switch(host: &ObservedHost, switch: &ObservedSwitch) -> Value {
         "mtu": switch.mtu,
         "portgroup": port_groups,
         "pnic": switch.uplinks.iter().map(|device| pnic_key(device)).collect::<Vec<_>>(),
-        "spec": spec,
-    })
+    });
+    value["spec"] = spec;
+    value
 }
 
 fn proxy_switch(switch: &DistributedSwitchMembership) -> Value {
@@ -612,11 +642,11 @@ fn virtual_nic(host: &ObservedHost, adapter: &ObservedAdapter) -> Value {
     }
     let mut spec = json!({
         "_typeName": "HostVirtualNicSpec",
-        "ip": ip,
         "mac": adapter.mac,
         "mtu": adapter.mtu,
         "netStackInstanceKey": adapter.stack.api_key(),
     });
+    spec["ip"] = ip;
     // Absent unless set, as on a fresh host (D67).
     if adapter.system_owned {
         spec["systemOwned"] = json!(true);
@@ -654,15 +684,17 @@ fn virtual_nic(host: &ObservedHost, adapter: &ObservedAdapter) -> Value {
         if let Some(gateway) = adapter.ipv6.gateway_override {
             route["ipV6DefaultGateway"] = json!(gateway.to_string());
         }
-        spec["ipRouteSpec"] = json!({"_typeName": "HostVirtualNicIpRouteSpec", "ipRouteConfig": route});
+        spec["ipRouteSpec"] = json!({"_typeName": "HostVirtualNicIpRouteSpec"});
+        spec["ipRouteSpec"]["ipRouteConfig"] = route;
     }
-    json!({
+    let mut value = json!({
         "_typeName": "HostVirtualNic",
         "device": adapter.device,
         "key": vnic_key(&adapter.device),
         "portgroup": port_group,
-        "spec": spec,
-    })
+    });
+    value["spec"] = spec;
+    value
 }
 
 fn route_operation(entry: &RouteTableEntry) -> Value {
@@ -732,21 +764,19 @@ fn net_stack_instance(host: &ObservedHost, stack: &ObservedStack) -> Value {
     let mut instance = json!({
         "_typeName": "HostNetStackInstance",
         "key": stack.stack.api_key(),
-        "dnsConfig": dns,
-        "ipRouteConfig": route_config,
         "requestedMaxNumberOfConnections": stack.requested_max_connections,
         "congestionControlAlgorithm": congestion_control_name(stack.congestion_control),
         "ipV6Enabled": true,
     });
+    instance["dnsConfig"] = dns;
+    instance["ipRouteConfig"] = route_config;
     if let Some(table) = routing::route_table(host, stack) {
         let (ipv4_routes, ipv6_routes): (Vec<&RouteTableEntry>, Vec<&RouteTableEntry>) =
             table.iter().partition(|entry| entry.gateway.is_ipv4());
         instance["name"] = json!(stack.stack.api_key());
-        instance["routeTableConfig"] = json!({
-            "_typeName": "HostIpRouteTableConfig",
-            "ipRoute": ipv4_routes.into_iter().map(route_operation).collect::<Vec<_>>(),
-            "ipv6Route": ipv6_routes.into_iter().map(route_operation).collect::<Vec<_>>(),
-        });
+        instance["routeTableConfig"] = json!({"_typeName": "HostIpRouteTableConfig"});
+        instance["routeTableConfig"]["ipRoute"] = ipv4_routes.into_iter().map(route_operation).collect();
+        instance["routeTableConfig"]["ipv6Route"] = ipv6_routes.into_iter().map(route_operation).collect();
     }
     instance
 }
