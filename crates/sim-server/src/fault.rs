@@ -217,8 +217,9 @@ mod tests {
     #[test]
     fn a_retrieve_result_written_an_object_at_a_time_is_the_one_written_whole() {
         let object = |name: &str, id: &str| {
-            let host = esxnet_sim::host::SimHost::new_installed(name, 1, esxnet_model::common::EsxiVersion::new(8, 0, 3))
-                .expect("a fresh host");
+            let host =
+                esxnet_sim::host::SimHost::new_installed(name, 1, esxnet_model::common::EsxiVersion::new(8, 0, 3))
+                    .expect("a fresh host");
             json!({
                 "_typeName": "ObjectContent",
                 "obj": {"_typeName": "ManagedObjectReference", "type": "HostNetworkSystem", "value": id},
@@ -248,7 +249,9 @@ mod tests {
         // An object vim_rs cannot read is refused, as it is when the result is read whole.
         let broken = vec![json!({"_typeName": "ObjectContent", "obj": "not a reference"})];
         assert!(retrieve_result_text(None, &broken).is_err());
-        assert!(through_vim::<vim::RetrieveResult>(&json!({"_typeName": "RetrieveResult", "objects": broken})).is_err());
+        assert!(
+            through_vim::<vim::RetrieveResult>(&json!({"_typeName": "RetrieveResult", "objects": broken})).is_err()
+        );
     }
 
     #[test]
