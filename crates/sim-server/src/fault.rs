@@ -229,7 +229,7 @@ mod tests {
                 ],
             })
         };
-        let objects = vec![
+        let objects = [
             object("esx-01.lab", "networkSystem-1"),
             object("esx-02.lab", "networkSystem-2"),
             object("esx-03.lab", "networkSystem-3"),
