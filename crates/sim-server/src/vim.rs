@@ -755,7 +755,9 @@ impl Simulator {
                 // Paths the simulator does not model are left out, as vSphere leaves out unset
                 // properties.
                 if let Some(value) = value {
-                    properties.push(json!({"_typeName": "DynamicProperty", "name": path, "val": value}));
+                    let mut property = json!({"_typeName": "DynamicProperty", "name": path});
+                    property["val"] = value;
+                    properties.push(property);
                 }
             }
         }
@@ -765,11 +767,9 @@ impl Simulator {
         } else if inventory.property(mo_type, mo_id, "").is_err() {
             return Err(VimFault::object_not_found(mo_type, mo_id));
         }
-        Ok(json!({
-            "_typeName": "ObjectContent",
-            "obj": moref(mo_type, mo_id),
-            "propSet": properties,
-        }))
+        let mut content = json!({"_typeName": "ObjectContent", "obj": moref(mo_type, mo_id)});
+        content["propSet"] = Value::Array(properties);
+        Ok(content)
     }
 
     /// A `RetrieveResult` with at most `max_objects` objects and a token for the rest.
