@@ -235,13 +235,16 @@ impl Inventory {
             "config.network" => Some(network_info(host)),
             // pyVmomi reads `host.config` whole, then its members (Ansible's community.vmware
             // reads `host.config.network`): the host's identity, product and networking.
-            "config" => Some(json!({
-                "_typeName": "HostConfigInfo",
-                "host": moref("HostSystem", &host_id(index)),
-                "product": host_product(host),
-                "network": network_info(host),
-                "virtualNicManagerInfo": nic_manager_info(host),
-            })),
+            "config" => {
+                let mut config = json!({
+                    "_typeName": "HostConfigInfo",
+                    "host": moref("HostSystem", &host_id(index)),
+                    "product": host_product(host),
+                });
+                config["network"] = network_info(host);
+                config["virtualNicManagerInfo"] = nic_manager_info(host);
+                Some(config)
+            }
             "configManager.networkSystem" => Some(moref("HostNetworkSystem", &network_system_id(index))),
             "configManager.virtualNicManager" => Some(moref("HostVirtualNicManager", &nic_manager_id(index))),
             "runtime.networkRuntimeInfo" => Some(network_runtime_info(host)),
